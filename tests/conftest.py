@@ -1,0 +1,32 @@
+"""Baking helpers for the template's own tests.
+
+Bakes go through cookiecutter's API, once per distinct set of answers per session,
+into a session temp folder; tests must not change a baked project.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def bake(tmp_path_factory):
+    baked: dict[str, Path] = {}
+
+    def bake(**answers) -> Path:
+        key = json.dumps(answers, sort_keys=True)
+        if key not in baked:
+            output = tmp_path_factory.mktemp("bake")
+            baked[key] = Path(
+                cookiecutter(
+                    str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output)
+                )
+            )
+        return baked[key]
+
+    return bake

@@ -1,0 +1,125 @@
+"""Bake the default answers and each answer changed one at a time; check every file."""
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+import yaml
+
+from conftest import DEFAULTS
+
+VARIANTS = {
+    "default": {},
+    **{f"worker-{w}": {"worker_class": w} for w in DEFAULTS["worker_class"][1:]},
+    **{f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]},
+    "no-cloud-run": {"deploy_cloud_run": "no"},
+    "no-railway": {"deploy_railway": "no"},
+    "no-heroku": {"deploy_heroku": "no"},
+    "no-github-actions": {"github_actions": "no"},
+    "no-targets": {"deploy_cloud_run": "no", "deploy_railway": "no", "deploy_heroku": "no"},
+    "custom-names": {
+        "project_name": "Billing API",
+        "package_name": "billing",
+        "license": "Apache-2.0",
+    },
+    "proprietary": {"license": "Proprietary"},
+}
+# Jinja left unrendered; GitHub's own `${{ }}` expressions are meant to survive.
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")
+
+
+def files(project):
+    return [p for p in project.rglob("*") if p.is_file()]
+
+
+@pytest.fixture(params=list(VARIANTS), scope="module")
+def project(request, bake):
+    return bake(**VARIANTS[request.param])
+
+
+def test_nothing_left_unrendered(project):
+    for path in files(project):
+        text = path.read_text(encoding="utf-8")
+        match = UNRENDERED.search(text)
+        assert match is None, f"{path.relative_to(project)}: {text[match.start():][:60]!r}"
+
+
+def test_every_python_file_compiles(project):
+    for path in project.rglob("*.py"):
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")
+
+
+def test_ruff_check_and_format(project):
+    for command in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_data_files_parse(project):
+    for path in files(project):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yml", ".yaml"):
+            yaml.safe_load(text)
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".json":
+            json.loads(text)
+
+
+def test_pyproject_metadata(project):
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == project.name
+    package = pyproject["tool"]["flit"]["module"]["name"]
+    assert (project / "src" / package / "__init__.py").is_file()
+
+
+def test_hashed_lock_files(project):
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        requirements = [
+            line for line in (project / name).read_text().splitlines()
+            if line and not line.startswith((" ", "#"))
+        ]
+        assert requirements and all(line.endswith("\\") for line in requirements), name
+    assert "gevent==" in (project / "requirements.txt").read_text()
+
+
+def test_license(bake):
+    assert "MIT License" in (bake() / "LICENSE").read_text()
+    assert "Apache License" in (bake(**VARIANTS["custom-names"]) / "LICENSE").read_text()
+    assert not (bake(**VARIANTS["proprietary"]) / "LICENSE").exists()
+    assert not (bake() / "licenses").exists()
+
+
+OWNED = {
+    "deploy_cloud_run": (["deploy/cloudrun"], "Cloud Run"),
+    "deploy_railway": ([".railway"], "Railway"),
+    "deploy_heroku": (["heroku.yml", "app.json", "Procfile"], "Heroku"),
+    "github_actions": ([".github"], "GitHub Actions"),
+}
+
+
+@pytest.mark.parametrize("answer", list(OWNED))
+def test_turning_a_target_off_removes_its_files_and_readme_section(bake, answer):
+    paths, title = OWNED[answer]
+    on, off = bake(), bake(**{answer: "no"})
+    for path in paths:
+        assert (on / path).exists(), path
+        assert not (off / path).exists(), path
+    readme = (off / "README.md").read_text()
+    assert f"### {title}" not in readme and "section:" not in readme
+    assert "section:" not in (on / "README.md").read_text()
+
+
+def test_python_version_reaches_the_image(bake):
+    dockerfile = (bake(python_version="3.12") / "Dockerfile").read_text()
+    assert "ARG PYTHON_IMAGE=python:3.12-slim" in dockerfile
+
+
+def test_worker_class_answer_is_the_default(bake):
+    settings = bake(worker_class="gevent") / "src" / "my_service" / "settings.py"
+    assert 'DEFAULT_WORKER_CLASS = "gevent"' in settings.read_text()

@@ -1,0 +1,127 @@
+"""Gunicorn configuration, driven by the environment.
+
+Start it with `python -m {{ cookiecutter.package_name }}` (see __main__.py), which validates the
+environment before gunicorn is imported and then runs gunicorn with this file.
+Every value comes from src/{{ cookiecutter.package_name }}/settings.py; this file validates again, so
+plain `gunicorn --config gunicorn.conf.py` also stops on a bad value before binding.
+
+Precedence (gunicorn's own): this file < GUNICORN_CMD_ARGS < command-line flags.
+Settings: https://gunicorn.org/reference/settings/
+"""
+
+import os
+import signal
+
+from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
+from {{ cookiecutter.package_name }}.worker_sizing import worker_count
+
+_settings = load_settings_or_exit(os.environ)
+
+_workers = worker_count(_settings)
+
+# The app, so that the start command needs no argument (`python -m {{ cookiecutter.package_name }}`).
+wsgi_app = "{{ cookiecutter.package_name }}.wsgi:app"
+proc_name = "{{ cookiecutter.project_slug }}"
+
+# PORT is what Cloud Run, Railway and Heroku inject. The default host is [::] where
+# the kernel has IPv6 (Railway's private network is IPv6-only; a dual-stack socket
+# still takes IPv4), and 0.0.0.0 where IPv6 is disabled.
+bind = list(_settings.bind)
+
+# 2 x CPU + 1, where CPU is the container's quota, not the host's core count
+# (worker_sizing.py). WEB_CONCURRENCY fixes the count: Heroku's name for it.
+workers = _workers.workers
+# gevent runs gunicorn's gevent worker with prompt shutdown on kept-alive
+# connections (gevent_worker.py explains why); sync and gthread are gunicorn's own.
+worker_class = {
+    "gevent": "{{ cookiecutter.package_name }}.gevent_worker.DrainingGeventWorker",
+}.get(_settings.worker_class, _settings.worker_class)
+# Threads per gthread worker; sync workers must keep 1 (settings.py explains why).
+threads = _settings.threads
+# Concurrent connections per gevent or gthread worker.
+worker_connections = _settings.worker_connections
+
+# A sync worker silent this long is killed and replaced; for gthread and gevent it
+# is only a heartbeat, since their requests do not block the arbiter's view.
+timeout = _settings.timeout
+# On SIGTERM, in-flight requests get this long to finish. 8 s stays under the 10 s
+# that Cloud Run and `docker stop` wait before SIGKILL (Heroku waits 30 s).
+graceful_timeout = _settings.graceful_timeout
+# Idle keep-alive connections stay open 95 s, longer than the routers in front
+# (Heroku's Router 2.0 closes them at 90 s), so the router always closes first and
+# never sends a request on a connection gunicorn is closing.
+# https://devcenter.heroku.com/articles/http-routing#keepalives
+keepalive = _settings.keepalive
+# Recycle a worker after this many requests (0 = never), to contain slow leaks;
+# the jitter keeps all workers from restarting at once.
+max_requests = _settings.max_requests
+max_requests_jitter = _settings.max_requests_jitter
+# Off by default: each worker imports the app itself, which gevent requires.
+preload_app = _settings.preload
+
+# Gunicorn 25+ opens a control socket under $HOME by default, which fails in
+# read-only and non-root containers. Off unless GUNICORN_CONTROL_SOCKET names a path.
+control_socket_disable = _settings.control_socket is None
+if _settings.control_socket is not None:
+    control_socket = _settings.control_socket
+
+# Worker heartbeat files go to memory: on a container's overlay filesystem, writes
+# can stall and get healthy workers killed. Only where /dev/shm exists (not macOS).
+_SHARED_MEMORY = "/dev/shm"  # noqa: S108 (gunicorn's private heartbeat files, no data)
+worker_tmp_dir = _SHARED_MEMORY if os.path.isdir(_SHARED_MEMORY) else None
+
+# Every log line, access entries included, goes to stdout through one formatter
+# (JSON by default; LOG_FORMAT=text for local work). See logging_setup.py.
+logger_class = "{{ cookiecutter.package_name }}.logging_setup.GunicornLogger"
+loglevel = _settings.log_level
+accesslog = "-"
+errorlog = "-"
+
+# X-Forwarded-Proto is trusted only from FORWARDED_ALLOW_IPS, which gunicorn reads
+# itself (default 127.0.0.1,::1); the deploy files set it for their platform.
+
+
+def when_ready(server):
+    """Log the effective configuration as one JSON line, once, when the master is up."""
+    cfg = server.cfg
+    overridden = cfg.workers != _workers.workers
+    server.log.info(
+        "gunicorn configuration",
+        extra={
+            "config": {
+                "bind": cfg.bind,
+                "workers": cfg.workers,
+                "workers_source": "command line or GUNICORN_CMD_ARGS"
+                if overridden
+                else _workers.source,
+                "worker_class": _settings.worker_class
+                if cfg.worker_class_str == worker_class
+                else cfg.worker_class_str,
+                "threads": cfg.threads,
+                "worker_connections": cfg.worker_connections,
+                "timeout": cfg.timeout,
+                "graceful_timeout": cfg.graceful_timeout,
+                "keepalive": cfg.keepalive,
+                "max_requests": cfg.max_requests,
+                "max_requests_jitter": cfg.max_requests_jitter,
+                "preload_app": cfg.preload_app,
+                "worker_tmp_dir": cfg.worker_tmp_dir,
+                "control_socket": None if cfg.control_socket_disable else cfg.control_socket,
+                "forwarded_allow_ips": cfg.forwarded_allow_ips,
+                "loglevel": cfg.loglevel,
+            }
+        },
+    )
+
+
+def post_worker_init(worker):
+    """Make /ready answer 503 as soon as this worker is told to stop."""
+    from {{ cookiecutter.package_name }}.health import start_draining
+
+    stop = signal.getsignal(signal.SIGTERM)
+
+    def drain_then_stop(signum, frame):
+        start_draining()
+        stop(signum, frame)
+
+    signal.signal(signal.SIGTERM, drain_then_stop)

@@ -1,0 +1,148 @@
+"""The one logging setup: JSON lines (or text) on stdout, for the app and for gunicorn.
+
+Only the root logger has a handler; every other logger, gunicorn's error and access
+logs included, propagates to it, so no line is printed twice. Gunicorn uses
+`GunicornLogger` (set as `logger_class` in gunicorn.conf.py), which routes its logs
+here and writes access entries as structured fields rather than a hand-written
+JSON `access_log_format`, which would not escape quotes in paths or user agents.
+
+Standard library only: gunicorn's master imports this before workers patch sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from gunicorn.glogging import Logger as _GunicornBaseLogger
+
+from .settings import load_settings
+
+# Set per request by request_context.py; read by the formatter for every line.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+trace_var: ContextVar[str | None] = ContextVar("trace", default=None)
+
+_HANDLER_MARK = "_service_stdout_handler"
+# Record attributes that are the LogRecord's own, not fields the caller passed.
+_RECORD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time of each line, not at setup."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the field names Cloud Logging understands."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            # Cloud Logging reads `severity`; Python's level names are valid values.
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        trace = trace_var.get()
+        if trace:
+            entry["logging.googleapis.com/trace"] = trace
+        # Fields passed with `extra=` become top-level keys.
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines for local development (LOG_FORMAT=text)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id = request_id_var.get()
+        return f"{line} [request_id={request_id}]" if request_id else line
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Install the single stdout handler on the root logger. Safe to call again."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+    handler = _StdoutHandler()
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+class GunicornLogger(_GunicornBaseLogger):
+    """Gunicorn's logger, writing through configure_logging() instead of its own handlers."""
+
+    def setup(self, cfg) -> None:
+        self.cfg = cfg
+        self._access_log_enabled = bool(cfg.accesslog)
+        settings = load_settings(os.environ)
+        configure_logging(cfg.loglevel, settings.log_format)
+        for log in (self.error_log, self.access_log):
+            log.handlers.clear()
+            log.propagate = True
+        self.error_log.setLevel(cfg.loglevel.upper())
+        self.access_log.setLevel(logging.INFO)
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if not self.access_log_enabled:
+            return
+        status = getattr(resp, "status_code", None) or str(resp.status).split(None, 1)[0]
+        fields = {
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "query": environ.get("QUERY_STRING") or None,
+            "status": int(status),
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "bytes": getattr(resp, "sent", None),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+            "protocol": environ.get("SERVER_PROTOCOL"),
+        }
+        # The request id and trace live in the WSGI environ: by the time gunicorn
+        # logs the access entry, the request's context variables are reset.
+        token = request_id_var.set(environ.get("service.request_id"))
+        trace_token = trace_var.set(environ.get("service.trace"))
+        try:
+            self.access_log.info(
+                "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
+            )
+        finally:
+            trace_var.reset(trace_token)
+            request_id_var.reset(token)
+
+    def reopen_files(self) -> None:
+        """Nothing to reopen: every line goes to stdout."""
+
+    def close_on_exec(self) -> None:
+        """Nothing to mark: no log files are opened."""

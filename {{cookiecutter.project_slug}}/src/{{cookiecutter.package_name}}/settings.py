@@ -1,0 +1,234 @@
+"""Every environment variable the service reads, parsed and validated in one place.
+
+`gunicorn.conf.py` calls `load_settings()` in the master before anything binds, so a
+bad value stops the service with one line that names the variable, the value and
+what is allowed. The Flask app reads the same settings in each worker.
+
+This module imports only the standard library: gunicorn.conf.py runs in the master,
+and the gevent worker monkey-patches sockets later, in each worker.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+WORKER_CLASSES = ("sync", "gthread", "gevent")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("json", "text")
+# The cookiecutter answer; GUNICORN_WORKER_CLASS overrides it at deploy time.
+DEFAULT_WORKER_CLASS = "{{ cookiecutter.worker_class }}"
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+# Google Cloud project IDs: 6-30 characters, lowercase letters, digits, hyphens.
+_GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+
+class SettingsError(ValueError):
+    """A bad environment value. The message is the one line an operator sees."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where to listen: a list of gunicorn bind addresses.
+    bind: tuple[str, ...]
+    # Worker sizing (see worker_sizing.py for how these combine).
+    web_concurrency: int | None
+    workers_per_core: int
+    max_workers: int | None
+    # Gunicorn worker behaviour.
+    worker_class: str
+    threads: int
+    worker_connections: int
+    timeout: int
+    graceful_timeout: int
+    keepalive: int
+    max_requests: int
+    max_requests_jitter: int
+    preload: bool
+    control_socket: str | None
+    # Logging.
+    log_level: str
+    log_format: str
+    # Application.
+    max_content_length: int
+    google_cloud_project: str | None
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Parse and validate the environment. Raises SettingsError on the first bad value."""
+    env = _Reader(environ)
+    worker_class = env.choice("GUNICORN_WORKER_CLASS", DEFAULT_WORKER_CLASS, WORKER_CLASSES)
+    # gthread serves several requests per process; 4 threads keep a 2-vCPU instance
+    # (5 workers) at 20 concurrent requests without oversubscribing the GIL.
+    threads = env.integer("GUNICORN_THREADS", 4 if worker_class == "gthread" else 1, minimum=1)
+    if threads > 1 and worker_class == "sync":
+        # Gunicorn silently turns sync workers with threads > 1 into gthread workers.
+        raise SettingsError(
+            f"GUNICORN_THREADS={threads!r} needs GUNICORN_WORKER_CLASS=gthread; "
+            "sync workers serve one request at a time (use 1, or switch the class)"
+        )
+    preload = env.boolean("GUNICORN_PRELOAD", False)
+    if preload and worker_class == "gevent":
+        # Preloading imports the app in the master, before gevent patches the
+        # standard library in the worker: sockets and locks made at import time
+        # stay unpatched and block the whole worker.
+        raise SettingsError(
+            "GUNICORN_PRELOAD='true' cannot be used with GUNICORN_WORKER_CLASS=gevent: "
+            "the app would be imported before gevent patches the standard library"
+        )
+    max_requests = env.integer("GUNICORN_MAX_REQUESTS", 0, minimum=0)
+    max_requests_jitter = env.integer("GUNICORN_MAX_REQUESTS_JITTER", 0, minimum=0)
+    if max_requests_jitter and not max_requests:
+        raise SettingsError(
+            f"GUNICORN_MAX_REQUESTS_JITTER={max_requests_jitter!r} needs "
+            "GUNICORN_MAX_REQUESTS > 0 (jitter spreads the recycling it turns on)"
+        )
+    return Settings(
+        bind=_bind(env),
+        web_concurrency=env.integer("WEB_CONCURRENCY", None, minimum=1),
+        workers_per_core=env.integer("WORKERS_PER_CORE", 2, minimum=1),
+        max_workers=env.integer("MAX_WORKERS", None, minimum=1),
+        worker_class=worker_class,
+        threads=threads,
+        worker_connections=env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1),
+        timeout=env.integer("GUNICORN_TIMEOUT", 30, minimum=0),
+        graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 8, minimum=1),
+        keepalive=env.integer("GUNICORN_KEEPALIVE", 95, minimum=0),
+        max_requests=max_requests,
+        max_requests_jitter=max_requests_jitter,
+        preload=preload,
+        control_socket=env.text("GUNICORN_CONTROL_SOCKET", None),
+        log_level=env.choice("LOG_LEVEL", "info", LOG_LEVELS, lower=True),
+        log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS, lower=True),
+        max_content_length=env.integer("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1),
+        google_cloud_project=env.matching(
+            "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
+        ),
+    )
+
+
+def load_settings_or_exit(environ: Mapping[str, str]) -> Settings:
+    """load_settings(), turning a bad value into one line on stderr and exit code 2."""
+    try:
+        return load_settings(environ)
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _bind(env: _Reader) -> tuple[str, ...]:
+    bind = env.text("BIND", None)
+    if bind is not None:
+        addresses = tuple(part.strip() for part in bind.split(","))
+        for address in addresses:
+            if address.startswith(("unix:", "fd://")):
+                continue
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise SettingsError(
+                    f"BIND={bind!r} is not allowed: expected comma-separated HOST:PORT, "
+                    "unix:PATH or fd://FD addresses, ports 1-65535"
+                )
+        return addresses
+    port = env.integer("PORT", 8080, minimum=1, maximum=65535)
+    host = env.text("HOST", None)
+    if host is None:
+        return (f"{default_host()}:{port}",)
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise SettingsError(
+            f"HOST={host!r} is not allowed: expected an IPv4 or IPv6 address "
+            "such as 0.0.0.0, 127.0.0.1 or [::]"
+        ) from None
+    return (f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}",)
+
+
+def default_host() -> str:
+    """`[::]` where the kernel has IPv6, else `0.0.0.0`.
+
+    A dual-stack `[::]` socket also accepts IPv4, and Railway's private network is
+    IPv6-only; but binding `[::]` fails outright where IPv6 is disabled.
+    """
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::", 0))
+    except OSError:
+        return "0.0.0.0"
+    return "[::]"
+
+
+class _Reader:
+    """Reads one variable at a time and turns a bad value into a SettingsError."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        # An empty variable means "not set": platforms often render unset values as "".
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def text(self, name: str, default: str | None) -> str | None:
+        value = self._raw(name)
+        return default if value is None else value
+
+    def integer(
+        self,
+        name: str,
+        default: int | None,
+        *,
+        minimum: int,
+        maximum: int | None = None,
+    ) -> int | None:
+        value = self._raw(name)
+        if value is None:
+            return default
+        allowed = (
+            f"a whole number from {minimum} to {maximum}"
+            if maximum
+            else (f"a whole number, {minimum} or more")
+        )
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise SettingsError(f"{name}={value!r} is not allowed: expected {allowed}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            raise SettingsError(f"{name}={value!r} is not allowed: expected {allowed}")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise SettingsError(
+            f"{name}={value!r} is not allowed: expected one of {', '.join(_TRUE + _FALSE)}"
+        )
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], lower: bool = False) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        candidate = value.lower() if lower else value
+        if candidate not in choices:
+            raise SettingsError(
+                f"{name}={value!r} is not allowed: expected one of {', '.join(choices)}"
+            )
+        return candidate
+
+    def matching(self, name: str, pattern: re.Pattern[str], what: str) -> str | None:
+        value = self._raw(name)
+        if value is not None and not pattern.match(value):
+            raise SettingsError(f"{name}={value!r} is not allowed: expected {what}")
+        return value

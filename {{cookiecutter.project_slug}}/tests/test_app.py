@@ -1,0 +1,173 @@
+"""The Flask app through its test client: health, readiness, errors, ids, logs."""
+
+import json
+
+import pytest
+
+from {{ cookiecutter.package_name }} import __version__
+from {{ cookiecutter.package_name }}.health import add_readiness_check, start_draining
+from {{ cookiecutter.package_name }}.security_headers import SECURITY_HEADERS
+
+
+def log_lines(capsys):
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+
+
+def test_health_reports_status_service_and_version(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.is_json
+    assert response.get_json() == {
+        "status": "ok",
+        "service": "{{ cookiecutter.project_slug }}",
+        "version": __version__,
+    }
+
+
+def test_health_answers_head_without_a_body(client):
+    response = client.head("/health")
+    assert response.status_code == 200
+    assert response.data == b""
+
+
+def test_ready_when_every_check_passes(app, client):
+    add_readiness_check(app, "always", lambda: True)
+    response = client.get("/ready")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready"}
+
+
+@pytest.mark.parametrize("check", [lambda: False, lambda: 1 / 0], ids=["returns-false", "raises"])
+def test_ready_names_the_failing_check(app, client, check):
+    add_readiness_check(app, "passing", lambda: True)
+    add_readiness_check(app, "database", check)
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable", "failing": "database"}
+
+
+def test_ready_answers_503_once_draining(client):
+    assert client.get("/ready").status_code == 200
+    start_draining()
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "draining"
+    # Liveness is unaffected: the process is healthy, just leaving.
+    assert client.get("/health").status_code == 200
+
+
+def test_not_found_is_json(client):
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.get_json()["error"]["status"] == 404
+
+
+def test_method_not_allowed_is_json_and_keeps_allow(client):
+    response = client.post("/health")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["name"] == "Method Not Allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_body_over_the_limit_is_a_json_413(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 10
+    app.add_url_rule(
+        "/echo", "echo", lambda: {"size": len(__import__("flask").request.data)}, methods=["POST"]
+    )
+    response = client.post("/echo", data=b"x" * 11)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["status"] == 413
+    assert client.post("/echo", data=b"x" * 10).status_code == 200
+
+
+def test_unhandled_exception_is_a_json_500_without_traceback(app, client, capsys):
+    def boom():
+        raise RuntimeError("secret detail")
+
+    app.add_url_rule("/boom", "boom", boom)
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.is_json
+    assert b"secret detail" not in response.data
+    assert b"Traceback" not in response.data
+    # The detail goes to the log instead.
+    errors = [line for line in log_lines(capsys) if line["severity"] == "ERROR"]
+    assert "secret detail" in errors[0]["exception"]
+
+
+def test_request_id_is_echoed_when_sane(client):
+    offered = "0f3e6c1c-8a3b-4d54-9a55-2f1a3c6e9b10"
+    response = client.get("/health", headers={"X-Request-ID": offered})
+    assert response.headers["X-Request-ID"] == offered
+
+
+@pytest.mark.parametrize("offered", ["short", "x" * 201, "bad id with spaces", "<script>"])
+def test_request_id_is_replaced_when_not_sane(client, offered):
+    response = client.get("/health", headers={"X-Request-ID": offered})
+    generated = response.headers["X-Request-ID"]
+    assert generated != offered
+    assert len(generated) == 32 and int(generated, 16) >= 0
+
+
+def test_request_id_is_generated_when_absent(client):
+    first = client.get("/health").headers["X-Request-ID"]
+    second = client.get("/health").headers["X-Request-ID"]
+    assert first != second
+
+
+def test_error_responses_carry_the_request_id_too(client):
+    assert (
+        client.get("/nope", headers={"X-Request-ID": "abcdefgh-1234"}).headers["X-Request-ID"]
+        == "abcdefgh-1234"
+    )
+
+
+def test_security_headers_on_every_response(client):
+    for response in (client.get("/health"), client.get("/nope")):
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value
+
+
+def test_log_lines_are_json_with_request_id(app, client, capsys):
+    import logging
+
+    app.add_url_rule("/hello", "hello", lambda: logging.getLogger("svc").info("hi") or "ok")
+    capsys.readouterr()
+    client.get("/hello", headers={"X-Request-ID": "req-12345678"})
+    lines = log_lines(capsys)
+    assert len(lines) == 1, lines  # no line twice
+    (line,) = lines
+    assert line["message"] == "hi"
+    assert line["severity"] == "INFO"
+    assert line["logger"] == "svc"
+    assert line["request_id"] == "req-12345678"
+    assert line["time"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1"),
+        ("traceparent", "00-105445aa7843bc8bf206b12000100000-00f067aa0ba902b7-01"),
+    ],
+)
+def test_trace_header_becomes_the_cloud_logging_trace(client, capsys, header):
+    from {{ cookiecutter.package_name }}.app import create_app
+
+    app = create_app({"TESTING": True, "GOOGLE_CLOUD_PROJECT": "my-project"})
+    app.add_url_rule("/hello", "hello", lambda: app.logger.warning("hi") or "ok")
+    capsys.readouterr()
+    app.test_client().get("/hello", headers=[header])
+    (line,) = log_lines(capsys)
+    assert line["logging.googleapis.com/trace"] == (
+        "projects/my-project/traces/105445aa7843bc8bf206b12000100000"
+    )
+
+
+def test_no_trace_field_without_a_project(app, client, capsys):
+    app.add_url_rule("/hello", "hello", lambda: app.logger.warning("hi") or "ok")
+    capsys.readouterr()
+    client.get("/hello", headers={"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1"})
+    (line,) = log_lines(capsys)
+    assert "logging.googleapis.com/trace" not in line

@@ -1,0 +1,232 @@
+"""The image, built once per session through the Docker SDK and probed for real.
+
+Without a reachable Docker engine these tests skip, unless REQUIRE_DOCKER=1 (CI),
+which turns that into a failure. PYTHON_IMAGE picks the base image to build on.
+"""
+
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from support.http import wait_for, wait_for_health
+from support.probe_app import SLOW_STARTED
+
+docker = pytest.importorskip("docker")
+
+pytestmark = pytest.mark.docker
+PROJECT = Path(__file__).resolve().parent.parent
+SUPPORT = PROJECT / "tests" / "support"
+PROBE_COMMAND = ["python", "-m", "{{ cookiecutter.package_name }}", "support.probe_app:app"]
+NANO = 1_000_000_000
+# Docker's health check every second instead of every 10 s, so tests need not wait.
+FAST_HEALTHCHECK = {"interval": NANO, "timeout": 3 * NANO, "retries": 3, "start_period": 0}
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as error:
+        reason = f"no Docker engine reachable ({error.__class__.__name__}: {error})"
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(f"REQUIRE_DOCKER=1 but {reason}")
+        pytest.skip(reason)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def image(docker_client):
+    tag = f"{{ cookiecutter.project_slug }}:test-{uuid.uuid4().hex[:8]}"
+    buildargs = {}
+    if os.environ.get("PYTHON_IMAGE"):
+        buildargs["PYTHON_IMAGE"] = os.environ["PYTHON_IMAGE"]
+    started = time.monotonic()
+    try:
+        built, _ = docker_client.images.build(
+            path=str(PROJECT), tag=tag, buildargs=buildargs, rm=True, forcerm=True
+        )
+    except docker.errors.BuildError as error:
+        log = "".join(chunk.get("stream", "") + chunk.get("error", "") for chunk in error.build_log)
+        pytest.fail(f"docker build failed: {error}\n{log}")
+    print(
+        f"\nimage {tag}: built in {time.monotonic() - started:.1f}s, "
+        f"{built.attrs['Size'] / 1e6:.1f} MB"
+    )
+    yield built
+    # Keep the parent layers: the next build reuses the dependency layer.
+    docker_client.images.remove(built.id, force=True, noprune=True)
+
+
+class Container:
+    def __init__(self, container, port: int | None) -> None:
+        self.container = container
+        self.url = f"http://127.0.0.1:{port}" if port else None
+
+    def logs(self) -> list[str]:
+        return self.container.logs(stdout=True, stderr=False).decode().splitlines()
+
+    def json_logs(self) -> list[dict]:
+        return [json.loads(line) for line in self.logs()]
+
+    def boot_config(self) -> dict:
+        def found():
+            return [
+                line["config"]
+                for line in self.json_logs()
+                if line.get("message") == "gunicorn configuration"
+            ]
+
+        return wait_for(found, 20, "the boot configuration line")[0]
+
+    def health_status(self) -> str:
+        self.container.reload()
+        return self.container.attrs["State"].get("Health", {}).get("Status", "none")
+
+
+@pytest.fixture
+def run(docker_client, image, request):
+    """Start a container on a random 127.0.0.1 port; always removed, logs shown on failure."""
+    started = []
+
+    def start(container_port: int = 8080, **options) -> Container:
+        options.setdefault("environment", {})
+        container = docker_client.containers.run(
+            image.id, detach=True, ports={f"{container_port}/tcp": ("127.0.0.1", None)}, **options
+        )
+        started.append(container)
+        container.reload()
+        binding = container.attrs["NetworkSettings"]["Ports"].get(f"{container_port}/tcp")
+        port = int(binding[0]["HostPort"]) if binding else None
+        return Container(container, port)
+
+    yield start
+    for container in started:
+        if getattr(request.node, "rep_call_failed", True):
+            print(f"--- logs of {container.short_id} ---")
+            print(container.logs().decode(errors="replace"))
+        container.remove(force=True)
+
+
+def test_serves_health_as_json(run):
+    started = time.monotonic()
+    app = run()
+    response = wait_for_health(app.url, timeout=10)
+    print(f"\ndocker run to first 200: {time.monotonic() - started:.2f}s")
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["status"] == "ok"
+    assert "gunicorn/" not in response.headers.get("Server", "")
+
+
+def test_every_stdout_line_is_json(run):
+    app = run()
+    wait_for_health(app.url)
+    requests.get(f"{app.url}/nope", timeout=5)
+    wait_for(lambda: any('"path": "/nope"' in line for line in app.logs()), 10, "access line")
+    lines = app.json_logs()
+    assert lines and all(line["severity"] for line in lines)
+
+
+def test_port_variable_moves_the_listener_and_the_healthcheck(run):
+    app = run(container_port=9000, environment={"PORT": "9000"}, healthcheck=FAST_HEALTHCHECK)
+    wait_for_health(app.url)
+    wait_for(lambda: app.health_status() == "healthy", 20, "Docker health status healthy")
+
+
+def test_docker_reports_healthy(run):
+    app = run(healthcheck=FAST_HEALTHCHECK)
+    wait_for(lambda: app.health_status() == "healthy", 20, "Docker health status healthy")
+
+
+def test_runs_on_a_read_only_filesystem(run):
+    app = run(read_only=True, tmpfs={"/tmp": ""})  # noqa: S108 (the container's own /tmp)
+    wait_for_health(app.url)
+
+
+def test_runs_as_an_arbitrary_uid_in_group_0(run):
+    app = run(user="12345:0")
+    wait_for_health(app.url)
+
+
+def test_runs_as_non_root_by_default(image):
+    assert image.attrs["Config"]["User"] == "10001:0"
+
+
+def test_runs_without_capabilities(run):
+    app = run(cap_drop=["ALL"], security_opt=["no-new-privileges"])
+    wait_for_health(app.url)
+
+
+def test_one_cpu_quota_gives_three_workers(run):
+    app = run(nano_cpus=NANO)
+    config = app.boot_config()
+    assert config["workers"] == 3
+    assert "cgroup" in config["workers_source"]
+
+
+def test_web_concurrency_overrides_the_quota(run):
+    app = run(nano_cpus=NANO, environment={"WEB_CONCURRENCY": "2"})
+    config = app.boot_config()
+    assert config["workers"] == 2
+    assert config["workers_source"] == "environment (WEB_CONCURRENCY)"
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
+def test_each_worker_class_boots_and_serves(run, worker_class):
+    app = run(environment={"GUNICORN_WORKER_CLASS": worker_class})
+    wait_for_health(app.url)
+    assert app.boot_config()["worker_class"] == worker_class
+
+
+def test_bad_environment_exits_before_serving(run):
+    app = run(environment={"WEB_CONCURRENCY": "abc"})
+    exit_code = app.container.wait(timeout=20)["StatusCode"]
+    stderr = app.container.logs(stdout=False, stderr=True).decode().strip().splitlines()
+    assert exit_code != 0
+    assert len(stderr) == 1 and "WEB_CONCURRENCY" in stderr[0]
+
+
+def test_stop_finishes_the_in_flight_request_and_exits_0(run):
+    app = run(
+        command=PROBE_COMMAND,
+        volumes={str(SUPPORT): {"bind": "/app/support", "mode": "ro"}},
+    )
+    wait_for_health(app.url)
+    result = {}
+
+    def slow_request():
+        try:
+            result["response"] = requests.get(f"{app.url}/slow?seconds=3", timeout=20)
+        except requests.RequestException as error:
+            result["error"] = error
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    wait_for(lambda: any(SLOW_STARTED in line for line in app.logs()), 10, "the slow request")
+    started = time.monotonic()
+    app.container.stop(timeout=10)
+    took = time.monotonic() - started
+    client.join(timeout=20)
+    assert "error" not in result, result.get("error")
+    assert result["response"].status_code == 200
+    app.container.reload()
+    assert app.container.attrs["State"]["ExitCode"] == 0
+    assert took < 8, f"docker stop took {took:.1f}s"
+
+
+def test_stop_when_idle_is_quick(run):
+    app = run()
+    wait_for_health(app.url)
+    started = time.monotonic()
+    app.container.stop(timeout=10)
+    took = time.monotonic() - started
+    print(f"\ndocker stop when idle: {took:.2f}s")
+    app.container.reload()
+    assert app.container.attrs["State"]["ExitCode"] == 0
+    assert took < 5

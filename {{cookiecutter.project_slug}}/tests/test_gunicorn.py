@@ -1,0 +1,176 @@
+"""Real gunicorn processes with the project's config, on 127.0.0.1 only."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from support.http import free_port, wait_for, wait_for_health
+from support.probe_app import SLOW_STARTED
+
+PROJECT = Path(__file__).resolve().parent.parent
+WORKER_CLASSES = ["sync", "gthread", "gevent"]
+PROBE_APP = "support.probe_app:app"
+
+
+class Gunicorn:
+    """One gunicorn master started with gunicorn.conf.py; always stopped by the fixture."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], app: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output = tmp_path / f"gunicorn-{self.port}.log"
+        full_env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": "2",
+            "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT / "tests")]),
+            **env,
+        }
+        with self.output.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "{{ cookiecutter.package_name }}", app],
+                cwd=PROJECT,
+                env=full_env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+
+    def lines(self) -> list[str]:
+        return self.output.read_text(errors="replace").splitlines()
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.lines()]
+
+    def wait_for_line(self, text: str, timeout: float = 10.0) -> None:
+        wait_for(lambda: any(text in line for line in self.lines()), timeout, repr(text))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def start_gunicorn(tmp_path, request):
+    started: list[Gunicorn] = []
+
+    def start(env: dict[str, str] | None = None, app: str = PROBE_APP) -> Gunicorn:
+        server = Gunicorn(tmp_path, env or {}, app)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+        if getattr(request.node, "rep_call_failed", True):
+            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))
+
+
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_serves_health_and_logs_json(start_gunicorn, worker_class):
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
+    response = wait_for_health(server.url)
+    assert response.json()["status"] == "ok"
+    server.wait_for_line('"path": "/health"')
+    lines = server.json_lines()  # every line parses as JSON
+    (boot,) = [line for line in lines if line["message"] == "gunicorn configuration"]
+    assert boot["config"]["worker_class"] == worker_class
+    assert boot["config"]["workers"] == 2
+    assert boot["config"]["workers_source"] == "environment (WEB_CONCURRENCY)"
+    assert boot["config"]["control_socket"] is None
+    access = [line for line in lines if line.get("path") == "/health"]
+    assert len(access) == 1  # one access line per request, never twice
+    entry = access[0]
+    assert entry["status"] == 200 and entry["method"] == "GET"
+    assert entry["request_id"] == response.headers["X-Request-ID"]
+    assert entry["duration_ms"] >= 0 and entry["bytes"] > 0
+    assert entry["remote_addr"] == "127.0.0.1"
+    assert "user_agent" in entry
+    assert not any("MonkeyPatchWarning" in line for line in server.lines())
+
+
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_sigterm_lets_the_in_flight_request_finish(start_gunicorn, worker_class):
+    server = start_gunicorn(
+        {"GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_GRACEFUL_TIMEOUT": "8"}
+    )
+    wait_for_health(server.url)
+    result: dict = {}
+
+    def slow_request():
+        try:
+            result["response"] = requests.get(f"{server.url}/slow?seconds=2", timeout=15)
+        except requests.RequestException as error:
+            result["error"] = error
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    server.wait_for_line(SLOW_STARTED)
+    signalled = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    exit_code = server.process.wait(timeout=15)
+    took = time.monotonic() - signalled
+    client.join(timeout=15)
+    assert "error" not in result, result.get("error")
+    assert result["response"].status_code == 200
+    assert exit_code == 0
+    assert took < 8, f"took {took:.1f}s, over the graceful timeout"
+
+
+def test_gevent_patches_the_standard_library(start_gunicorn):
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": "gevent"})
+    wait_for_health(server.url)
+    assert requests.get(f"{server.url}/patched", timeout=5).json() == {"socket": True}
+
+
+def test_external_urls_are_https_behind_a_trusted_proxy(start_gunicorn):
+    server = start_gunicorn({"FORWARDED_ALLOW_IPS": "127.0.0.1"})
+    wait_for_health(server.url)
+    proxied = requests.get(f"{server.url}/url", headers={"X-Forwarded-Proto": "https"}, timeout=5)
+    assert proxied.json()["scheme"] == "https"
+    assert proxied.json()["url"].startswith("https://")
+    direct = requests.get(f"{server.url}/url", timeout=5)
+    assert direct.json()["scheme"] == "http"
+
+
+def test_untrusted_proxy_cannot_claim_https(start_gunicorn):
+    server = start_gunicorn({"FORWARDED_ALLOW_IPS": "192.0.2.1"})
+    wait_for_health(server.url)
+    spoofed = requests.get(f"{server.url}/url", headers={"X-Forwarded-Proto": "https"}, timeout=5)
+    assert spoofed.json()["scheme"] == "http"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEB_CONCURRENCY", "abc"),
+        ("GUNICORN_WORKER_CLASS", "eventlet"),
+        ("PORT", "70000"),
+        ("GUNICORN_TIMEOUT", "-1"),
+        ("LOG_FORMAT", "xml"),
+    ],
+)
+def test_bad_environment_stops_before_binding(start_gunicorn, name, value):
+    server = start_gunicorn({name: value})
+    exit_code = server.process.wait(timeout=20)
+    lines = server.lines()
+    assert exit_code != 0
+    assert len(lines) == 1, lines
+    assert name in lines[0] and repr(value) in lines[0]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{server.url}/health", timeout=1)
+
+
+def test_gevent_with_preload_stops_before_binding(start_gunicorn):
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_PRELOAD": "yes"})
+    assert server.process.wait(timeout=20) != 0
+    (line,) = server.lines()
+    assert "GUNICORN_PRELOAD" in line and "gevent" in line

@@ -1,0 +1,97 @@
+"""Every environment variable: defaults, valid values and every kind of bad value."""
+
+import pytest
+
+from {{ cookiecutter.package_name }}.settings import (
+    DEFAULT_WORKER_CLASS,
+    SettingsError,
+    load_settings,
+)
+
+
+def test_defaults():
+    settings = load_settings({})
+    assert settings.bind[0].endswith(":8080")
+    assert settings.worker_class == DEFAULT_WORKER_CLASS
+    assert settings.web_concurrency is None
+    assert settings.workers_per_core == 2
+    assert settings.graceful_timeout < 10  # under Cloud Run's and docker stop's 10 s
+    assert settings.keepalive > 90  # over Heroku Router 2.0's 90 s idle timeout
+    assert settings.control_socket is None
+    assert settings.preload is False
+    assert settings.log_format == "json"
+
+
+def test_port_host_and_bind():
+    assert load_settings({"PORT": "9000", "HOST": "127.0.0.1"}).bind == ("127.0.0.1:9000",)
+    assert load_settings({"PORT": "9000", "HOST": "::"}).bind == ("[::]:9000",)
+    assert load_settings({"PORT": "9000", "BIND": "0.0.0.0:1234, unix:/tmp/s"}).bind == (
+        "0.0.0.0:1234",
+        "unix:/tmp/s",
+    )
+
+
+def test_empty_values_count_as_unset():
+    assert load_settings({"WEB_CONCURRENCY": "", "PORT": " "}).web_concurrency is None
+
+
+def test_worker_class_values():
+    for worker_class in ("sync", "gthread", "gevent"):
+        settings = load_settings({"GUNICORN_WORKER_CLASS": worker_class})
+        assert settings.worker_class == worker_class
+        assert settings.threads == (4 if worker_class == "gthread" else 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEB_CONCURRENCY", "abc"),
+        ("WEB_CONCURRENCY", "0"),
+        ("WEB_CONCURRENCY", "2.5"),
+        ("WORKERS_PER_CORE", "-1"),
+        ("MAX_WORKERS", "0"),
+        ("GUNICORN_WORKER_CLASS", "eventlet"),
+        ("GUNICORN_WORKER_CLASS", "GEVENT"),
+        ("GUNICORN_THREADS", "0"),
+        ("GUNICORN_WORKER_CONNECTIONS", "many"),
+        ("GUNICORN_TIMEOUT", "-1"),
+        ("GUNICORN_GRACEFUL_TIMEOUT", "0"),
+        ("GUNICORN_GRACEFUL_TIMEOUT", "1e3"),
+        ("GUNICORN_KEEPALIVE", "-5"),
+        ("GUNICORN_MAX_REQUESTS", "-1"),
+        ("GUNICORN_MAX_REQUESTS_JITTER", "x"),
+        ("GUNICORN_PRELOAD", "maybe"),
+        ("PORT", "70000"),
+        ("PORT", "0"),
+        ("PORT", "http"),
+        ("HOST", "example.com"),
+        ("BIND", "nonsense"),
+        ("BIND", "0.0.0.0:99999"),
+        ("LOG_LEVEL", "verbose"),
+        ("LOG_FORMAT", "xml"),
+        ("MAX_CONTENT_LENGTH", "0"),
+        ("GOOGLE_CLOUD_PROJECT", "Not A Project"),
+    ],
+)
+def test_bad_value_names_the_variable_and_the_value(name, value):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({name: value})
+    message = str(raised.value)
+    assert name in message
+    assert repr(value.strip()) in message
+    assert "\n" not in message
+
+
+def test_threads_with_sync_workers_is_refused():
+    with pytest.raises(SettingsError, match="GUNICORN_THREADS"):
+        load_settings({"GUNICORN_WORKER_CLASS": "sync", "GUNICORN_THREADS": "4"})
+
+
+def test_gevent_with_preload_is_refused():
+    with pytest.raises(SettingsError, match=r"GUNICORN_PRELOAD.*gevent"):
+        load_settings({"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_PRELOAD": "true"})
+
+
+def test_jitter_without_max_requests_is_refused():
+    with pytest.raises(SettingsError, match="GUNICORN_MAX_REQUESTS_JITTER"):
+        load_settings({"GUNICORN_MAX_REQUESTS_JITTER": "10"})

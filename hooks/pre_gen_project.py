@@ -27,9 +27,26 @@ UNSAFE_TEXT = re.compile(r"[\"\\`${}\x00-\x1f\x7f]")
 # Modules the service or its tests import: a package with one of these names
 # would shadow it.
 THIRD_PARTY_IMPORTS = {
-    "blinker", "click", "docker", "flask", "gevent", "greenlet", "gunicorn",
-    "itsdangerous", "jinja2", "markupsafe", "pytest", "requests", "ruff",
-    "urllib3", "werkzeug", "zope", "test", "tests", "src", "conftest",
+    "blinker",
+    "click",
+    "docker",
+    "flask",
+    "gevent",
+    "greenlet",
+    "gunicorn",
+    "itsdangerous",
+    "jinja2",
+    "markupsafe",
+    "pytest",
+    "requests",
+    "ruff",
+    "urllib3",
+    "werkzeug",
+    "zope",
+    "test",
+    "tests",
+    "src",
+    "conftest",
 }
 
 

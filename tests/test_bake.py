@@ -44,7 +44,7 @@ def test_nothing_left_unrendered(project):
     for path in files(project):
         text = path.read_text(encoding="utf-8")
         match = UNRENDERED.search(text)
-        assert match is None, f"{path.relative_to(project)}: {text[match.start():][:60]!r}"
+        assert match is None, f"{path.relative_to(project)}: {text[match.start() :][:60]!r}"
 
 
 def test_every_python_file_compiles(project):
@@ -81,7 +81,8 @@ def test_pyproject_metadata(project):
 def test_hashed_lock_files(project):
     for name in ("requirements.txt", "requirements-dev.txt"):
         requirements = [
-            line for line in (project / name).read_text().splitlines()
+            line
+            for line in (project / name).read_text().splitlines()
             if line and not line.startswith((" ", "#"))
         ]
         assert requirements and all(line.endswith("\\") for line in requirements), name

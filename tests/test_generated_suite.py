@@ -17,7 +17,10 @@ from conftest import DEFAULTS
 FULL = {f"worker-{w}": {"worker_class": w} for w in DEFAULTS["worker_class"]}
 WITHOUT_CONTAINERS = {f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]}
 WITHOUT_CONTAINERS["all-targets-off"] = {
-    "deploy_cloud_run": "no", "deploy_railway": "no", "deploy_heroku": "no", "github_actions": "no",
+    "deploy_cloud_run": "no",
+    "deploy_railway": "no",
+    "deploy_heroku": "no",
+    "github_actions": "no",
 }
 
 
@@ -44,8 +47,6 @@ def test_baked_project_passes_its_full_suite(bake, answers):
         assert " skipped" not in output.splitlines()[-1], "container tests were skipped"
 
 
-@pytest.mark.parametrize(
-    "answers", list(WITHOUT_CONTAINERS.values()), ids=list(WITHOUT_CONTAINERS)
-)
+@pytest.mark.parametrize("answers", list(WITHOUT_CONTAINERS.values()), ids=list(WITHOUT_CONTAINERS))
 def test_baked_project_passes_its_suite_without_containers(bake, answers):
     run_suite(bake(**answers), "-m", "not docker")

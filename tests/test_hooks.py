@@ -7,8 +7,8 @@ from cookiecutter.main import cookiecutter
 from conftest import TEMPLATE
 
 BAD_ANSWERS = [
-    ({"project_slug": "My-Service"}, "project_slug"),
-    ({"project_slug": "1service"}, "project_slug"),
+    ({"project_slug": "My-Service", "package_name": "ok"}, "project_slug"),
+    ({"project_slug": "1service", "package_name": "ok"}, "project_slug"),
     ({"project_slug": "service-"}, "project_slug"),
     ({"project_slug": "my_service"}, "project_slug"),
     ({"project_slug": "a" * 50}, "project_slug"),
@@ -21,11 +21,10 @@ BAD_ANSWERS = [
     ({"package_name": "logging"}, "shadow"),
     ({"package_name": "json"}, "shadow"),
     ({"package_name": "test"}, "shadow"),
-    ({"python_version": "3.11"}, "python_version"),
     ({"author_email": "not-an-email"}, "author_email"),
     ({"version": "one"}, "version"),
     ({"description": 'say "hi"'}, "description"),
-    ({"project_name": "  "}, "project_name"),
+    ({"project_name": "  ", "project_slug": "ok", "package_name": "ok"}, "project_name"),
 ]
 
 
@@ -39,13 +38,38 @@ def test_bad_answer_is_refused_and_leaves_nothing(tmp_path, capfd, answers, name
     assert named in errors[0]
 
 
-def test_two_bad_answers_give_two_lines(tmp_path, capfd):
+def test_each_bad_answer_gets_its_own_line(tmp_path, capfd):
     with pytest.raises(FailedHookException):
         cookiecutter(
             str(TEMPLATE),
             no_input=True,
-            extra_context={"project_slug": "Bad", "python_version": "2.7"},
+            extra_context={"project_slug": "Bad", "package_name": "ok", "version": "x"},
             output_dir=str(tmp_path),
         )
     errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2
+    assert [line.split()[1] for line in errors] == ["project_slug", "version"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_slug_that_derives_a_bad_package_name_reports_both(tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            extra_context={"project_slug": "1x"},
+            output_dir=str(tmp_path),
+        )
+    errors = capfd.readouterr().err
+    assert "project_slug '1x'" in errors and "package_name '1x'" in errors
+
+
+def test_unsupported_python_version_is_refused_and_leaves_nothing(tmp_path):
+    # cookiecutter itself refuses a value outside the choice list; the hook would too.
+    with pytest.raises((FailedHookException, ValueError), match="python_version|3.11"):
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            extra_context={"python_version": "3.11"},
+            output_dir=str(tmp_path),
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -31,9 +31,11 @@ bind = list(_settings.bind)
 # 2 x CPU + 1, where CPU is the container's quota, not the host's core count
 # (worker_sizing.py). WEB_CONCURRENCY fixes the count: Heroku's name for it.
 workers = _workers.workers
-# gevent runs gunicorn's gevent worker with prompt shutdown on kept-alive
-# connections (gevent_worker.py explains why); sync and gthread are gunicorn's own.
+# gthread and gevent run gunicorn's own workers with two fixes each: gthread reads
+# headers without tying up a thread (gthread_worker.py), gevent stops promptly on
+# kept-alive connections (gevent_worker.py). sync is gunicorn's as it is.
 worker_class = {
+    "gthread": "{{ cookiecutter.package_name }}.gthread_worker.HeaderBufferingThreadWorker",
     "gevent": "{{ cookiecutter.package_name }}.gevent_worker.DrainingGeventWorker",
 }.get(_settings.worker_class, _settings.worker_class)
 # Threads per gthread worker; sync workers must keep 1 (settings.py explains why).

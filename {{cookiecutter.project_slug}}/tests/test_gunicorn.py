@@ -1,77 +1,15 @@
 """Real gunicorn processes with the project's config, on 127.0.0.1 only."""
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from support.http import free_port, wait_for, wait_for_health
+from support.http import wait_for_health
 from support.probe_app import SLOW_STARTED
 
-PROJECT = Path(__file__).resolve().parent.parent
 WORKER_CLASSES = ["sync", "gthread", "gevent"]
-PROBE_APP = "support.probe_app:app"
-
-
-class Gunicorn:
-    """One gunicorn master started with gunicorn.conf.py; always stopped by the fixture."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str], app: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.output = tmp_path / f"gunicorn-{self.port}.log"
-        full_env = {
-            **os.environ,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "WEB_CONCURRENCY": "2",
-            "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT / "tests")]),
-            **env,
-        }
-        with self.output.open("wb") as sink:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "{{ cookiecutter.package_name }}", app],
-                cwd=PROJECT,
-                env=full_env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-
-    def lines(self) -> list[str]:
-        return self.output.read_text(errors="replace").splitlines()
-
-    def json_lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.lines()]
-
-    def wait_for_line(self, text: str, timeout: float = 10.0) -> None:
-        wait_for(lambda: any(text in line for line in self.lines()), timeout, repr(text))
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def start_gunicorn(tmp_path, request):
-    started: list[Gunicorn] = []
-
-    def start(env: dict[str, str] | None = None, app: str = PROBE_APP) -> Gunicorn:
-        server = Gunicorn(tmp_path, env or {}, app)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-        if getattr(request.node, "rep_call_failed", True):
-            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))
 
 
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
@@ -86,11 +24,12 @@ def test_serves_health_and_logs_json(start_gunicorn, worker_class):
     assert boot["config"]["workers"] == 2
     assert boot["config"]["workers_source"] == "environment (WEB_CONCURRENCY)"
     assert boot["config"]["control_socket"] is None
-    access = [line for line in lines if line.get("path") == "/health"]
-    assert len(access) == 1  # one access line per request, never twice
+    request_id = response.headers["X-Request-ID"]
+    access = [line for line in lines if line.get("request_id") == request_id]
+    assert len(access) == 1  # one line per request, never twice
     entry = access[0]
     assert entry["status"] == 200 and entry["method"] == "GET"
-    assert entry["request_id"] == response.headers["X-Request-ID"]
+    assert entry["path"] == "/health"
     assert entry["duration_ms"] >= 0 and entry["bytes"] > 0
     assert entry["remote_addr"] == "127.0.0.1"
     assert "user_agent" in entry
@@ -123,6 +62,22 @@ def test_sigterm_lets_the_in_flight_request_finish(start_gunicorn, worker_class)
     assert result["response"].status_code == 200
     assert exit_code == 0
     assert took < 8, f"took {took:.1f}s, over the graceful timeout"
+
+
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_sigterm_with_an_idle_kept_alive_connection_exits_promptly(start_gunicorn, worker_class):
+    # Platform routers keep connections open between requests; shutdown must not
+    # wait for them until the graceful timeout.
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
+    wait_for_health(server.url)
+    with requests.Session() as router:
+        assert router.get(f"{server.url}/health", timeout=5).status_code == 200
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0
+        took = time.monotonic() - signalled
+    assert took < 4, f"took {took:.1f}s with an idle kept-alive connection"
+    assert not any('"severity": "ERROR"' in line for line in server.lines())
 
 
 def test_gevent_patches_the_standard_library(start_gunicorn):

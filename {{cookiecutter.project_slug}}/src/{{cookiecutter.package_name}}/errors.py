@@ -6,7 +6,8 @@ import json
 import logging
 
 from flask import Flask, Response
-from werkzeug.exceptions import HTTPException, InternalServerError
+from gunicorn.http.errors import NoMoreData, ParseException
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,11 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def _unexpected_error(error: Exception) -> Response:
+    if isinstance(error, (ParseException, NoMoreData)):
+        # Gunicorn raises these while a view reads a body with broken chunking, or
+        # one cut short: the client's fault, a 400, not ours.
+        log.info("malformed request body: %s", error)
+        return _http_error(BadRequest("The request body is malformed or incomplete."))
     log.exception("unhandled exception")
     # The traceback goes to the log, never to the client.
     return _http_error(InternalServerError())

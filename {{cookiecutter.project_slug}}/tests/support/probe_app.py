@@ -14,8 +14,9 @@ from {{ cookiecutter.package_name }}.app import create_app
 
 app = create_app()
 log = logging.getLogger("probe")
-# Logged when /slow starts, so a test knows the request is in flight without sleeping.
+# Logged when /slow or /spin starts, so a test knows without sleeping.
 SLOW_STARTED = "slow request started"
+SPIN_STARTED = "spin request started"
 
 
 @app.get("/slow")
@@ -37,3 +38,19 @@ def patched():
     """Whether gevent patched the standard library in this worker."""
     monkey = sys.modules.get("gevent.monkey")
     return jsonify(socket=bool(monkey and monkey.is_module_patched("socket")))
+
+
+@app.get("/spin")
+def spin():
+    """Busy CPU without yielding: hangs a sync worker, and a gevent worker's whole hub."""
+    deadline = time.monotonic() + min(float(request.args.get("seconds", "2")), 20.0)
+    log.info(SPIN_STARTED)
+    while time.monotonic() < deadline:
+        pass
+    return jsonify(spun=True)
+
+
+@app.post("/echo")
+def echo():
+    """Reads the whole body, so body framing and size limits are exercised."""
+    return jsonify(size=len(request.get_data()))

@@ -1,0 +1,51 @@
+"""A real gunicorn master started the way production starts it, for tests."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from support.http import free_port, wait_for
+
+PROJECT = Path(__file__).resolve().parent.parent.parent
+PROBE_APP = "support.probe_app:app"
+
+
+class Gunicorn:
+    """One gunicorn master started with gunicorn.conf.py; always stopped by the fixture."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], app: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output = tmp_path / f"gunicorn-{self.port}.log"
+        full_env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": "2",
+            "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT / "tests")]),
+            **env,
+        }
+        with self.output.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "{{ cookiecutter.package_name }}", app],
+                cwd=PROJECT,
+                env=full_env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+
+    def lines(self) -> list[str]:
+        return self.output.read_text(errors="replace").splitlines()
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.lines()]
+
+    def wait_for_line(self, text: str, timeout: float = 10.0) -> None:
+        wait_for(lambda: any(text in line for line in self.lines()), timeout, repr(text))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)

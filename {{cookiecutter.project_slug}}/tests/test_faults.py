@@ -1,0 +1,292 @@
+"""Faults under load, against real gunicorn masters on 127.0.0.1.
+
+Each test is bounded in requests and seconds, stops its load by itself, and records
+its figures in the reliability table printed at the end of the run.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+
+import pytest
+import requests
+from support import reliability
+from support.http import wait_for, wait_for_health
+from support.probe_app import SLOW_STARTED, SPIN_STARTED
+from support.processes import accept_queue_length, worker_pids
+
+
+class Load:
+    """`clients` threads, each with a keep-alive session, GETting `path` until stopped."""
+
+    def __init__(self, url: str, path: str, clients: int, max_requests: int, seconds: float):
+        self.url, self.path = url, path
+        self.results: Counter[str] = Counter()
+        self.max_requests = max_requests
+        self.deadline = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def __enter__(self) -> "Load":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    @property
+    def total(self) -> int:
+        return sum(self.results.values())
+
+    @property
+    def failed(self) -> int:
+        return self.total - self.results["200"]
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            while not self._stop.is_set() and time.monotonic() < self.deadline:
+                with self._lock:
+                    if self.total >= self.max_requests:
+                        return
+                try:
+                    outcome = str(session.get(f"{self.url}{self.path}", timeout=10).status_code)
+                except requests.RequestException as error:
+                    outcome = type(error).__name__
+                with self._lock:
+                    self.results[outcome] += 1
+
+
+def slots(worker_class: str, workers: int) -> int:
+    return workers * (4 if worker_class == "gthread" else 1)
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "in_flight"), [("gthread", 16), ("gevent", 40)], ids=["gthread", "gevent"]
+)
+def test_deploy_under_load_loses_nothing(start_gunicorn, worker_class, in_flight):
+    # gthread: 2 workers x 4 threads = 8 slots, 16 requests; gevent has no small
+    # slot count (1000 connections a worker), so 40 requests stand in for it.
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
+    wait_for_health(server.url)
+    router = requests.Session()  # a platform router's kept-alive connection
+    assert router.get(f"{server.url}/ready", timeout=5).status_code == 200
+
+    statuses: list[object] = []
+
+    def call() -> None:
+        try:
+            statuses.append(requests.get(f"{server.url}/slow?seconds=1.5", timeout=20).status_code)
+        except requests.RequestException as error:
+            statuses.append(type(error).__name__)
+
+    clients = [threading.Thread(target=call) for _ in range(in_flight)]
+    for client in clients:
+        client.start()
+    started = min(in_flight, slots(worker_class, 2) if worker_class != "gevent" else in_flight)
+    wait_for(
+        lambda: sum(SLOW_STARTED in line for line in server.lines()) >= started,
+        15,
+        f"{started} requests in the app",
+    )
+    # Every other request is accepted by a worker too: none waits in the kernel.
+    wait_for(lambda: accept_queue_length(server.port) == 0, 5, "an empty accept queue")
+
+    signalled = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    ready_during_drain = []
+    if worker_class == "gthread":
+        # gthread answers requests on kept-alive connections while it drains.
+        def drained() -> bool:
+            try:
+                ready_during_drain.append(router.get(f"{server.url}/ready", timeout=5).status_code)
+            except requests.RequestException:
+                return True  # connection closed: the router must go elsewhere
+            return ready_during_drain[-1] == 503
+
+        wait_for(drained, 5, "/ready to answer 503 once draining")
+        assert 503 in ready_during_drain
+    exit_code = server.process.wait(timeout=20)
+    took = time.monotonic() - signalled
+    for client in clients:
+        client.join(timeout=20)
+    router.close()
+
+    lost = sum(status != 200 for status in statuses)
+    reliability.record(
+        scenario="deploy under load (SIGTERM)",
+        worker_class=worker_class,
+        load=f"{in_flight} requests in flight",
+        fault="SIGTERM to the master",
+        requests=in_flight,
+        failed=lost,
+        outcome=f"exit {exit_code} after {took:.1f}s",
+    )
+    assert lost == 0, Counter(map(str, statuses))
+    assert exit_code == 0
+    assert took < 8, f"took {took:.1f}s, over the graceful timeout"
+
+
+@pytest.mark.parametrize("worker_class", ["gthread", "gevent", "sync"])
+def test_killed_worker_is_replaced_under_load(start_gunicorn, worker_class):
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
+    wait_for_health(server.url)
+    clients = 4
+    with Load(server.url, "/health", clients=clients, max_requests=3000, seconds=6) as load:
+        wait_for(lambda: load.total > 50, 5, "load to start")
+        before = worker_pids(server.process.pid)
+        victim = min(before)
+        killed = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        replacement = wait_for(
+            lambda: (worker_pids(server.process.pid) - before) or None, 5, "a new worker"
+        )
+        took = time.monotonic() - killed
+        served_at_kill = load.results["200"]
+        wait_for(lambda: load.results["200"] > served_at_kill + 100, 5, "service to go on")
+    reliability.record(
+        scenario="worker SIGKILL",
+        worker_class=worker_class,
+        load=f"{clients} keep-alive clients",
+        fault="SIGKILL one worker",
+        requests=load.total,
+        failed=load.failed,
+        outcome=f"replaced in {took * 1000:.0f} ms",
+    )
+    assert len(replacement) == 1
+    assert took < 1, f"replacement took {took:.2f}s"
+    # At most the requests the killed worker held: one per client connection on it.
+    assert load.failed <= clients, load.results
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "hang"), [("sync", "/slow?seconds=20"), ("gevent", "/spin?seconds=20")]
+)
+def test_hung_worker_is_killed_and_others_keep_serving(start_gunicorn, worker_class, hang):
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_TIMEOUT": "2"})
+    wait_for_health(server.url)
+    before = worker_pids(server.process.pid)
+    hung = threading.Thread(target=lambda: _ignore_errors(f"{server.url}{hang}"))
+    hung.start()
+    # From here on the hung worker accepts nothing more (its only thread, or its
+    # event loop, is stuck), so every /health below lands on another worker.
+    server.wait_for_line(SPIN_STARTED if "spin" in hang else SLOW_STARTED)
+    started = time.monotonic()
+    health = Counter()
+    replaced = set()
+    while time.monotonic() - started < 8 and not replaced:
+        try:  # a new connection each time: it lands on whichever worker is free
+            health[str(requests.get(f"{server.url}/health", timeout=3).status_code)] += 1
+        except requests.RequestException as error:
+            health[type(error).__name__] += 1
+        replaced = worker_pids(server.process.pid) - before
+        time.sleep(0.05)
+    took = time.monotonic() - started
+    hung.join(timeout=25)
+    reliability.record(
+        scenario="hung request",
+        worker_class=worker_class,
+        load="sequential /health",
+        fault=f"GET {hang.split('?')[0]} past GUNICORN_TIMEOUT=2",
+        requests=sum(health.values()),
+        failed=sum(health.values()) - health["200"],
+        outcome=f"worker replaced after {took:.1f}s" if replaced else "not replaced",
+    )
+    assert replaced, "the hung worker was not replaced"
+    assert took < 6
+    assert set(health) == {"200"}, health
+
+
+def test_hung_request_on_gthread_leaves_other_requests_alone(start_gunicorn):
+    # gthread's timeout is a heartbeat of the worker's main thread, which a stuck
+    # request thread does not stop: the request holds one thread, nothing more.
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_TIMEOUT": "2"})
+    wait_for_health(server.url)
+    hung = threading.Thread(target=lambda: _ignore_errors(f"{server.url}/slow?seconds=5"))
+    hung.start()
+    server.wait_for_line(SLOW_STARTED)
+    statuses = Counter(
+        str(requests.get(f"{server.url}/health", timeout=3).status_code) for _ in range(50)
+    )
+    hung.join(timeout=10)
+    reliability.record(
+        scenario="hung request",
+        worker_class="gthread",
+        load="50 sequential /health",
+        fault="GET /slow for 5 s, GUNICORN_TIMEOUT=2",
+        requests=50,
+        failed=50 - statuses["200"],
+        outcome="one thread held; worker kept serving",
+    )
+    assert statuses == {"200": 50}
+
+
+@pytest.mark.parametrize("worker_class", ["gthread", "gevent", "sync"])
+def test_worker_recycling_under_load_fails_nothing(start_gunicorn, worker_class):
+    server = start_gunicorn(
+        {
+            "GUNICORN_WORKER_CLASS": worker_class,
+            "GUNICORN_MAX_REQUESTS": "100",
+            "GUNICORN_MAX_REQUESTS_JITTER": "20",
+        }
+    )
+    wait_for_health(server.url)
+    with Load(server.url, "/health", clients=4, max_requests=1500, seconds=15) as load:
+        wait_for(lambda: load.total >= 1500, 20, "1500 requests")
+    recycles = sum("Autorestarting worker" in line for line in server.lines())
+    reliability.record(
+        scenario="worker recycling",
+        worker_class=worker_class,
+        load="4 keep-alive clients",
+        fault="GUNICORN_MAX_REQUESTS=100, jitter 20",
+        requests=load.total,
+        failed=load.failed,
+        outcome=f"{recycles} recycles",
+    )
+    assert recycles >= 4
+    assert load.failed == 0, load.results
+
+
+def test_slow_clients_do_not_starve_the_default_class(start_gunicorn):
+    """Slowloris: 40 connections dribble their headers, a byte every 0.5 s."""
+    server = start_gunicorn({})
+    wait_for_health(server.url)
+    slow = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(40)]
+    latencies = []
+    try:
+        for connection in slow:
+            connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            for connection in slow:
+                connection.sendall(b"X")
+            started = time.monotonic()
+            response = requests.get(f"{server.url}/health", timeout=5)
+            latencies.append(time.monotonic() - started)
+            assert response.status_code == 200
+            time.sleep(0.5)
+    finally:
+        for connection in slow:
+            connection.close()
+    reliability.record(
+        scenario="slow clients (slowloris)",
+        worker_class="default",
+        load="40 slow connections",
+        fault="headers dribbled 1 byte / 0.5 s for 4 s",
+        requests=len(latencies),
+        failed=0,
+        outcome=f"worst /health {max(latencies) * 1000:.0f} ms",
+    )
+    assert max(latencies) < 1.0, latencies
+
+
+def _ignore_errors(url: str) -> None:
+    with contextlib.suppress(requests.RequestException):  # its worker is killed on purpose
+        requests.get(url, timeout=25)

@@ -1,0 +1,136 @@
+"""Hostile and malformed HTTP against a real gunicorn: 4xx or a closed connection,
+never a 5xx or a dead worker, and /health answers afterwards."""
+
+import contextlib
+import socket
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import reliability
+from support.http import wait_for_health
+from support.processes import worker_pids
+from support.servers import Gunicorn
+
+HOSTILE = {
+    "malformed request line": b"GARBAGE\r\n\r\n",
+    "HTTP/0.9 request": b"GET /health\r\n\r\n",
+    "unsupported version": b"GET /health HTTP/3.0\r\nHost: x\r\n\r\n",
+    "invalid method": b"G@T /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    "oversized request line": b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "oversized header field": b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: "
+    + b"a" * 9000
+    + b"\r\n\r\n",
+    "too many headers": b"GET /health HTTP/1.1\r\nHost: x\r\n"
+    + b"".join(b"X-%d: 1\r\n" % i for i in range(150))
+    + b"\r\n",
+    "Transfer-Encoding with Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "invalid chunk size": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"ZZ\r\nhello\r\n0\r\n\r\n",
+    "chunk longer than declared": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n",
+    "unknown transfer coding": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding: gzip, chunked, identity\r\n\r\n0\r\n\r\n",
+    "two Content-Length values": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    "negative Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    "non-numeric Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ab\r\n\r\n",
+    "duplicate Host": b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    "NUL in a header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+    "CR in a header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+    "bare LF line ends": b"GET /health HTTP/1.1\nHost: x\n\n",
+    "space before colon": b"GET /health HTTP/1.1\r\nHost : x\r\n\r\n",
+    "obsolete line folding": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+    "non-UTF-8 path": b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+    "HTTP/2 preface on HTTP/1": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "body over MAX_CONTENT_LENGTH": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: 2000000\r\n\r\n" + b"x" * 2_000_000,
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = Gunicorn(tmp_path_factory.mktemp("hostile"), {}, "support.probe_app:app")
+    try:
+        wait_for_health(server.url)
+        yield server
+    finally:
+        server.stop()
+
+
+def send_raw(port: int, data: bytes) -> int | None:
+    """Send bytes, return the response status, or None if the server closed instead."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        # The server may answer and close before the whole body is sent.
+        with contextlib.suppress(OSError):
+            connection.sendall(data)
+        try:
+            head = connection.recv(64)
+        except OSError:  # reset: closed without an answer
+            return None
+    if not head.startswith(b"HTTP/1."):
+        return None
+    return int(head.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_request_gets_a_4xx_or_a_closed_connection(server, name):
+    workers = worker_pids(server.process.pid)
+    status = send_raw(server.port, HOSTILE[name])
+    assert status is None or 400 <= status < 500, f"{name}: {status}"
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+    assert worker_pids(server.process.pid) == workers, "a worker died"
+
+
+def test_corpus_report(server):
+    statuses = [send_raw(server.port, request) for request in HOSTILE.values()]
+    reliability.record(
+        scenario="hostile HTTP corpus",
+        worker_class="default",
+        load="one request each",
+        fault=f"{len(HOSTILE)} malformed or hostile requests",
+        requests=len(HOSTILE),
+        failed=sum(s is not None and s >= 500 for s in statuses),
+        outcome="all 4xx or closed; workers alive",
+    )
+    assert all(s is None or 400 <= s < 500 for s in statuses)
+
+
+TOKEN = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=12)
+RAW_REQUESTS = st.builds(
+    lambda method, path, version, headers, body: (
+        method
+        + b" "
+        + path
+        + b" "
+        + version
+        + b"\r\n"
+        + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        + b"\r\n"
+        + body
+    ),
+    method=st.sampled_from([b"GET", b"POST", b"HEAD", b"PUT"])
+    | TOKEN.map(lambda t: t.encode("latin-1")),
+    path=st.binary(max_size=40).map(lambda b: b"/" + b),
+    version=st.sampled_from([b"HTTP/1.1", b"HTTP/1.0"]) | st.binary(max_size=10),
+    headers=st.lists(
+        st.tuples(st.binary(min_size=1, max_size=20), st.binary(max_size=40)), max_size=6
+    ),
+    body=st.binary(max_size=64),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=RAW_REQUESTS)
+def test_fuzzed_requests_never_get_a_5xx(server, raw):
+    status = send_raw(server.port, raw)
+    assert status is None or status < 500, (raw, status)
+
+
+def test_workers_survived_the_fuzzing(server):
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+    assert not any('"severity": "ERROR"' in line for line in server.lines())

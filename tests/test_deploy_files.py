@@ -1,0 +1,418 @@
+"""The deploy targets and CI files: each checked offline against what its platform reads.
+
+Cloud Run's service.yaml against both the Cloud Run and the Knative schema, Heroku's
+app.json against a schema and heroku.yml against its documented format, the Procfile
+parsed, Railway's railway.ts evaluated and type-checked with the pinned SDK, and every
+workflow through check-jsonschema and actionlint. Every environment a platform file
+sets passes the service's own settings validation.
+"""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import DEFAULTS, TEMPLATE
+
+SCHEMAS = TEMPLATE.parent / "shared" / "schemas"
+BIN = Path(sys.executable).parent
+# npm packages for the Railway test, kept between runs; keyed by the pinned versions.
+NPM_CACHE = Path(
+    os.environ.get("WSGI_TEMPLATE_NPM_CACHE", Path.home() / ".cache/wsgi-template-npm")
+)
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+WORKER_CLASSES = DEFAULTS["worker_class"]
+BAKES = {
+    **{f"worker-{w}": {"worker_class": w} for w in WORKER_CLASSES},
+    "custom-names": {"project_name": "Billing API", "package_name": "billing"},
+    "no-cloud-run": {"deploy_cloud_run": "no"},
+    "no-railway": {"deploy_railway": "no"},
+    "no-heroku": {"deploy_heroku": "no"},
+    "no-github-actions": {"github_actions": "no"},
+    "no-targets": {"deploy_cloud_run": "no", "deploy_railway": "no", "deploy_heroku": "no"},
+}
+
+
+@pytest.fixture(params=list(BAKES), scope="module")
+def project(request, bake):
+    return bake(**BAKES[request.param])
+
+
+# Each worker class, and the longest names the answers allow.
+PLATFORM_BAKES = {
+    **{w: {"worker_class": w} for w in WORKER_CLASSES},
+    "long-names": {
+        "project_name": "Cafe Unicode Service, Ünïcode Edition",
+        "project_slug": "a" + "-b" * 24,  # 49 characters, Cloud Run's limit
+        "package_name": "a_1",
+    },
+}
+
+
+@pytest.fixture(params=list(PLATFORM_BAKES), scope="module")
+def platform_project(request, bake):
+    return bake(**PLATFORM_BAKES[request.param])
+
+
+def schema(name):
+    path = SCHEMAS / name
+    assert path.is_file(), f"{path} is missing: the schemas live in ../shared beside the template"
+    return json.loads(path.read_text())
+
+
+def validate(instance, schema_document, default=jsonschema.Draft202012Validator):
+    cls = jsonschema.validators.validator_for(schema_document, default=default)
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message[:200]}"
+        for error in cls(schema_document).iter_errors(instance)
+    ]
+    assert not errors, "\n".join(errors)
+
+
+def load_settings_module(project):
+    """The baked project's settings.py (standard library only), to validate env values."""
+    (path,) = project.glob("src/*/settings.py")
+    spec = importlib.util.spec_from_file_location(f"settings_{id(project)}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def package(project):
+    (init,) = project.glob("src/*/__init__.py")
+    return init.parent.name
+
+
+def start_command(project):
+    """The image's CMD: the one start command everything else must match."""
+    (line,) = [
+        line
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.startswith("CMD ")
+    ]
+    return " ".join(json.loads(line[len("CMD ") :]))
+
+
+# ---- Google Cloud Run ----------------------------------------------------------
+
+
+def cloud_run(project):
+    return yaml.safe_load((project / "deploy/cloudrun/service.yaml").read_text())
+
+
+def test_cloud_run_service_passes_both_schemas(platform_project):
+    service = cloud_run(platform_project)
+    validate(service, schema("cloud-run-v1.json"))
+    validate(service, schema("serving.knative.dev/service_v1.json"))
+
+
+def test_cloud_run_service_fits_the_platform(platform_project):
+    service = cloud_run(platform_project)
+    assert (service["apiVersion"], service["kind"]) == ("serving.knative.dev/v1", "Service")
+    assert service["metadata"]["name"] == platform_project.name
+    template = service["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert all(isinstance(value, str) for value in annotations.values())
+    assert int(annotations["autoscaling.knative.dev/maxScale"]) >= 1
+    assert annotations["run.googleapis.com/startup-cpu-boost"] == "true"
+    (container,) = template["spec"]["containers"]
+    assert container["image"] == "IMAGE"  # the placeholder the deploy path fills
+    port = container["ports"][0]["containerPort"]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": port}
+    startup = container["startupProbe"]
+    window = (
+        startup.get("initialDelaySeconds", 0)
+        + startup["periodSeconds"] * startup["failureThreshold"]
+    )
+    assert window <= 240, "Cloud Run allows a startup probe 240 s at most"
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["GUNICORN_TIMEOUT"] == "0"  # CPU is throttled between requests
+    assert int(env["GUNICORN_GRACEFUL_TIMEOUT"]) < 10  # Cloud Run: SIGKILL 10 s after SIGTERM
+    assert env["FORWARDED_ALLOW_IPS"] == "*"
+    settings = load_settings_module(platform_project).load_settings({**env, "PORT": str(port)})
+    concurrency = template["spec"]["containerConcurrency"]
+    capacity = settings.web_concurrency * (
+        settings.worker_connections if settings.worker_class == "gevent" else settings.threads
+    )
+    if settings.worker_class == "gevent":
+        assert concurrency <= capacity
+    else:
+        assert concurrency == capacity, "one request per worker thread, none queued"
+
+
+# ---- Heroku ---------------------------------------------------------------------
+
+
+def test_heroku_app_json_passes_the_schema(platform_project):
+    app = json.loads((platform_project / "app.json").read_text())
+    validate(app, schema("heroku-app-json.schemastore-pr1092.json"), jsonschema.Draft7Validator)
+    assert app["stack"] == "container"
+    env = {name: spec["value"] for name, spec in app["env"].items()}
+    # Heroku sets no WEB_CONCURRENCY for container apps.
+    assert int(env["WEB_CONCURRENCY"]) >= 1
+    assert int(env["GUNICORN_GRACEFUL_TIMEOUT"]) < 30  # SIGKILL 30 s after SIGTERM
+    load_settings_module(platform_project).load_settings(env)
+
+
+def test_heroku_yml_follows_the_documented_format(platform_project):
+    manifest = yaml.safe_load((platform_project / "heroku.yml").read_text())
+    assert set(manifest) <= {"setup", "build", "release", "run"}
+    docker = manifest["build"]["docker"]
+    assert docker["web"] == "Dockerfile" and (platform_project / docker["web"]).is_file()
+    # Without `run`, Heroku runs the image's CMD: the one start command.
+    assert "run" not in manifest
+
+
+def test_procfile_runs_the_start_command(platform_project):
+    lines = (platform_project / "Procfile").read_text().splitlines()
+    processes = {}
+    for line in lines:
+        match = re.fullmatch(r"([A-Za-z0-9_-]+):\s*(\S.*)", line)
+        assert match, f"not `type: command`: {line!r}"
+        assert match[1] not in processes, f"{match[1]} twice"
+        processes[match[1]] = match[2]
+    web = processes["web"]
+    # Only src/ needs adding for buildpacks; the command is the image's CMD.
+    assert web == f"PYTHONPATH=src {start_command(platform_project)}"
+    assert not re.search(r"(^|\s)(-b|--bind)\b", web), "the port comes from $PORT"
+    # The service binds $PORT itself (the baked project's test_platforms runs the line).
+    settings = load_settings_module(platform_project).load_settings({"PORT": "5123"})
+    assert settings.bind[0].endswith(":5123")
+
+
+def test_heroku_readme_sets_the_app_json_variables(bake):
+    project = bake()
+    app = json.loads((project / "app.json").read_text())
+    readme = (project / "README.md").read_text()
+    (config_set,) = re.findall(r"^heroku config:set (.*)$", readme, re.MULTILINE)
+    assert re.search(r"^heroku create [a-z][a-z0-9-]{0,28}[a-z0-9] ", readme, re.MULTILINE)
+    assert dict(pair.replace("'", "").split("=", 1) for pair in config_set.split()) == {
+        name: spec["value"] for name, spec in app["env"].items()
+    }
+
+
+# ---- Railway --------------------------------------------------------------------
+
+EVALUATE = """\
+import { pathToFileURL } from "node:url";
+import { createRailwayContext, project } from "railway/iac";
+const config = await import(pathToFileURL(process.argv[2]).href);
+const result = await config.default(createRailwayContext({ environment: "production" }), project);
+process.stdout.write(JSON.stringify(result));
+"""
+
+
+def node_tools():
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        reason = f"{' and '.join(missing)} not found: the Railway file cannot be evaluated"
+        if os.environ.get("REQUIRE_NODE") == "1":
+            pytest.fail(reason + " (REQUIRE_NODE=1)")
+        pytest.skip(reason)
+
+
+def railway_sdk(pins):
+    """node_modules with the pinned packages, installed once per set of versions."""
+    key = "-".join(f"{name}-{version}" for name, version in sorted(pins.items()))
+    target = NPM_CACHE / key
+    if (target / "node_modules" / ".bin" / "tsx").exists():
+        return target / "node_modules"
+    NPM_CACHE.mkdir(parents=True, exist_ok=True)
+    staging = NPM_CACHE / f".{key}.{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    (staging / "package.json").write_text(
+        json.dumps({"private": True, "type": "module", "devDependencies": pins})
+    )
+    result = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+        cwd=staging,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        staging.rename(target)  # atomic: a half-done install is never reused
+    except OSError:  # another run got there first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "node_modules"
+
+
+@pytest.fixture(scope="module")
+def railway(bake, tmp_path_factory):
+    """The default bake's .railway folder, evaluated and type-checked with the pinned SDK."""
+    node_tools()
+    project = bake()
+    folder = project / ".railway"
+    pins = json.loads((folder / "package.json").read_text())["devDependencies"]
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pins.values()), "pin exact versions"
+    work = tmp_path_factory.mktemp("railway")
+    for name in ("railway.ts", "tsconfig.json", "package.json"):
+        shutil.copy(folder / name, work / name)
+    (work / "node_modules").symlink_to(railway_sdk(pins), target_is_directory=True)
+    (work / "evaluate.mts").write_text(EVALUATE)
+    bin_dir = work / "node_modules" / ".bin"
+    run = {"cwd": work, "capture_output": True, "text": True, "timeout": 120}
+    typecheck = subprocess.run([bin_dir / "tsc", "--noEmit", "-p", "tsconfig.json"], **run)
+    evaluated = subprocess.run([bin_dir / "tsx", "evaluate.mts", str(work / "railway.ts")], **run)
+    assert evaluated.returncode == 0, evaluated.stderr
+    return project, json.loads(evaluated.stdout), typecheck
+
+
+def test_railway_file_type_checks(railway):
+    _, _, typecheck = railway
+    assert typecheck.returncode == 0, typecheck.stdout + typecheck.stderr
+
+
+def test_railway_service_builds_the_dockerfile_and_checks_health(railway):
+    project, definition, _ = railway
+    assert definition["name"] == project.name
+    (web,) = definition["resources"]
+    assert (web["type"], web["name"]) == ("service", project.name)
+    assert web["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
+    assert (project / web["build"]["dockerfilePath"]).is_file()
+    deploy = web["deploy"]
+    assert deploy["healthcheckPath"] == "/health"
+    assert deploy["restartPolicyType"] == "ON_FAILURE"
+    assert deploy["restartPolicyMaxRetries"] > 0
+    # The start command is the image's CMD, nothing else.
+    assert "startCommand" not in deploy
+    variables = {name: v["value"] for name, v in web["variables"].items()}
+    assert all(v["type"] == "literal" for v in web["variables"].values())
+    assert variables["FORWARDED_ALLOW_IPS"] == "*"
+    settings = load_settings_module(project).load_settings(variables)
+    # The old deployment gets SIGKILL drainingSeconds after SIGTERM.
+    assert settings.graceful_timeout < deploy["drainingSeconds"]
+
+
+def test_no_deprecated_railway_config_as_code(project):
+    assert not (project / "railway.json").exists()
+    assert not (project / "railway.toml").exists()
+
+
+# ---- GitHub Actions -------------------------------------------------------------
+
+
+def tool(name):
+    path = BIN / name
+    assert path.exists(), f"{name} is not installed next to {sys.executable}"
+    return str(path)
+
+
+def check(command):
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def workflows_of(root):
+    return sorted((root / ".github" / "workflows").glob("*.yml"))
+
+
+def test_workflows_and_dependabot_pass_schemas_and_actionlint(project):
+    workflows = workflows_of(project)
+    if not (project / ".github").exists():
+        pytest.skip("no GitHub files in this bake")
+    check([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
+    check([tool("actionlint"), "-no-color", *workflows])
+    check(
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.dependabot",
+            str(project / ".github" / "dependabot.yml"),
+        ]
+    )
+
+
+def test_template_workflow_passes_schema_and_actionlint():
+    workflows = workflows_of(TEMPLATE)
+    assert workflows
+    check([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
+    check([tool("actionlint"), "-no-color", *workflows])
+
+
+def test_workflows_are_pinned_bounded_and_least_privilege(bake):
+    for path in [*workflows_of(bake()), *workflows_of(TEMPLATE)]:
+        text = path.read_text()
+        workflow = yaml.safe_load(text)
+        assert workflow["permissions"] == {"contents": "read"}, path.name
+        assert "group" in workflow["concurrency"], path.name
+        for name, job in workflow["jobs"].items():
+            assert job["timeout-minutes"] <= 60, f"{path.name}: {name}"
+            for step in job["steps"]:
+                if "uses" in step:
+                    assert SHA_PIN.match(step["uses"]), f"{path.name}: {step['uses']}"
+        for line in text.splitlines():
+            if "uses:" in line:
+                assert re.search(r"@[0-9a-f]{40} # v\d+(\.\d+)*$", line), f"{path.name}: {line}"
+        assert "${{" in text  # GitHub's expressions survived rendering
+
+
+def test_cloud_run_deploy_workflow(bake):
+    project = bake()
+    path = project / ".github" / "workflows" / "deploy-cloudrun.yml"
+    workflow = yaml.safe_load(path.read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert triggers["push"]["branches"] == ["main"] and "workflow_dispatch" in triggers
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    auth = next(
+        s for s in job["steps"] if s.get("uses", "").startswith("google-github-actions/auth@")
+    )
+    assert {"workload_identity_provider", "service_account"} <= set(auth["with"])
+    assert "credentials_json" not in auth["with"]
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "docker push" in script and "gcloud run services replace" in script
+    # The placeholder the workflow (and the README) replaces is the file's image.
+    replace = "s|image: IMAGE|image: $IMAGE|"
+    assert replace in script and replace in (project / "README.md").read_text()
+    assert (project / "deploy/cloudrun/service.yaml").read_text().count("image: IMAGE") == 1
+
+
+def test_ci_workflow_runs_lint_tests_image_and_hadolint(bake):
+    text = (bake() / ".github" / "workflows" / "ci.yml").read_text()
+    for needed in ("make lint", "make test", "REQUIRE_DOCKER", "make image", "hadolint/"):
+        assert needed in text, needed
+
+
+# ---- README ---------------------------------------------------------------------
+
+# answer -> what its README section and files mention; none may be left when it is off.
+TRACES = {
+    "deploy_cloud_run": ["### Google Cloud Run", "deploy/cloudrun", "deploy-cloudrun", "gcloud"],
+    "deploy_railway": ["### Railway", ".railway", "railway config"],
+    "deploy_heroku": ["### Heroku", "heroku.yml", "app.json", "Procfile", "heroku "],
+    "github_actions": ["## Continuous integration", ".github", "dependabot"],
+}
+
+
+@pytest.mark.parametrize("answer", list(TRACES))
+def test_readme_has_no_trace_of_a_removed_target(bake, answer):
+    on, off = (bake() / "README.md").read_text(), (bake(**{answer: "no"}) / "README.md").read_text()
+    for trace in TRACES[answer]:
+        assert trace in on, trace
+        assert trace not in off, trace
+
+
+def test_every_file_the_readme_names_exists(project):
+    readme = (project / "README.md").read_text()
+    named = re.findall(
+        r"`((?:deploy|\.railway|\.github)/[\w./-]+|heroku\.yml|app\.json|Procfile)`", readme
+    )
+    for relative in named:
+        assert (project / relative).exists(), relative

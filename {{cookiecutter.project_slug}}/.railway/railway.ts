@@ -1,0 +1,38 @@
+// Railway Infrastructure as Code: `railway config plan`, then `railway config apply`
+// (Railway CLI 5.42.1 or newer). Reference: https://docs.railway.com/infrastructure-as-code
+import { defineRailway, project, service } from "railway/iac";
+
+export default defineRailway(() => {
+  const web = service("{{ cookiecutter.project_slug }}", {
+    // No source: `railway up` uploads this folder. Connect a GitHub repository in
+    // the dashboard (or add `source: github("owner/repo")`) to deploy on push.
+    build: {
+      // The same image as everywhere else, its CMD included: `python -m {{ cookiecutter.package_name }}`.
+      builder: "DOCKERFILE",
+      dockerfilePath: "Dockerfile",
+    },
+    // A deploy goes live only once /health answers 200 on $PORT; gunicorn starts
+    // in seconds, so a minute is ample.
+    healthcheck: "/health",
+    healthcheckTimeout: 60,
+    deploy: {
+      // A crashed process comes back; a bad configuration (exit code 2) gives up
+      // after ten tries instead of looping forever.
+      restartPolicyType: "ON_FAILURE",
+      restartPolicyMaxRetries: 10,
+      // Seconds between SIGTERM and SIGKILL for the old deployment (Railway's
+      // default is none); GUNICORN_GRACEFUL_TIMEOUT stays under it.
+      drainingSeconds: 15,
+    },
+    env: {
+      // Railway's CPU limit is the plan's maximum, not a share sized for this
+      // service: a fixed count keeps memory (and the bill) predictable.
+      WEB_CONCURRENCY: "3",
+      GUNICORN_GRACEFUL_TIMEOUT: "10",
+      // Railway's edge proxy is the only way in, from addresses not known here.
+      FORWARDED_ALLOW_IPS: "*",
+    },
+  });
+
+  return project("{{ cookiecutter.project_slug }}", { resources: [web] });
+});

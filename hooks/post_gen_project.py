@@ -16,7 +16,10 @@ PROJECT = Path.cwd()
 
 # answer -> (paths it owns, README sections it owns)
 OWNED_BY_ANSWER = {
-    "deploy_cloud_run": (["deploy/cloudrun", ".github/workflows/deploy-cloudrun.yml"], ["cloud-run"]),
+    "deploy_cloud_run": (
+        ["deploy/cloudrun", ".github/workflows/deploy-cloudrun.yml"],
+        ["cloud-run"],
+    ),
     "deploy_railway": ([".railway"], ["railway"]),
     "deploy_heroku": (["heroku.yml", "app.json", "Procfile"], ["heroku"]),
     "github_actions": ([".github"], ["github-actions"]),
@@ -65,8 +68,9 @@ def main():
             path.rmdir()
 
     readme = PROJECT / "README.md"
-    readme.write_text(strip_sections(readme.read_text(encoding="utf-8"), dropped_sections),
-                      encoding="utf-8")
+    readme.write_text(
+        strip_sections(readme.read_text(encoding="utf-8"), dropped_sections), encoding="utf-8"
+    )
 
     chosen = LICENSES / f"{CONTEXT['license']}.txt"
     if CONTEXT["license"] != "Proprietary":

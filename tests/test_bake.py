@@ -97,23 +97,24 @@ def test_license(bake):
 
 
 OWNED = {
-    "deploy_cloud_run": (["deploy/cloudrun"], "Cloud Run"),
-    "deploy_railway": ([".railway"], "Railway"),
-    "deploy_heroku": (["heroku.yml", "app.json", "Procfile"], "Heroku"),
-    "github_actions": ([".github"], "GitHub Actions"),
+    "deploy_cloud_run": (["deploy/cloudrun"], "### Google Cloud Run"),
+    "deploy_railway": ([".railway"], "### Railway"),
+    "deploy_heroku": (["heroku.yml", "app.json", "Procfile"], "### Heroku"),
+    "github_actions": ([".github"], "## Continuous integration"),
 }
 
 
 @pytest.mark.parametrize("answer", list(OWNED))
 def test_turning_a_target_off_removes_its_files_and_readme_section(bake, answer):
-    paths, title = OWNED[answer]
+    paths, heading = OWNED[answer]
     on, off = bake(), bake(**{answer: "no"})
     for path in paths:
         assert (on / path).exists(), path
         assert not (off / path).exists(), path
-    readme = (off / "README.md").read_text()
-    assert f"### {title}" not in readme and "section:" not in readme
-    assert "section:" not in (on / "README.md").read_text()
+    on_readme, off_readme = (on / "README.md").read_text(), (off / "README.md").read_text()
+    assert f"\n{heading}\n" in on_readme
+    assert f"\n{heading}\n" not in off_readme
+    assert "section:" not in on_readme and "section:" not in off_readme
 
 
 def test_python_version_reaches_the_image(bake):

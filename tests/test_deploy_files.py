@@ -65,7 +65,11 @@ def platform_project(request, bake):
 
 def schema(name):
     path = SCHEMAS / name
-    assert path.is_file(), f"{path} is missing: the schemas live in ../shared beside the template"
+    if not path.is_file():
+        reason = f"{path} is missing: the schemas live in ../shared beside the template"
+        if os.environ.get("REQUIRE_SCHEMAS") == "1":
+            pytest.fail(reason + " (REQUIRE_SCHEMAS=1)")
+        pytest.skip(reason)
     return json.loads(path.read_text())
 
 

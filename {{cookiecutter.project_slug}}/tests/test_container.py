@@ -6,6 +6,8 @@ which turns that into a failure. PYTHON_IMAGE picks the base image to build on.
 
 import json
 import os
+import shutil
+import tarfile
 import threading
 import time
 import uuid
@@ -41,20 +43,25 @@ def docker_client():
     client.close()
 
 
-@pytest.fixture(scope="session")
-def image(docker_client):
-    tag = f"{{ cookiecutter.project_slug }}:test-{uuid.uuid4().hex[:8]}"
+def build(client, context: Path, tag: str):
     buildargs = {}
     if os.environ.get("PYTHON_IMAGE"):
         buildargs["PYTHON_IMAGE"] = os.environ["PYTHON_IMAGE"]
-    started = time.monotonic()
     try:
-        built, _ = docker_client.images.build(
-            path=str(PROJECT), tag=tag, buildargs=buildargs, rm=True, forcerm=True
+        built, _ = client.images.build(
+            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True
         )
     except docker.errors.BuildError as error:
         log = "".join(chunk.get("stream", "") + chunk.get("error", "") for chunk in error.build_log)
         pytest.fail(f"docker build failed: {error}\n{log}")
+    return built
+
+
+@pytest.fixture(scope="session")
+def image(docker_client):
+    tag = f"{{ cookiecutter.project_slug }}:test-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    built = build(docker_client, PROJECT, tag)
     print(
         f"\nimage {tag}: built in {time.monotonic() - started:.1f}s, "
         f"{built.attrs['Size'] / 1e6:.1f} MB"
@@ -230,3 +237,69 @@ def test_stop_when_idle_is_quick(run):
     app.container.reload()
     assert app.container.attrs["State"]["ExitCode"] == 0
     assert took < 5
+
+
+# Names that must never reach an image, wherever they sit in the build context.
+PLANTED = [
+    ".env",
+    ".env.production",
+    "src/.env",
+    "src/server.pem",
+    "src/deploy.key",
+    "src/id_rsa",
+    ".git/config",
+    "src/.git/HEAD",
+]
+
+
+def image_files(client, image) -> list[str]:
+    container = client.containers.create(image.id)
+    try:
+        with tarfile.open(fileobj=_Stream(container.export()), mode="r|") as archive:
+            return [member.name for member in archive]
+    finally:
+        container.remove(force=True)
+
+
+class _Stream:
+    """A file-like view of the docker SDK's chunk iterator, for tarfile."""
+
+    def __init__(self, chunks):
+        self._chunks, self._buffer = iter(chunks), b""
+
+    def read(self, size=-1):
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        data, self._buffer = (
+            (self._buffer, b"") if size < 0 else (self._buffer[:size], self._buffer[size:])
+        )
+        return data
+
+
+def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, tmp_path):
+    context = tmp_path / "context"
+    shutil.copytree(PROJECT, context, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    for name in PLANTED:
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        (context / name).write_text("SECRET-VALUE\n")
+    planted = build(docker_client, context, f"planted-secrets:{uuid.uuid4().hex[:8]}")
+    try:
+        files = image_files(docker_client, planted)
+        leaked = [
+            f
+            for f in files
+            if os.path.basename(f) in {os.path.basename(p) for p in PLANTED}
+            and ("/app" in f or "/opt/venv" in f or "src" in f)
+        ]
+        assert not leaked, leaked
+        assert not [f for f in files if "/.git/" in f or f.endswith("/.git")]
+        history = " ".join(str(layer.get("CreatedBy", "")) for layer in planted.history())
+        assert "SECRET-VALUE" not in history
+        # Only the runtime stage ships: no build step, pip or build backend in it.
+        assert "pip install" not in history
+        assert not [f for f in files if "/site-packages/pip/" in f or "flit_core" in f]
+    finally:
+        docker_client.images.remove(planted.id, force=True, noprune=True)

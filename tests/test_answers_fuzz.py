@@ -84,7 +84,7 @@ EDGE_ANSWERS = {
 def test_edge_answers_bake_a_project_whose_tests_pass(bake):
     project = bake(**EDGE_ANSWERS)
     check_rendered(project)
-    run_suite(project, "-m", "not docker")
+    run_suite(project, "-m", "not docker and not slow")
 
 
 @pytest.mark.parametrize("name", ["project_name", "description", "author_name"])

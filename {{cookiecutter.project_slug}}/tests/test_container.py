@@ -67,8 +67,9 @@ def image(docker_client):
         f"{built.attrs['Size'] / 1e6:.1f} MB"
     )
     yield built
-    # Keep the parent layers: the next build reuses the dependency layer.
-    docker_client.images.remove(built.id, force=True, noprune=True)
+    # By tag: another test's build may share this image ID. Keep the parent layers:
+    # the next build reuses the dependency layer.
+    docker_client.images.remove(tag, noprune=True)
 
 
 class Container:
@@ -285,7 +286,10 @@ def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, tmp_path):
     for name in PLANTED:
         (context / name).parent.mkdir(parents=True, exist_ok=True)
         (context / name).write_text("SECRET-VALUE\n")
-    planted = build(docker_client, context, f"planted-secrets:{uuid.uuid4().hex[:8]}")
+    # Every planted file is ignored, so the build cache may well give the very same
+    # image as the session's: hence removal by tag.
+    tag = f"planted-secrets:{uuid.uuid4().hex[:8]}"
+    planted = build(docker_client, context, tag)
     try:
         files = image_files(docker_client, planted)
         leaked = [
@@ -302,4 +306,4 @@ def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, tmp_path):
         assert "pip install" not in history
         assert not [f for f in files if "/site-packages/pip/" in f or "flit_core" in f]
     finally:
-        docker_client.images.remove(planted.id, force=True, noprune=True)
+        docker_client.images.remove(tag, noprune=True)

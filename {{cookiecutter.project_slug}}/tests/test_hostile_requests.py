@@ -122,6 +122,7 @@ RAW_REQUESTS = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

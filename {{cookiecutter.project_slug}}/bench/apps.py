@@ -1,0 +1,44 @@
+"""The WSGI apps the benchmark serves. Never deployed (.dockerignore leaves bench/ out).
+
+- `service`: the production app, everything on, plus `/io`, which waits 50 ms the
+  way a call to a database or another service would.
+- `bare_flask`: a hello-world Flask app, the one most deployment guides start from.
+- `bare_wsgi`: a bare WSGI callable, the most any Python server code can do here.
+"""
+
+import time
+
+from flask import Flask, jsonify
+
+from {{ cookiecutter.package_name }}.app import create_app
+
+# A typical downstream call: long enough to dwarf the CPU cost of a request.
+IO_WAIT_SECONDS = 0.05
+
+
+def _io():
+    # time.sleep stands for a blocking socket read: the gevent worker patches it
+    # into a cooperative wait, as it patches sockets.
+    time.sleep(IO_WAIT_SECONDS)
+    return jsonify(waited_ms=int(IO_WAIT_SECONDS * 1000))
+
+
+service = create_app()
+service.add_url_rule("/io", "io", _io)
+
+bare_flask = Flask(__name__)
+bare_flask.add_url_rule("/io", "io", _io)
+
+
+@bare_flask.get("/health")
+def _bare_health():
+    return jsonify(status="ok")
+
+
+_BODY = b'{"status":"ok"}'
+_HEADERS = [("Content-Type", "application/json"), ("Content-Length", str(len(_BODY)))]
+
+
+def bare_wsgi(environ, start_response):
+    start_response("200 OK", _HEADERS)
+    return [_BODY]

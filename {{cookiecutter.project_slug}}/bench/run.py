@@ -1,0 +1,295 @@
+"""`make bench`: each worker class under load, against two references, in one run.
+
+Every server runs on 127.0.0.1 with wrk on the same machine, so absolute figures
+depend on what else the machine does; the ratios to the references, measured in
+the same run, are what to compare. Writes bench/results.md, .png and .svg.
+
+    python bench/run.py [--seconds 5] [--classes gthread,gevent] [--no-container]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from container import measure_container, python_image_from_environment
+from procfs import connections_per_worker, memory_kib, tree
+from report import write_chart, write_markdown
+from servers import (
+    Running,
+    ServerSpec,
+    running,
+    seconds_to_exit_on_sigterm,
+    wait_until_drained,
+    wait_until_workers_idle,
+)
+from wrk import LoadResult, run_wrk, wrk_path, wrk_version
+
+from {{ cookiecutter.package_name }}.settings import WORKER_CLASSES, load_settings
+from {{ cookiecutter.package_name }}.worker_sizing import worker_count
+
+BENCH = Path(__file__).resolve().parent
+HEALTH = "/health"
+IO = "/io"
+# /health costs CPU only; /io waits 50 ms. 50 connections is a busy service behind
+# a router; 500 is a burst, where only an async worker keeps up on waiting requests.
+WORKLOADS = [(HEALTH, 50), (HEALTH, 500), (IO, 50), (IO, 500)]
+CEILING_WORKLOADS = [(HEALTH, 50), (HEALTH, 500)]
+WARM_UP_SECONDS = 1
+
+
+@dataclass
+class Contender:
+    name: str
+    server: Running
+    workers: int
+    workloads: list[tuple[str, int]]
+
+
+@dataclass
+class Measured:
+    server: str
+    path: str
+    connections: int
+    load: LoadResult
+    spread: list[int]  # connections held by each worker, mid-run
+
+
+@dataclass
+class ServerFigures:
+    server: str
+    workers: int
+    first_200_seconds: float
+    exit_seconds: float
+    rss_kib: int
+    pss_kib: int
+
+
+def main() -> None:
+    options = _options()
+    wrk_path()  # fails with the install instruction before anything starts
+    settings = load_settings(os.environ)
+    workers = worker_count(settings).workers
+    recipe_workers = multiprocessing.cpu_count() * 2 + 1
+    started = time.time()
+    load_before = os.getloadavg()
+    measured: list[Measured] = []
+    servers: list[ServerFigures] = []
+    # Every server runs at once, idle but for its turn, and each workload goes through
+    # them back to back: a ratio's two figures are seconds apart, not minutes, so a
+    # change in what else the machine runs moves both alike.
+    with tempfile.TemporaryDirectory(prefix="bench-") as logs, contextlib.ExitStack() as stack:
+        log_dir = Path(logs)
+        contenders: list[Contender] = []
+
+        def start(spec: ServerSpec, expected_workers: int, workloads) -> Contender:
+            print(f"== start {spec.name}", flush=True)
+            server = stack.enter_context(running(spec, log_dir))
+            wait_until_workers_idle(server, expected_workers)
+            contender = Contender(spec.name, server, expected_workers, workloads)
+            contenders.append(contender)
+            return contender
+
+        start(_recipe(), recipe_workers, WORKLOADS)
+        for worker_class in options.classes:
+            start(_service(worker_class), workers, WORKLOADS)
+        start(_bare_flask_like_service(settings, workers), workers, [(HEALTH, 50)])
+        best = None
+        for workload in WORKLOADS:
+            for contender in contenders:
+                if workload in contender.workloads:
+                    measured.append(_measure(contender, workload, options.seconds))
+            if best is None:  # /health x50 is the first workload: the ceiling joins now
+                best = _best_class(measured, options.classes)
+                ceiling = start(_ceiling(best, settings, workers), workers, CEILING_WORKLOADS)
+                measured.append(_measure(ceiling, workload, options.seconds))
+        for contender in contenders:
+            servers.append(_stop(contender))
+
+    container = _container_figures(options.container)
+    context = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "duration_s": round(time.time() - started),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "machine": _machine(),
+        "versions": _versions(),
+        "seconds": options.seconds,
+        "label": options.label,
+        "default_class": settings.worker_class,
+        "best_class": best,
+        "workers": workers,
+        "recipe_workers": recipe_workers,
+    }
+    markdown = write_markdown(options.out / "results.md", measured, servers, container, context)
+    write_chart(options.out / "results.png", measured, context)
+    print(markdown)
+
+
+def _container_figures(wanted: bool):
+    if not wanted:
+        return "--no-container was given"
+    try:
+        return measure_container(python_image_from_environment())
+    except Exception as error:
+        # The load figures are worth writing even when the image does not build.
+        return f"they failed ({error.__class__.__name__}: {error})"
+
+
+def _options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="load per measurement")
+    parser.add_argument(
+        "--classes",
+        type=lambda text: [name.strip() for name in text.split(",")],
+        default=list(WORKER_CLASSES),
+        help="worker classes of the service, comma-separated",
+    )
+    parser.add_argument("--no-container", dest="container", action="store_false")
+    parser.add_argument("--out", type=Path, default=BENCH, help="folder for results.*")
+    parser.add_argument(
+        "--label", default="template defaults", help="what configuration this run measures"
+    )
+    options = parser.parse_args()
+    unknown = set(options.classes) - set(WORKER_CLASSES)
+    if unknown:
+        parser.error(f"unknown worker class {', '.join(sorted(unknown))}")
+    return options
+
+
+def _recipe() -> ServerSpec:
+    """Reference 1: hello-world Flask, sync workers, 2 x CPU + 1, no access log."""
+    return ServerSpec(
+        "recipe: bare Flask, sync",
+        _plain_gunicorn("bench.apps:bare_flask"),
+    )
+
+
+def _service(worker_class: str) -> ServerSpec:
+    """The generated service as deployed: its config, JSON access log, request ids."""
+    return ServerSpec(
+        f"service, {worker_class}",
+        ["-m", "{{ cookiecutter.package_name }}", "bench.apps:service"],
+        {"GUNICORN_WORKER_CLASS": worker_class},
+    )
+
+
+def _plain_gunicorn(app: str, *flags: str) -> list[str]:
+    """gunicorn with the recipe's config file; flags override it ({port} is filled in)."""
+    config = ["--config=bench/recipe.conf.py", "--bind=127.0.0.1:{port}"]
+    return ["-m", "gunicorn", *config, *flags, app]
+
+
+def _same_worker_settings(settings, worker_class: str, workers: int) -> list[str]:
+    return [
+        f"--workers={workers}",
+        f"--worker-class={worker_class}",
+        f"--threads={settings.threads if worker_class == 'gthread' else 1}",
+        f"--worker-connections={settings.worker_connections}",
+        f"--keep-alive={settings.keepalive}",
+        f"--graceful-timeout={settings.graceful_timeout}",
+    ]
+
+
+def _bare_flask_like_service(settings, workers: int) -> ServerSpec:
+    """The recipe's Flask app on the service's worker settings: what our logging costs."""
+    cls = settings.worker_class
+    return ServerSpec(
+        f"bare Flask, {cls} as service",
+        _plain_gunicorn("bench.apps:bare_flask", *_same_worker_settings(settings, cls, workers)),
+    )
+
+
+def _ceiling(worker_class: str, settings, workers: int) -> ServerSpec:
+    """Reference 2: a bare WSGI callable on the best class, the most Python does here."""
+    return ServerSpec(
+        f"ceiling: bare WSGI, {worker_class}",
+        _plain_gunicorn(
+            "bench.apps:bare_wsgi", *_same_worker_settings(settings, worker_class, workers)
+        ),
+    )
+
+
+def _best_class(measured: list[Measured], classes: list[str]) -> str:
+    """The service class with the most req/s on /health at 50 connections."""
+    scores = {
+        row.server.removeprefix("service, "): row.load.requests_per_second
+        for row in measured
+        if row.server.startswith("service, ") and row.path == HEALTH and row.connections == 50
+    }
+    return max(scores, key=scores.__getitem__) if scores else classes[0]
+
+
+def _measure(contender: Contender, workload, seconds: int) -> Measured:
+    path, connections = workload
+    server = contender.server
+    threads = os.cpu_count() or 1  # wrk threads: one per core
+    url = f"{server.url}{path}"
+    run_wrk(url, connections, WARM_UP_SECONDS, threads)
+    wait_until_drained(server)
+    load, spread = _load_with_spread(server, url, connections, seconds, threads)
+    print(
+        f"   {contender.name}, {path} x{connections}: {load.requests_per_second:.0f} req/s, "
+        f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, spread {spread}, "
+        f"load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    wait_until_drained(server)
+    return Measured(contender.name, path, connections, load, spread)
+
+
+def _stop(contender: Contender) -> ServerFigures:
+    server = contender.server
+    # After every load: what a warmed-up tree holds, not a fresh one.
+    rss, pss = memory_kib(tree(server.process.pid))
+    exit_seconds = seconds_to_exit_on_sigterm(server)
+    return ServerFigures(
+        contender.name, contender.workers, server.first_200_seconds, exit_seconds, rss, pss
+    )
+
+
+def _load_with_spread(server: Running, url, connections, seconds, threads):
+    spread: list[int] = []
+
+    def sample() -> None:
+        time.sleep(seconds / 2)
+        spread.extend(connections_per_worker(server.process.pid, server.port))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    load = run_wrk(url, connections, seconds, threads)
+    sampler.join()
+    return load, spread
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} x {model}, Linux {platform.release()}"
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "wrk": wrk_version()}
+    for package in ("gunicorn", "flask", "werkzeug", "gevent"):
+        found[package] = version(package)
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,14 +8,13 @@ import json
 import os
 import shutil
 import tarfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
-from support.http import wait_for, wait_for_health
+from support.http import BackgroundRequest, wait_for, wait_for_health
 from support.probe_app import SLOW_STARTED
 
 docker = pytest.importorskip("docker")
@@ -206,23 +205,12 @@ def test_stop_finishes_the_in_flight_request_and_exits_0(run):
         volumes={str(SUPPORT): {"bind": "/app/support", "mode": "ro"}},
     )
     wait_for_health(app.url)
-    result = {}
-
-    def slow_request():
-        try:
-            result["response"] = requests.get(f"{app.url}/slow?seconds=3", timeout=20)
-        except requests.RequestException as error:
-            result["error"] = error
-
-    client = threading.Thread(target=slow_request)
-    client.start()
+    in_flight = BackgroundRequest(f"{app.url}/slow?seconds=3")
     wait_for(lambda: any(SLOW_STARTED in line for line in app.logs()), 10, "the slow request")
     started = time.monotonic()
     app.container.stop(timeout=10)
     took = time.monotonic() - started
-    client.join(timeout=20)
-    assert "error" not in result, result.get("error")
-    assert result["response"].status_code == 200
+    assert in_flight.outcome() == 200
     app.container.reload()
     assert app.container.attrs["State"]["ExitCode"] == 0
     assert took < 8, f"docker stop took {took:.1f}s"

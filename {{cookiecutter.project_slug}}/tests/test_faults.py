@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 import requests
 from support import reliability
-from support.http import wait_for, wait_for_health
+from support.http import BackgroundRequest, wait_for, wait_for_health
 from support.probe_app import SLOW_STARTED, SPIN_STARTED
 from support.processes import accept_queue_length, worker_pids
 
@@ -81,17 +81,7 @@ def test_deploy_under_load_loses_nothing(start_gunicorn, worker_class, in_flight
     router = requests.Session()  # a platform router's kept-alive connection
     assert router.get(f"{server.url}/ready", timeout=5).status_code == 200
 
-    statuses: list[object] = []
-
-    def call() -> None:
-        try:
-            statuses.append(requests.get(f"{server.url}/slow?seconds=1.5", timeout=20).status_code)
-        except requests.RequestException as error:
-            statuses.append(type(error).__name__)
-
-    clients = [threading.Thread(target=call) for _ in range(in_flight)]
-    for client in clients:
-        client.start()
+    clients = [BackgroundRequest(f"{server.url}/slow?seconds=1.5") for _ in range(in_flight)]
     started = min(in_flight, slots(worker_class, 2) if worker_class != "gevent" else in_flight)
     wait_for(
         lambda: sum(SLOW_STARTED in line for line in server.lines()) >= started,
@@ -117,8 +107,7 @@ def test_deploy_under_load_loses_nothing(start_gunicorn, worker_class, in_flight
         assert 503 in ready_during_drain
     exit_code = server.process.wait(timeout=20)
     took = time.monotonic() - signalled
-    for client in clients:
-        client.join(timeout=20)
+    statuses = [client.outcome() for client in clients]
     router.close()
 
     lost = sum(status != 200 for status in statuses)

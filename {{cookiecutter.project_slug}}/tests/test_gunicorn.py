@@ -1,12 +1,11 @@
 """Real gunicorn processes with the project's config, on 127.0.0.1 only."""
 
 import signal
-import threading
 import time
 
 import pytest
 import requests
-from support.http import wait_for_health
+from support.http import BackgroundRequest, wait_for_health
 from support.probe_app import SLOW_STARTED
 
 WORKER_CLASSES = ["sync", "gthread", "gevent"]
@@ -42,24 +41,13 @@ def test_sigterm_lets_the_in_flight_request_finish(start_gunicorn, worker_class)
         {"GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_GRACEFUL_TIMEOUT": "8"}
     )
     wait_for_health(server.url)
-    result: dict = {}
-
-    def slow_request():
-        try:
-            result["response"] = requests.get(f"{server.url}/slow?seconds=2", timeout=15)
-        except requests.RequestException as error:
-            result["error"] = error
-
-    client = threading.Thread(target=slow_request)
-    client.start()
+    in_flight = BackgroundRequest(f"{server.url}/slow?seconds=2")
     server.wait_for_line(SLOW_STARTED)
     signalled = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     exit_code = server.process.wait(timeout=15)
     took = time.monotonic() - signalled
-    client.join(timeout=15)
-    assert "error" not in result, result.get("error")
-    assert result["response"].status_code == 200
+    assert in_flight.outcome() == 200
     assert exit_code == 0
     assert took < 8, f"took {took:.1f}s, over the graceful timeout"
 

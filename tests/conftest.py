@@ -12,6 +12,13 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+# Charts: cookiecutter copies binary files as they are, without rendering them.
+BINARY_SUFFIXES = {".png"}
+
+
+def files(project: Path) -> list[Path]:
+    """Every text file of a generated project."""
+    return [p for p in project.rglob("*") if p.is_file() and p.suffix not in BINARY_SUFFIXES]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from cookiecutter.main import cookiecutter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TEMPLATE
+from conftest import TEMPLATE, files
 from test_generated_suite import run_suite
 
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%")
@@ -33,9 +33,7 @@ ANSWERS = st.fixed_dictionaries(
 
 
 def check_rendered(project):
-    for path in project.rglob("*"):
-        if not path.is_file():
-            continue
+    for path in files(project):
         text = path.read_text(encoding="utf-8")
         assert not UNRENDERED.search(text), path
         if path.suffix == ".py":

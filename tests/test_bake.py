@@ -9,7 +9,7 @@ import tomllib
 import pytest
 import yaml
 
-from conftest import DEFAULTS
+from conftest import DEFAULTS, TEMPLATE, files
 
 VARIANTS = {
     "default": {},
@@ -31,8 +31,15 @@ VARIANTS = {
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")
 
 
-def files(project):
-    return [p for p in project.rglob("*") if p.is_file()]
+def test_binary_files_are_copied_unchanged(bake):
+    project = bake()
+    template = TEMPLATE / "{{cookiecutter.project_slug}}"
+    charts = list(template.rglob("*.png"))
+    assert charts, "the benchmark chart is committed"
+    for chart in charts:
+        copied = project / chart.relative_to(template)
+        assert copied.read_bytes() == chart.read_bytes()
+        assert copied.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 @pytest.fixture(params=list(VARIANTS), scope="module")

@@ -13,6 +13,7 @@ import os
 import signal
 
 from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
+from {{ cookiecutter.package_name }}.worker_listeners import wanted
 from {{ cookiecutter.package_name }}.worker_sizing import worker_count
 
 _settings = load_settings_or_exit(os.environ)
@@ -27,6 +28,13 @@ proc_name = "{{ cookiecutter.project_slug }}"
 # the kernel has IPv6 (Railway's private network is IPv6-only; a dual-stack socket
 # still takes IPv4), and 0.0.0.0 where IPv6 is disabled.
 bind = list(_settings.bind)
+
+# One listening socket per gthread or gevent worker: with reuse_port, gunicorn binds
+# each worker its own SO_REUSEPORT socket and the kernel spreads kept-alive
+# connections evenly, instead of the first worker awake taking most of them.
+# worker_listeners.py has the measurements, the trade-off and when it stays off.
+_own_listeners = wanted(_settings.reuse_port, _settings.worker_class, _settings.max_requests)
+reuse_port = _own_listeners
 
 # 2 x CPU + 1, where CPU is the container's quota, not the host's core count
 # (worker_sizing.py). WEB_CONCURRENCY fixes the count: Heroku's name for it.
@@ -107,6 +115,7 @@ def when_ready(server):
                 "max_requests": cfg.max_requests,
                 "max_requests_jitter": cfg.max_requests_jitter,
                 "preload_app": cfg.preload_app,
+                "listeners": "one per worker" if cfg.reuse_port else "shared",
                 "worker_tmp_dir": cfg.worker_tmp_dir,
                 "control_socket": None if cfg.control_socket_disable else cfg.control_socket,
                 "forwarded_allow_ips": cfg.forwarded_allow_ips,

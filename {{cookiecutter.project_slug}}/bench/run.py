@@ -2,7 +2,7 @@
 
 Every server runs on 127.0.0.1 with wrk on the same machine, so absolute figures
 depend on what else the machine does; the ratios to the references, measured in
-the same run, are what to compare. Writes bench/results.md, .png and .svg.
+the same run, are what to compare. Writes bench/results.md and .png.
 
     python bench/run.py [--seconds 5] [--classes gthread,gevent] [--no-container]
 """
@@ -36,6 +36,7 @@ from servers import (
 from wrk import LoadResult, run_wrk, wrk_path, wrk_version
 
 from {{ cookiecutter.package_name }}.settings import WORKER_CLASSES, load_settings
+from {{ cookiecutter.package_name }}.worker_listeners import wanted as own_listeners_wanted
 from {{ cookiecutter.package_name }}.worker_sizing import worker_count
 
 BENCH = Path(__file__).resolve().parent
@@ -104,6 +105,8 @@ def main() -> None:
         for worker_class in options.classes:
             start(_service(worker_class), workers, WORKLOADS)
         start(_bare_flask_like_service(settings, workers), workers, [(HEALTH, 50)])
+        if "gevent" in options.classes:
+            start(_bare_flask_on_gevent(settings, workers), workers, [(IO, 500)])
         best = None
         for workload in WORKLOADS:
             for contender in contenders:
@@ -191,7 +194,7 @@ def _plain_gunicorn(app: str, *flags: str) -> list[str]:
 
 
 def _same_worker_settings(settings, worker_class: str, workers: int) -> list[str]:
-    return [
+    flags = [
         f"--workers={workers}",
         f"--worker-class={worker_class}",
         f"--threads={settings.threads if worker_class == 'gthread' else 1}",
@@ -199,6 +202,9 @@ def _same_worker_settings(settings, worker_class: str, workers: int) -> list[str
         f"--keep-alive={settings.keepalive}",
         f"--graceful-timeout={settings.graceful_timeout}",
     ]
+    if own_listeners_wanted(settings.reuse_port, worker_class, settings.max_requests):
+        flags.append("--reuse-port")
+    return flags
 
 
 def _bare_flask_like_service(settings, workers: int) -> ServerSpec:
@@ -207,6 +213,17 @@ def _bare_flask_like_service(settings, workers: int) -> ServerSpec:
     return ServerSpec(
         f"bare Flask, {cls} as service",
         _plain_gunicorn("bench.apps:bare_flask", *_same_worker_settings(settings, cls, workers)),
+    )
+
+
+def _bare_flask_on_gevent(settings, workers: int) -> ServerSpec:
+    """The recipe's Flask app on gevent with the service's settings: the most a Flask
+    app does on /io x500 here, the yardstick for the service's gevent figure."""
+    return ServerSpec(
+        "bare Flask, gevent as service",
+        _plain_gunicorn(
+            "bench.apps:bare_flask", *_same_worker_settings(settings, "gevent", workers)
+        ),
     )
 
 

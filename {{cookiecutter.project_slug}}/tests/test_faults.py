@@ -161,31 +161,22 @@ def test_killed_worker_is_replaced_under_load(start_gunicorn, worker_class):
     ("worker_class", "hang"), [("sync", "/slow?seconds=20"), ("gevent", "/spin?seconds=20")]
 )
 def test_hung_worker_is_killed_and_others_keep_serving(start_gunicorn, worker_class, hang):
-    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_TIMEOUT": "2"})
-    wait_for_health(server.url)
-    before = worker_pids(server.process.pid)
-    hung = threading.Thread(target=lambda: _ignore_errors(f"{server.url}{hang}"))
-    hung.start()
-    # From here on the hung worker accepts nothing more (its only thread, or its
-    # event loop, is stuck), so every /health below lands on another worker.
-    server.wait_for_line(SPIN_STARTED if "spin" in hang else SLOW_STARTED)
-    started = time.monotonic()
-    health = Counter()
-    replaced = set()
-    while time.monotonic() - started < 8 and not replaced:
-        try:  # a new connection each time: it lands on whichever worker is free
-            health[str(requests.get(f"{server.url}/health", timeout=3).status_code)] += 1
-        except requests.RequestException as error:
-            health[type(error).__name__] += 1
-        replaced = worker_pids(server.process.pid) - before
-        time.sleep(0.05)
-    took = time.monotonic() - started
-    hung.join(timeout=25)
+    # One shared listening socket (sync always; gevent with GUNICORN_REUSE_PORT=false):
+    # whichever worker is free takes each new connection, so nothing waits on the
+    # hung one.
+    server = start_gunicorn(
+        {
+            "GUNICORN_WORKER_CLASS": worker_class,
+            "GUNICORN_TIMEOUT": "2",
+            "GUNICORN_REUSE_PORT": "false",
+        }
+    )
+    health, took, replaced = _health_while_one_worker_hangs(server, hang, client_timeout=3)
     reliability.record(
         scenario="hung request",
         worker_class=worker_class,
         load="sequential /health",
-        fault=f"GET {hang.split('?')[0]} past GUNICORN_TIMEOUT=2",
+        fault=f"GET {hang.split('?')[0]} past GUNICORN_TIMEOUT=2 (shared listener)",
         requests=sum(health.values()),
         failed=sum(health.values()) - health["200"],
         outcome=f"worker replaced after {took:.1f}s" if replaced else "not replaced",
@@ -193,6 +184,62 @@ def test_hung_worker_is_killed_and_others_keep_serving(start_gunicorn, worker_cl
     assert replaced, "the hung worker was not replaced"
     assert took < 6
     assert set(health) == {"200"}, health
+
+
+def test_hung_gevent_worker_with_own_listeners_loses_only_its_queue(start_gunicorn):
+    # The default for gevent: each worker has its own listening socket
+    # (worker_listeners.py). A new connection the kernel hashes to the hung worker
+    # waits in that worker's queue and is reset when the worker is killed; every
+    # other connection is served, and the replacement serves from then on.
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_TIMEOUT": "2"})
+    health, took, replaced = _health_while_one_worker_hangs(
+        server, "/spin?seconds=20", client_timeout=10
+    )
+    after = Counter(
+        str(requests.get(f"{server.url}/health", timeout=3).status_code) for _ in range(20)
+    )
+    failed = sum(health.values()) - health["200"]
+    reliability.record(
+        scenario="hung request",
+        worker_class="gevent",
+        load="sequential /health",
+        fault="GET /spin past GUNICORN_TIMEOUT=2 (a listener per worker)",
+        requests=sum(health.values()) + 20,
+        failed=failed,
+        outcome=f"worker replaced after {took:.1f}s; {failed} queued on it reset",
+    )
+    assert replaced, "the hung worker was not replaced"
+    assert took < 8
+    # Only connections queued on the hung worker fail, and only as a reset: the
+    # sequential loop can have one waiting there at a time.
+    assert failed <= 1, health
+    assert set(health) - {"200"} <= {"ConnectionError"}, health
+    assert after == {"200": 20}
+
+
+def _health_while_one_worker_hangs(server, hang: str, client_timeout: float):
+    """Hang one worker on `hang`, then GET /health on new connections until it is replaced."""
+    wait_for_health(server.url)
+    before = worker_pids(server.process.pid)
+    hung = threading.Thread(target=lambda: _ignore_errors(f"{server.url}{hang}"))
+    hung.start()
+    # From here on the hung worker accepts nothing more (its only thread, or its
+    # event loop, is stuck).
+    server.wait_for_line(SPIN_STARTED if "spin" in hang else SLOW_STARTED)
+    started = time.monotonic()
+    health = Counter()
+    replaced = set()
+    while time.monotonic() - started < 10 and not replaced:
+        try:  # a new connection each time
+            response = requests.get(f"{server.url}/health", timeout=client_timeout)
+            health[str(response.status_code)] += 1
+        except requests.RequestException as error:
+            health[type(error).__name__] += 1
+        replaced = worker_pids(server.process.pid) - before
+        time.sleep(0.05)
+    took = time.monotonic() - started
+    hung.join(timeout=25)
+    return health, took, replaced
 
 
 def test_hung_request_on_gthread_leaves_other_requests_alone(start_gunicorn):
@@ -241,7 +288,9 @@ def test_worker_recycling_under_load_fails_nothing(start_gunicorn, worker_class)
         failed=load.failed,
         outcome=f"{recycles} recycles",
     )
-    assert recycles >= 4
+    # At least two: a gevent worker polls its limit once a second (gunicorn's run
+    # loop) and drains for up to another, so fewer recycles fit in the run.
+    assert recycles >= 2
     assert load.failed == 0, load.results
 
 

@@ -50,6 +50,7 @@ class Settings:
     max_requests: int
     max_requests_jitter: int
     preload: bool
+    reuse_port: bool
     control_socket: str | None
     # Logging.
     log_level: str
@@ -102,6 +103,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         max_requests=max_requests,
         max_requests_jitter=max_requests_jitter,
         preload=preload,
+        reuse_port=env.boolean("GUNICORN_REUSE_PORT", True),
         control_socket=env.text("GUNICORN_CONTROL_SOCKET", None),
         log_level=env.choice("LOG_LEVEL", "info", LOG_LEVELS, lower=True),
         log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS, lower=True),

@@ -1,0 +1,41 @@
+"""When each worker gets a listening socket of its own (gunicorn's `reuse_port`).
+
+Gunicorn's workers normally accept from the master's one socket, and whichever
+worker is awake first wins. Platform routers keep their connections alive, so the
+first burst decides who serves them for minutes: measured on 2 cores (bench/),
+gthread workers held 19/16/11/2/2 of 50 kept-alive connections and p99 reached
+27x p50; gevent workers held them evenly but left some unaccepted for over a second.
+
+With `reuse_port`, gunicorn (23+) binds no socket in the master; each worker binds
+its own with SO_REUSEPORT to the same address, and the Linux kernel hashes every
+new connection onto one of them, as nginx's `reuseport` does.
+
+Only for gthread and gevent on Linux. A sync worker serves one request at a time:
+a connection hashed to a busy one would wait while others idle, where the shared
+queue hands it to the first free worker. Elsewhere SO_REUSEPORT does not balance
+(the last socket bound gets every connection).
+
+The price: connections waiting in a worker's own queue go down with it. If the
+worker exits they are reset; if it hangs (a gevent worker stuck on CPU) they wait
+until GUNICORN_TIMEOUT replaces it and are then reset, where a shared queue would
+hand them to a sibling (tests/test_faults.py measures both). Linux 5.14+ can move
+them to a sibling instead, with the sysctl net.ipv4.tcp_migrate_req=1. So it stays
+off with GUNICORN_MAX_REQUESTS, which retires workers on purpose all day, and
+GUNICORN_REUSE_PORT=false turns it off.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# The classes that keep many connections per worker and accept without blocking.
+BALANCED_CLASSES = ("gthread", "gevent")
+
+
+def wanted(enabled: bool, worker_class: str, max_requests: int) -> bool:
+    return (
+        enabled
+        and sys.platform == "linux"
+        and worker_class in BALANCED_CLASSES
+        and max_requests == 0
+    )

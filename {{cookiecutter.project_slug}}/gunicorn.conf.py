@@ -33,8 +33,7 @@ bind = list(_settings.bind)
 # each worker its own SO_REUSEPORT socket and the kernel spreads kept-alive
 # connections evenly, instead of the first worker awake taking most of them.
 # worker_listeners.py has the measurements, the trade-off and when it stays off.
-_own_listeners = wanted(_settings.reuse_port, _settings.worker_class, _settings.max_requests)
-reuse_port = _own_listeners
+reuse_port = wanted(_settings.reuse_port, _settings.worker_class, _settings.max_requests)
 
 # 2 x CPU + 1, where CPU is the container's quota, not the host's core count
 # (worker_sizing.py). WEB_CONCURRENCY fixes the count: Heroku's name for it.

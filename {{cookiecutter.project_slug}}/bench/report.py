@@ -25,7 +25,8 @@ class Target:
 def write_markdown(path: Path, measured, servers, container, context) -> str:
     lines = [
         f"Run of {context['date']} ({context['label']}): {context['machine']}; "
-        f"{context['seconds']} s of wrk load per row after a 1 s warm-up; load average "
+        f"{context['seconds']} s of wrk load per row after a 1 s warm-up, the median of "
+        f"{context['rounds']} rounds; load average "
         f"{_load(context['load_before'])} before, {_load(context['load_after'])} after; "
         f"{context['duration_s']} s in all.",
         "",

@@ -126,7 +126,17 @@ def test_error_responses_carry_the_request_id_too(client):
 def test_security_headers_on_every_response(client):
     for response in (client.get("/health"), client.get("/nope")):
         for name, value in SECURITY_HEADERS.items():
-            assert response.headers[name] == value
+            assert response.headers.getlist(name) == [value]
+
+
+def test_a_views_own_security_header_wins(app, client):
+    own_policy = "frame-ancestors https://example.com"
+    app.add_url_rule(
+        "/embeddable", "embeddable", lambda: ("ok", {"content-security-policy": own_policy})
+    )
+    headers = client.get("/embeddable").headers
+    assert headers.getlist("Content-Security-Policy") == [own_policy]
+    assert headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_log_lines_are_json_with_request_id(app, client, capsys):

@@ -12,7 +12,7 @@ from . import health
 from .errors import register_error_handlers
 from .logging_setup import configure_logging
 from .request_context import RequestContextMiddleware
-from .security_headers import add_security_headers
+from .security_headers import SecurityHeadersMiddleware
 from .settings import load_settings
 
 SERVICE_NAME = "{{ cookiecutter.project_slug }}"
@@ -33,8 +33,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    app.wsgi_app = RequestContextMiddleware(app.wsgi_app, app.config["GOOGLE_CLOUD_PROJECT"])
+    app.wsgi_app = SecurityHeadersMiddleware(
+        RequestContextMiddleware(app.wsgi_app, app.config["GOOGLE_CLOUD_PROJECT"])
+    )
     register_error_handlers(app)
-    add_security_headers(app)
     app.register_blueprint(health.bp)
     return app

@@ -38,6 +38,7 @@ class _BufferingConn(TConn):
         super().__init__(*args, **kwargs)
         self.header_bytes = bytearray()
         self.header_deadline = 0.0
+        self.polled = False  # registered with the poller, waiting for more bytes
 
 
 class HeaderBufferingThreadWorker(ThreadWorker):
@@ -66,25 +67,35 @@ class HeaderBufferingThreadWorker(ThreadWorker):
     def _read_headers(self, conn: _BufferingConn) -> None:
         conn.header_deadline = time.monotonic() + HEADER_TIMEOUT
         self._buffering.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_header_bytes, conn))
+        # The bytes are usually there already (a kept-alive connection wakes with
+        # its request, a new one sends it at once): read them now rather than
+        # register and wait a turn of the loop, which costs two more system calls.
+        if not self._on_header_bytes(conn):
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self._on_header_bytes, conn)
+            )
+            conn.polled = True
 
-    def _on_header_bytes(self, conn: _BufferingConn, sock) -> None:
+    def _on_header_bytes(self, conn: _BufferingConn, _sock=None) -> bool:
+        """Read what has arrived. True once the connection has stopped buffering:
+        its headers are complete and it is queued for a thread, or it is closed."""
         try:
-            data = sock.recv(READ_SIZE)
+            data = conn.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             data = b""
         if not data:  # the client went away before sending a whole request
             self._drop(conn)
-            return
+            return True
         conn.header_bytes += data
-        if b"\r\n\r\n" in conn.header_bytes or b"\n\n" in conn.header_bytes:
-            # Complete (or malformed enough for the parser to refuse): a thread's turn.
-            self.poller.unregister(sock)
-            self._buffering.remove(conn)
-            conn.data_ready = True
-            self.enqueue_req(conn)
+        if b"\r\n\r\n" not in conn.header_bytes and b"\n\n" not in conn.header_bytes:
+            return False
+        # Complete (or malformed enough for the parser to refuse): a thread's turn.
+        self._stop_buffering(conn)
+        conn.data_ready = True
+        self.enqueue_req(conn)
+        return True
 
     def handle(self, conn):
         if getattr(conn, "header_bytes", None):
@@ -105,9 +116,14 @@ class HeaderBufferingThreadWorker(ThreadWorker):
     def _expired(self, conn: _BufferingConn, now: float) -> bool:
         return min(conn.header_deadline, self._stop_deadline) <= now
 
-    def _drop(self, conn: _BufferingConn) -> None:
-        with contextlib.suppress(KeyError, ValueError, OSError):  # already unregistered
-            self.poller.unregister(conn.sock)
+    def _stop_buffering(self, conn: _BufferingConn) -> None:
+        if conn.polled:
+            conn.polled = False
+            with contextlib.suppress(KeyError, ValueError, OSError):  # the socket is gone
+                self.poller.unregister(conn.sock)
         self._buffering.remove(conn)
+
+    def _drop(self, conn: _BufferingConn) -> None:
+        self._stop_buffering(conn)
         self.nr_conns -= 1
         conn.close()

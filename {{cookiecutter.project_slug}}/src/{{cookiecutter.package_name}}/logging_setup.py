@@ -15,8 +15,8 @@ import json
 import logging
 import os
 import sys
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
@@ -47,14 +47,18 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
+# Built once: json.dumps(entry, default=str) builds a new encoder for every line.
+_encode_json = json.JSONEncoder(default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the field names Cloud Logging understands."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            # RFC 3339 in UTC, to the millisecond: 2026-01-31T09:15:02.123Z.
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
             # Cloud Logging reads `severity`; Python's level names are valid values.
             "severity": record.levelname,
             "message": record.getMessage(),
@@ -72,7 +76,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode_json(entry)
 
 
 class TextFormatter(logging.Formatter):
@@ -131,12 +135,22 @@ class GunicornLogger(_GunicornBaseLogger):
         }
         # The request id and trace live in the WSGI environ: by the time gunicorn
         # logs the access entry, the request's context variables are reset.
+        # makeRecord and handle rather than info(): info() also walks the stack for
+        # the caller's file and line, always gunicorn's here, a tenth of the cost.
+        record = self.access_log.makeRecord(
+            self.access_log.name,
+            logging.INFO,
+            "(access)",
+            0,
+            "%s %s %s",
+            (fields["method"], fields["path"], fields["status"]),
+            None,
+            extra=fields,
+        )
         token = request_id_var.set(environ.get("service.request_id"))
         trace_token = trace_var.set(environ.get("service.trace"))
         try:
-            self.access_log.info(
-                "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
-            )
+            self.access_log.handle(record)
         finally:
             trace_var.reset(trace_token)
             request_id_var.reset(token)

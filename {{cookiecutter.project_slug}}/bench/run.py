@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -65,6 +65,8 @@ class Measured:
     connections: int
     load: LoadResult
     spread: list[int]  # connections held by each worker, mid-run
+    # req/s of every round, in round order: ratios are taken round by round.
+    rounds: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -105,6 +107,7 @@ def main() -> None:
         start(_recipe(), recipe_workers, WORKLOADS)
         for worker_class in options.classes:
             start(_service(worker_class), workers, WORKLOADS)
+        start(_service_without_access_log(settings.worker_class), workers, [(HEALTH, 50)])
         start(_bare_flask_like_service(settings, workers), workers, [(HEALTH, 50)])
         if "gevent" in options.classes:
             start(_bare_flask_on_gevent(settings, workers), workers, [(IO, 500)])
@@ -202,6 +205,17 @@ def _service(worker_class: str) -> ServerSpec:
     )
 
 
+def _service_without_access_log(worker_class: str) -> ServerSpec:
+    """The service with `accesslog = None`: what the JSON access line costs on its own."""
+    return ServerSpec(
+        f"service, {worker_class}, no access log",
+        # An empty --access-logfile overrides gunicorn.conf.py's "-"; GunicornLogger
+        # (logging_setup.py) then writes no access lines, as with accesslog = None.
+        ["-m", "{{ cookiecutter.package_name }}", "--access-logfile=", "bench.apps:service"],
+        {"GUNICORN_WORKER_CLASS": worker_class},
+    )
+
+
 def _plain_gunicorn(app: str, *flags: str) -> list[str]:
     """gunicorn with the recipe's config file; flags override it ({port} is filled in)."""
     config = ["--config=bench/recipe.conf.py", "--bind=127.0.0.1:{port}"]
@@ -255,9 +269,10 @@ def _ceiling(worker_class: str, settings, workers: int) -> ServerSpec:
 def _best_class(measured: list[Measured], classes: list[str]) -> str:
     """The service class with the most req/s on /health at 50 connections."""
     scores = {
-        row.server.removeprefix("service, "): row.load.requests_per_second
+        worker_class: row.load.requests_per_second
         for row in measured
-        if row.server.startswith("service, ") and row.path == HEALTH and row.connections == 50
+        for worker_class in classes
+        if row.server == f"service, {worker_class}" and row.path == HEALTH and row.connections == 50
     }
     return max(scores, key=scores.__getitem__) if scores else classes[0]
 
@@ -281,12 +296,16 @@ def _measure(contender: Contender, workload, seconds: int) -> Measured:
 
 
 def _medians(every_round: list[Measured]) -> list[Measured]:
-    """Per row, the round with the median req/s (its latencies with it), in first-run order."""
+    """Per row, the round with the median req/s (its latencies with it), in first-run
+    order, carrying the req/s of every round."""
     rows: dict[tuple[str, str, int], list[Measured]] = {}
     for row in every_round:
         rows.setdefault((row.server, row.path, row.connections), []).append(row)
     return [
-        sorted(runs, key=lambda row: row.load.requests_per_second)[len(runs) // 2]
+        replace(
+            sorted(runs, key=lambda row: row.load.requests_per_second)[len(runs) // 2],
+            rounds=[row.load.requests_per_second for row in runs],
+        )
         for runs in rows.values()
     ]
 

@@ -81,6 +81,9 @@ worker_tmp_dir = _SHARED_MEMORY if os.path.isdir(_SHARED_MEMORY) else None
 
 # Every log line, access entries included, goes to stdout through one formatter
 # (JSON by default; LOG_FORMAT=text for local work). See logging_setup.py.
+# The access line costs more per request than anything else the service adds
+# (README, Performance). Cloud Run, Heroku and Railway log every request at their
+# router already: `accesslog = None` drops ours where theirs is enough.
 logger_class = "{{ cookiecutter.package_name }}.logging_setup.GunicornLogger"
 loglevel = _settings.log_level
 accesslog = "-"

@@ -1,0 +1,75 @@
+"""The benchmark's arithmetic: which round a row shows, and how its ratios are taken."""
+
+import sys
+from pathlib import Path
+
+# The bench's modules import one another by plain name, as `python bench/run.py` does.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from report import targets
+from run import Measured, _medians
+from wrk import LoadResult
+
+CONTEXT = {"default_class": "gthread"}
+
+
+def _row(server: str, requests_per_second: float, p99_ms: float = 50.0) -> Measured:
+    load = LoadResult(requests_per_second, int(requests_per_second * 5), 10.0, p99_ms, 0, 0)
+    return Measured(server, "/health", 50, load, spread=[10, 10, 10, 10, 10])
+
+
+def _rounds(per_server: dict[str, list[float]]) -> list[Measured]:
+    """Rows as the bench measures them: every server once per round, round after round."""
+    count = len(next(iter(per_server.values())))
+    return [
+        _row(server, figures[index])
+        for index in range(count)
+        for server, figures in per_server.items()
+    ]
+
+
+def test_each_row_shows_its_median_round_and_keeps_every_round():
+    rows = _medians(
+        [_row("a", 300, p99_ms=30), _row("a", 100, p99_ms=10), _row("a", 200, p99_ms=20)]
+    )
+    assert len(rows) == 1
+    assert rows[0].load.requests_per_second == 200
+    assert rows[0].load.p99_ms == 20  # the latencies of that same round
+    assert rows[0].rounds == [300, 100, 200]
+
+
+def _target(rows, what: str) -> str:
+    (found,) = [target for target in targets(rows, "skipped", CONTEXT) if target.what == what]
+    return found.measured
+
+
+def test_ratios_are_taken_round_by_round():
+    # The machine slows down in round 2, for both servers alike. Paired, the service is
+    # at the recipe's level in every round; a ratio of the two medians would say 0.5x.
+    rows = _medians(
+        _rounds(
+            {
+                "recipe: bare Flask, sync": [3000, 1000, 2000],
+                "service, gthread": [3000, 1000, 1000],
+            }
+        )
+    )
+    assert _target(rows, "service, gthread, /health x50 vs recipe") == "1.00x"
+
+
+def test_logging_cost_against_bare_flask_on_the_same_settings():
+    # Round by round the service costs 37%, 38% and 10%: the median is 37%. The two
+    # median rows (2,336 and 3,384 req/s) would say 31%.
+    rows = _medians(
+        _rounds(
+            {
+                "recipe: bare Flask, sync": [3000, 3000, 3000],
+                "service, gthread": [2336, 2016, 3061],
+                "service, gthread, no access log": [2905, 3096, 3460],
+                "bare Flask, gthread as service": [3696, 3240, 3384],
+            }
+        )
+    )
+    assert (
+        _target(rows, "logging + middleware cost, /health x50") == "37% (4% without the access log)"
+    )

@@ -188,10 +188,10 @@ def _find(measured, server, endpoint, connections):
 def _ratio(row, reference) -> float:
     """The median of the round-by-round ratios: each pair was measured seconds apart,
     so a slow spell of the machine moves both figures of a pair alike."""
-    if reference is None:
-        return math.nan
-    pairs = list(zip(row.rounds, reference.rounds, strict=True))
-    return median([mine / theirs if theirs else math.nan for mine, theirs in pairs])
+    if reference is None or not all(reference.rounds):
+        return math.nan  # a reference that served nothing in some round: no ratio
+    pairs = zip(row.rounds, reference.rounds, strict=True)
+    return median([mine / theirs for mine, theirs in pairs])
 
 
 def _spread(spread: list[int]) -> str:

@@ -170,7 +170,8 @@ def _options() -> argparse.Namespace:
     )
     parser.add_argument(
         "--classes",
-        type=lambda text: [name.strip() for name in text.split(",")],
+        # dict.fromkeys: each class once, in the order given.
+        type=lambda text: list(dict.fromkeys(name.strip() for name in text.split(","))),
         default=list(WORKER_CLASSES),
         help="worker classes of the service, comma-separated",
     )

@@ -181,3 +181,58 @@ def test_no_trace_field_without_a_project(app, client, capsys):
     client.get("/hello", headers={"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1"})
     (line,) = log_lines(capsys)
     assert "logging.googleapis.com/trace" not in line
+
+
+def _access_entry(capsys, access_level=None):
+    """One access entry through GunicornLogger, as a worker writes it after a response."""
+    import logging
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from {{ cookiecutter.package_name }}.logging_setup import GunicornLogger
+
+    config = Config()
+    config.set("accesslog", "-")
+    logger = GunicornLogger(config)
+    if access_level is not None:
+        logger.access_log.setLevel(access_level)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/health",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "service.request_id": "req-12345678",
+    }
+    capsys.readouterr()
+    try:
+        response = SimpleNamespace(status="200 OK", sent=42)
+        logger.access(response, None, environ, timedelta(milliseconds=3))
+        return log_lines(capsys)
+    finally:
+        logger.access_log.setLevel(logging.INFO)
+
+
+def test_access_entry_is_one_json_line_with_the_request_id(capsys):
+    (line,) = _access_entry(capsys)
+    assert line["logger"] == "gunicorn.access" and line["severity"] == "INFO"
+    assert line["message"] == "GET /health 200"
+    assert line["request_id"] == "req-12345678"
+    assert (line["status"], line["bytes"], line["duration_ms"]) == (200, 42, 3.0)
+    assert line["time"].endswith("Z")
+
+
+def test_access_entries_follow_the_access_loggers_level(capsys):
+    import logging
+
+    assert _access_entry(capsys, access_level=logging.WARNING) == []
+
+
+def test_log_times_take_seconds_and_milliseconds_from_one_clock_reading():
+    # LogRecord.msecs comes from integer nanoseconds, `created` from a float that can
+    # round up to the next second: mixing the two printed 02.999 as 03.999.
+    from {{ cookiecutter.package_name }}.logging_setup import _rfc3339_utc
+
+    assert _rfc3339_utc(1_700_000_002.9996) == "2023-11-14T22:13:22.999Z"
+    assert _rfc3339_utc(1_700_000_003.0) == "2023-11-14T22:13:23.000Z"

@@ -98,6 +98,20 @@ def test_corpus_report(server):
     assert all(s is None or 400 <= s < 500 for s in statuses)
 
 
+def test_an_endless_header_block_is_closed_not_held(server):
+    # Never a blank line, and more header bytes than gunicorn would ever parse: the
+    # connection is closed at once rather than held until the header timeout (10 s).
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+        with contextlib.suppress(OSError):  # closed while still sending
+            connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_200_000)
+        try:
+            answer = connection.recv(64)
+        except ConnectionResetError:
+            answer = b""
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+
+
 TOKEN = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=12)
 RAW_REQUESTS = st.builds(
     lambda method, path, version, headers, body: (

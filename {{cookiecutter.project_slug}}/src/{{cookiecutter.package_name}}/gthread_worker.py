@@ -11,7 +11,9 @@ without a thread, and hands the connection to a thread only once the headers are
 complete, their bytes given back to gunicorn's parser. Connections whose headers
 take longer than HEADER_TIMEOUT seconds are closed; once the worker stops, they
 get gunicorn's own stop linger (2 s), as its kept-alive connections do. Request
-bodies are still read by the thread (the routers stream them).
+bodies are still read by the thread (the routers stream them). Plain HTTP only, as
+the platforms' routers speak to the container: the bytes are read before gunicorn
+would wrap the socket in TLS (certfile) or look for an HTTP/2 preface.
 Selected by gunicorn.conf.py when GUNICORN_WORKER_CLASS=gthread.
 """
 
@@ -29,8 +31,13 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 # A real client, even on a slow mobile link, sends its headers within a second
 # or two; routers send them at once.
 HEADER_TIMEOUT = 10.0
-# Bytes read per wake-up; headers beyond gunicorn's limits get its 4xx anyway.
+# Bytes read per wake-up.
 READ_SIZE = 65536
+# A header block past this is closed unanswered, so no client makes a worker hold
+# more per connection. It is above the most gunicorn's parser accepts with its
+# default limits (100 fields of 8 KiB and a 4 KiB request line, about 820 KiB): no
+# request gunicorn would serve is refused here.
+MAX_BUFFERED_HEADER_BYTES = 1024 * 1024
 
 
 class _BufferingConn(TConn):
@@ -90,6 +97,9 @@ class HeaderBufferingThreadWorker(ThreadWorker):
             return True
         conn.header_bytes += data
         if b"\r\n\r\n" not in conn.header_bytes and b"\n\n" not in conn.header_bytes:
+            if len(conn.header_bytes) > MAX_BUFFERED_HEADER_BYTES:
+                self._drop(conn)
+                return True
             return False
         # Complete (or malformed enough for the parser to refuse): a thread's turn.
         self._stop_buffering(conn)

@@ -51,14 +51,20 @@ class _StdoutHandler(logging.StreamHandler):
 _encode_json = json.JSONEncoder(default=str).encode
 
 
+def _rfc3339_utc(created: float) -> str:
+    """2026-01-31T09:15:02.123Z: seconds and milliseconds from the same float, so a
+    time a hair before a whole second never prints as the next second's .999."""
+    seconds = int(created)
+    milliseconds = int((created - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{milliseconds:03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the field names Cloud Logging understands."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            # RFC 3339 in UTC, to the millisecond: 2026-01-31T09:15:02.123Z.
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": _rfc3339_utc(record.created),
             # Cloud Logging reads `severity`; Python's level names are valid values.
             "severity": record.levelname,
             "message": record.getMessage(),
@@ -119,7 +125,7 @@ class GunicornLogger(_GunicornBaseLogger):
         self.access_log.setLevel(logging.INFO)
 
     def access(self, resp, req, environ, request_time) -> None:
-        if not self.access_log_enabled:
+        if not self.access_log_enabled or not self.access_log.isEnabledFor(logging.INFO):
             return
         status = getattr(resp, "status_code", None) or str(resp.status).split(None, 1)[0]
         fields = {

@@ -117,3 +117,20 @@ def test_gevent_with_preload_stops_before_binding(start_gunicorn):
     assert server.process.wait(timeout=20) != 0
     (line,) = server.lines()
     assert "GUNICORN_PRELOAD" in line and "gevent" in line
+
+
+def test_a_sigterm_before_the_workers_own_handlers_still_stops_it():
+    import os
+    import runpy
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    worker = SimpleNamespace(alive=True)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        config["post_fork"](None, worker)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert worker.alive is False
+    finally:
+        signal.signal(signal.SIGTERM, previous)

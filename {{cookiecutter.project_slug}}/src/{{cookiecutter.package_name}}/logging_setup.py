@@ -139,8 +139,6 @@ class GunicornLogger(_GunicornBaseLogger):
             "user_agent": environ.get("HTTP_USER_AGENT"),
             "protocol": environ.get("SERVER_PROTOCOL"),
         }
-        # The request id and trace live in the WSGI environ: by the time gunicorn
-        # logs the access entry, the request's context variables are reset.
         # makeRecord and handle rather than info(): info() also walks the stack for
         # the caller's file and line, always gunicorn's here, a tenth of the cost.
         record = self.access_log.makeRecord(
@@ -153,6 +151,8 @@ class GunicornLogger(_GunicornBaseLogger):
             None,
             extra=fields,
         )
+        # The request id and trace live in the WSGI environ: by the time gunicorn
+        # logs the access entry, the request's context variables are reset.
         token = request_id_var.set(environ.get("service.request_id"))
         trace_token = trace_var.set(environ.get("service.trace"))
         try:

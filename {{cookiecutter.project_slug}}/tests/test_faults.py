@@ -19,6 +19,8 @@ from support.http import BackgroundRequest, wait_for, wait_for_health
 from support.probe_app import SLOW_STARTED, SPIN_STARTED
 from support.processes import accept_queue_length, worker_pids
 
+from {{ cookiecutter.package_name }}.worker_listeners import wanted as own_listeners_wanted
+
 pytestmark = pytest.mark.slow
 
 
@@ -154,7 +156,11 @@ def test_killed_worker_is_replaced_under_load(start_gunicorn, worker_class):
     assert len(replacement) == 1
     assert took < 1, f"replacement took {took:.2f}s"
     # At most the requests the killed worker held: one per client connection on it.
-    assert load.failed <= clients, load.results
+    # With a listening socket per worker, a client reconnecting in the moment the
+    # kernel tears the dead worker down can land in its queue and be reset as well:
+    # at most one more per client (measured: 5 failures for 4 clients, once).
+    per_client = 2 if own_listeners_wanted(True, worker_class, 0) else 1
+    assert load.failed <= clients * per_client, load.results
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,11 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time summed over `pids`, in seconds."""
+    return sum(cpu_ticks(pid) for pid in pids) / os.sysconf("SC_CLK_TCK")
+
+
 def connections_per_worker(master: int, port: int) -> list[int]:
     """Established client connections each worker holds on `port`, busiest first."""
     established = _established_inodes(port)

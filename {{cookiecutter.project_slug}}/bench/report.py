@@ -33,20 +33,23 @@ def write_markdown(path: Path, measured, servers, container, context) -> str:
         "",
         "Versions: " + ", ".join(f"{name} {v}" for name, v in context["versions"].items()) + ".",
         "",
-        "| server | endpoint | conns | req/s | x recipe | p50 ms | p99 ms | p99/p50 "
-        "| errors | non-2xx | conns per worker |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| server | endpoint | conns | req/s | x recipe | CPU µs/req | p50 ms | p99 ms "
+        "| p99/p50 | errors | non-2xx | conns per worker |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for row in measured:
         recipe = _find(measured, RECIPE, row.path, row.connections)
         ratio = _ratio(row, recipe)
         lines.append(
             f"| {row.server} | {row.path} | {row.connections} | "
-            f"{row.load.requests_per_second:,.0f} | {ratio:.2f} | {row.load.p50_ms:.1f} | "
+            f"{row.load.requests_per_second:,.0f} | {ratio:.2f} | "
+            f"{row.cpu_us_per_request:,.0f} | {row.load.p50_ms:.1f} | "
             f"{row.load.p99_ms:.1f} | {row.load.p99_ms / row.load.p50_ms:.1f} | "
             f"{row.load.errors} | {row.load.non_2xx} | {_spread(row.spread)} |"
         )
     lines += [
+        "",
+        "CPU µs/req: CPU time of the whole gunicorn tree during the load, per request served.",
         "",
         "| server | workers | first 200 s | exit on SIGTERM s | RSS MiB | PSS MiB |",
         "|---|--:|--:|--:|--:|--:|",
@@ -104,10 +107,14 @@ def targets(measured, container, context) -> list[Target]:
     io_recipe = _find(measured, RECIPE, IO, 500)
     if io and io_recipe:
         ratio = _ratio(io, io_recipe)
-        measured_text = f"{ratio:.1f}x"
+        notes = []
         flask_io = _find(measured, "bare Flask, gevent as service", IO, 500)
         if flask_io:
-            measured_text += f" (bare Flask on gevent: {_ratio(flask_io, io_recipe):.1f}x)"
+            notes.append(f"bare Flask on gevent: {_ratio(flask_io, io_recipe):.1f}x")
+        quiet_io = _find(measured, "service, gevent, no access log", IO, 500)
+        if quiet_io:
+            notes.append(f"without the access log: {_ratio(quiet_io, io_recipe):.1f}x")
+        measured_text = f"{ratio:.1f}x" + (f" ({'; '.join(notes)})" if notes else "")
         found.append(
             Target("service, gevent, /io x500 vs recipe", ">= 40x", measured_text, ratio >= 40)
         )
@@ -166,8 +173,10 @@ def write_chart(path: Path, measured, context) -> None:
         throughput.bar(positions, rates, width, label=server)
         tail.bar(positions, p99s, width, label=server)
     throughput.set_yscale("log")
+    # Headroom above the tallest bar, so that the legend covers no bar.
+    throughput.set_ylim(top=throughput.get_ylim()[1] * 8)
     throughput.set_ylabel("requests/s (log)")
-    throughput.legend(fontsize=8, ncol=2)
+    throughput.legend(fontsize=8, ncol=3, loc="upper left")
     throughput.set_title(f"{context['label']}: {context['machine']}", fontsize=9)
     tail.set_yscale("log")
     tail.set_ylabel("p99 latency, ms (log)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import multiprocessing
 import os
 import platform
@@ -24,7 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from container import measure_container, python_image_from_environment
-from procfs import connections_per_worker, memory_kib, tree
+from procfs import connections_per_worker, cpu_seconds, memory_kib, tree
 from report import write_chart, write_markdown
 from servers import (
     Running,
@@ -65,6 +66,9 @@ class Measured:
     connections: int
     load: LoadResult
     spread: list[int]  # connections held by each worker, mid-run
+    # CPU time of the whole gunicorn tree during the load, per request served: what a
+    # request costs the server, whatever wrk took of the same cores.
+    cpu_us_per_request: float = math.nan
     # req/s of every round, in round order: ratios are taken round by round.
     rounds: list[float] = field(default_factory=list)
 
@@ -107,7 +111,13 @@ def main() -> None:
         start(_recipe(), recipe_workers, WORKLOADS)
         for worker_class in options.classes:
             start(_service(worker_class), workers, WORKLOADS)
-        start(_service_without_access_log(settings.worker_class), workers, [(HEALTH, 50)])
+        # Without its access line: the default class on /health x50 (the logging cost)
+        # and gevent on /io x500 (the /io target), next to the bare Flask app on each.
+        quiet = {settings.worker_class: [(HEALTH, 50)]}
+        if "gevent" in options.classes:
+            quiet.setdefault("gevent", []).append((IO, 500))
+        for worker_class, workloads in quiet.items():
+            start(_service_without_access_log(worker_class), workers, workloads)
         start(_bare_flask_like_service(settings, workers), workers, [(HEALTH, 50)])
         if "gevent" in options.classes:
             start(_bare_flask_on_gevent(settings, workers), workers, [(IO, 500)])
@@ -285,15 +295,21 @@ def _measure(contender: Contender, workload, seconds: int) -> Measured:
     url = f"{server.url}{path}"
     run_wrk(url, connections, WARM_UP_SECONDS, threads)
     wait_until_drained(server)
+    cpu_before = cpu_seconds(tree(server.process.pid))
     load, spread = _load_with_spread(server, url, connections, seconds, threads)
+    cpu_us = _per_request(cpu_seconds(tree(server.process.pid)) - cpu_before, load.requests)
     print(
         f"   {contender.name}, {path} x{connections}: {load.requests_per_second:.0f} req/s, "
-        f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, spread {spread}, "
-        f"load {os.getloadavg()[0]:.2f}",
+        f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, {cpu_us:.0f} us CPU/request, "
+        f"spread {spread}, load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     wait_until_drained(server)
-    return Measured(contender.name, path, connections, load, spread)
+    return Measured(contender.name, path, connections, load, spread, cpu_us)
+
+
+def _per_request(cpu: float, requests: int) -> float:
+    return cpu * 1e6 / requests if requests else math.nan
 
 
 def _medians(every_round: list[Measured]) -> list[Measured]:

@@ -1,21 +1,32 @@
-"""The benchmark's arithmetic: which round a row shows, and how its ratios are taken."""
+"""The benchmark's arithmetic (which round a row shows, how its ratios are taken) and
+what it reads from /proc."""
 
+import os
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 # The bench's modules import one another by plain name, as `python bench/run.py` does.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from report import targets
+from procfs import cpu_seconds
+from report import targets, write_markdown
 from run import Measured, _medians
 from wrk import LoadResult
 
 CONTEXT = {"default_class": "gthread"}
 
 
-def _row(server: str, requests_per_second: float, p99_ms: float = 50.0) -> Measured:
+def _row(
+    server: str, requests_per_second: float, p99_ms: float = 50.0, cpu_us: float = 400.0
+) -> Measured:
     load = LoadResult(requests_per_second, int(requests_per_second * 5), 10.0, p99_ms, 0, 0)
-    return Measured(server, "/health", 50, load, spread=[10, 10, 10, 10, 10])
+    return Measured(
+        server, "/health", 50, load, spread=[10, 10, 10, 10, 10], cpu_us_per_request=cpu_us
+    )
 
 
 def _rounds(per_server: dict[str, list[float]]) -> list[Measured]:
@@ -36,6 +47,43 @@ def test_each_row_shows_its_median_round_and_keeps_every_round():
     assert rows[0].load.requests_per_second == 200
     assert rows[0].load.p99_ms == 20  # the latencies of that same round
     assert rows[0].rounds == [300, 100, 200]
+
+
+def test_the_table_shows_the_cpu_per_request_of_the_median_round(tmp_path):
+    rows = _medians(
+        [
+            _row("recipe: bare Flask, sync", 300, cpu_us=390),
+            _row("recipe: bare Flask, sync", 100, cpu_us=900),  # a slow round
+            _row("recipe: bare Flask, sync", 200, cpu_us=410),
+        ]
+    )
+    context = {
+        **CONTEXT,
+        "date": "2026-11-23 19:00 UTC",
+        "label": "test",
+        "machine": "2 x test CPU",
+        "seconds": 5,
+        "rounds": 3,
+        "load_before": (0.0, 0.0, 0.0),
+        "load_after": (0.0, 0.0, 0.0),
+        "duration_s": 1,
+        "versions": {"python": "3"},
+    }
+    markdown = write_markdown(tmp_path / "results.md", rows, [], "skipped", context)
+    header, row = [line for line in markdown.splitlines() if line.startswith("| ")][:2]
+    cells = dict(zip(header.split("|"), row.split("|"), strict=True))
+    assert cells[" CPU µs/req "].strip() == "410"
+    assert cells[" req/s "].strip() == "200"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux only)")
+def test_cpu_seconds_counts_what_a_process_burned():
+    before = cpu_seconds([os.getpid()])
+    burn_until = time.process_time() + 0.3
+    while time.process_time() < burn_until:
+        pass
+    # /proc counts in clock ticks (10 ms): allow one tick either side.
+    assert 0.28 <= cpu_seconds([os.getpid()]) - before <= 0.5
 
 
 def _target(rows, what: str) -> str:
@@ -72,4 +120,23 @@ def test_logging_cost_against_bare_flask_on_the_same_settings():
     )
     assert (
         _target(rows, "logging + middleware cost, /health x50") == "37% (4% without the access log)"
+    )
+
+
+def test_io_target_shows_the_service_without_its_access_line():
+    rows = _medians(
+        [
+            replace(row, path="/io", connections=500)
+            for row in _rounds(
+                {
+                    "recipe: bare Flask, sync": [100, 90, 95],
+                    "service, gevent": [3500, 3300, 3400],
+                    "bare Flask, gevent as service": [4600, 4100, 4400],
+                    "service, gevent, no access log": [4200, 3800, 4000],
+                }
+            )
+        ]
+    )
+    assert _target(rows, "service, gevent, /io x500 vs recipe") == (
+        "35.8x (bare Flask on gevent: 46.0x; without the access log: 42.1x)"
     )

@@ -53,16 +53,28 @@ def memory_kib(pids: list[int]) -> tuple[int, int]:
 
 def cpu_ticks(pid: int) -> int:
     """User plus system CPU time of `pid`, in clock ticks."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime, stime
+    fields = _stat_fields(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0  # utime, stime
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time summed over `pids`, in seconds."""
-    return sum(cpu_ticks(pid) for pid in pids) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU time summed over `pids` and the children they have
+    reaped, in seconds: a worker that exits meanwhile still counts, in its master."""
+    total = 0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields:
+            total += sum(int(value) for value in fields[11:15])  # also cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name (which may hold spaces), or None once
+    the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
 
 
 def connections_per_worker(master: int, port: int) -> list[int]:

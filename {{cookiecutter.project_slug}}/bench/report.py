@@ -49,7 +49,8 @@ def write_markdown(path: Path, measured, servers, container, context) -> str:
         )
     lines += [
         "",
-        "CPU µs/req: CPU time of the whole gunicorn tree during the load, per request served.",
+        "CPU µs/req: CPU time of the whole gunicorn tree during the load, per request wrk",
+        "counted (requests still in flight when it stops are not: a few percent at /io x500).",
         "",
         "| server | workers | first 200 s | exit on SIGTERM s | RSS MiB | PSS MiB |",
         "|---|--:|--:|--:|--:|--:|",
@@ -78,7 +79,7 @@ def write_markdown(path: Path, measured, servers, container, context) -> str:
         met = "n/a" if target.met is None else ("yes" if target.met else "**no**")
         lines.append(f"| {target.what} | {target.goal} | {target.measured} | {met} |")
     markdown = "\n".join(lines) + "\n"
-    path.write_text(markdown)
+    path.write_text(markdown, encoding="utf-8")
     return markdown
 
 

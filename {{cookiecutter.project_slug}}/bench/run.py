@@ -196,6 +196,11 @@ def _options() -> argparse.Namespace:
     unknown = set(options.classes) - set(WORKER_CLASSES)
     if unknown:
         parser.error(f"unknown worker class {', '.join(sorted(unknown))}")
+    # Now, not after minutes of load: a folder that cannot be made fails at once.
+    try:
+        options.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out {options.out}: {error.strerror}")
     return options
 
 

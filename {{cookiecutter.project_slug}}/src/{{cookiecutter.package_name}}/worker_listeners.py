@@ -3,9 +3,9 @@
 Gunicorn's workers normally accept from the master's one socket, and whichever
 worker is awake first wins. Platform routers keep their connections alive, so the
 first burst decides who serves them for minutes: measured on 2 cores (bench/,
-README Keep-alive fairness), gthread workers held 34/16/0/0/0 of 50 kept-alive
-connections, which cut their /io throughput from 387 to 222 req/s (in another run
-p99 reached 27x p50); gevent workers left some waiting (p99 352 ms at p50 14 ms).
+README Keep-alive fairness), gthread workers held 25/21/2/2/0 of 50 kept-alive
+connections at /io, which cut their throughput from 387 to 222 req/s; gevent
+workers left some waiting (p99 352 ms at p50 14 ms on /health).
 
 With `reuse_port`, gunicorn (23+) binds no socket in the master; each worker binds
 its own with SO_REUSEPORT to the same address, and the Linux kernel hashes every

@@ -51,30 +51,18 @@ def memory_kib(pids: list[int]) -> tuple[int, int]:
     return rss, pss
 
 
-def cpu_ticks(pid: int) -> int:
-    """User plus system CPU time of `pid`, in clock ticks."""
-    fields = _stat_fields(pid)
-    return int(fields[11]) + int(fields[12]) if fields else 0  # utime, stime
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time summed over `pids` and the children they have
     reaped, in seconds: a worker that exits meanwhile still counts, in its master."""
-    total = 0
+    ticks = 0
     for pid in pids:
-        fields = _stat_fields(pid)
-        if fields:
-            total += sum(int(value) for value in fields[11:15])  # also cutime, cstime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat after the command name (which may hold spaces), or None once
-    the process is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
+        try:
+            # After the command name, which may hold spaces.
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process is gone
+        ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def connections_per_worker(master: int, port: int) -> list[int]:

@@ -66,7 +66,7 @@ class Measured:
     connections: int
     load: LoadResult
     spread: list[int]  # connections held by each worker, mid-run
-    # CPU time of the whole gunicorn tree during the load, per request served: what a
+    # CPU time of the whole gunicorn tree during the load, per request wrk counted: what a
     # request costs the server, whatever wrk took of the same cores.
     cpu_us_per_request: float = math.nan
     # req/s of every round, in round order: ratios are taken round by round.

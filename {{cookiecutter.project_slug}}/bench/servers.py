@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from procfs import children, cpu_ticks
+from procfs import children, cpu_seconds
 
 PROJECT = Path(__file__).resolve().parent.parent
 BOOT_TIMEOUT_SECONDS = 60
@@ -96,9 +96,9 @@ def wait_until_workers_idle(server: Running, workers: int) -> None:
     window = 0.25
     while time.monotonic() < deadline:
         pids = children(server.process.pid)
-        before = {pid: cpu_ticks(pid) for pid in pids}
+        before = {pid: cpu_seconds([pid]) for pid in pids}
         time.sleep(window)
-        busy = [pid for pid in pids if cpu_ticks(pid) - before[pid] > _ticks(window)]
+        busy = [pid for pid in pids if cpu_seconds([pid]) - before[pid] > window * IDLE_CPU_SHARE]
         if len(pids) >= workers and not busy:
             return
     raise RuntimeError(f"workers still booting after {BOOT_TIMEOUT_SECONDS}s, see {server.log}")
@@ -141,10 +141,6 @@ def seconds_to_exit_on_sigterm(server: Running) -> float:
         return time.monotonic() - signalled
     finally:
         router.close()
-
-
-def _ticks(seconds: float) -> float:
-    return seconds * os.sysconf("SC_CLK_TCK") * IDLE_CPU_SHARE
 
 
 def _wait_for_first_200(process: subprocess.Popen, port: int, log: Path) -> float:

@@ -37,9 +37,9 @@ from servers import (
 )
 from wrk import LoadResult, run_wrk, wrk_path, wrk_version
 
-from {{ cookiecutter.package_name }}.settings import WORKER_CLASSES, load_settings
-from {{ cookiecutter.package_name }}.worker_listeners import wanted as own_listeners_wanted
-from {{ cookiecutter.package_name }}.worker_sizing import worker_count
+from {{ cookiecutter.package_name }}.serving.settings import WORKER_CLASSES, load_settings
+from {{ cookiecutter.package_name }}.serving.worker_listeners import wanted as own_listeners_wanted
+from {{ cookiecutter.package_name }}.serving.worker_sizing import worker_count
 
 BENCH = Path(__file__).resolve().parent
 HEALTH = "/health"
@@ -225,7 +225,7 @@ def _service_without_access_log(worker_class: str) -> ServerSpec:
     """The service with `accesslog = None`: what the JSON access line costs on its own."""
     return ServerSpec(
         f"service, {worker_class}, no access log",
-        # An empty --access-logfile overrides gunicorn.conf.py's "-"; GunicornLogger
+        # An empty --access-logfile overrides gunicorn_config.py's "-"; GunicornLogger
         # (logging_setup.py) then writes no access lines, as with accesslog = None.
         ["-m", "{{ cookiecutter.package_name }}", "--access-logfile=", "bench.apps:service"],
         {"GUNICORN_WORKER_CLASS": worker_class},

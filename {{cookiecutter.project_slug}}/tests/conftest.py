@@ -1,58 +1,18 @@
-import os
-from pathlib import Path
+"""Fixtures for your tests: `app` (TESTING on, its own data folder) and `client`."""
 
 import pytest
-from support import reliability
-from support.servers import PROBE_APP, Gunicorn
+from environment import app_environment
 
-from {{ cookiecutter.package_name }} import health
-from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }} import create_app
 
 
 @pytest.fixture
-def app():
-    app = create_app({"TESTING": True})
-    yield app
-    # Draining is per process; undo it for the next test.
-    health._lifecycle.draining = False
+def app(tmp_path, monkeypatch):
+    for name, value in app_environment(tmp_path / "data").items():
+        monkeypatch.setenv(name, value)
+    return create_app({"TESTING": True})
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-@pytest.fixture
-def start_gunicorn(tmp_path, request):
-    """Start gunicorn masters on free 127.0.0.1 ports; all are killed after the test."""
-    started: list[Gunicorn] = []
-
-    def start(env: dict[str, str] | None = None, app: str = PROBE_APP) -> Gunicorn:
-        server = Gunicorn(tmp_path, env or {}, app)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-        if getattr(request.node, "rep_call_failed", True):
-            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    """Let fixtures see whether the test failed, to print server or container logs."""
-    report = yield
-    if report.when == "call":
-        item.rep_call_failed = report.failed
-    return report
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not reliability.ROWS:
-        return
-    report = reliability.table()
-    terminalreporter.write_sep("=", "reliability")
-    terminalreporter.write_line(report)
-    if os.environ.get("RELIABILITY_REPORT"):
-        Path(os.environ["RELIABILITY_REPORT"]).write_text(report + "\n")

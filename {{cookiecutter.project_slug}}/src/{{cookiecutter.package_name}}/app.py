@@ -1,4 +1,4 @@
-"""The application factory."""
+"""The application factory: register your blueprints, commands and extensions here."""
 
 from __future__ import annotations
 
@@ -8,34 +8,27 @@ from typing import Any
 
 from flask import Flask
 
-from . import health
-from .errors import register_error_handlers
-from .logging_setup import configure_logging
-from .request_context import RequestContextMiddleware
-from .security_headers import SecurityHeadersMiddleware
-from .settings import load_settings
-
-SERVICE_NAME = "{{ cookiecutter.project_slug }}"
+from . import cli, errors, health, serving
+from .config import load_config
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app. `config` overrides Flask settings, as tests do."""
-    settings = load_settings(os.environ)
-    configure_logging(settings.log_level, settings.log_format)
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `overrides` replaces Flask settings, as tests do."""
+    config = load_config(os.environ)
 
     app = Flask(__name__)
+    # The template's part: logging, the data folder (app.instance_path), request ids,
+    # security headers, session cookies. serving/flask_app.py says what it sets.
+    serving.init_app(app)
     app.config.update(
-        SERVICE_NAME=SERVICE_NAME,
-        # Larger bodies get a JSON 413 before the view reads them.
-        MAX_CONTENT_LENGTH=settings.max_content_length,
-        GOOGLE_CLOUD_PROJECT=settings.google_cloud_project,
+        SERVICE_NAME="{{ cookiecutter.project_slug }}",
+        SECRET_KEY=config.secret_key,
     )
-    if config:
-        app.config.update(config)
+    if overrides:
+        app.config.update(overrides)
 
-    app.wsgi_app = SecurityHeadersMiddleware(
-        RequestContextMiddleware(app.wsgi_app, app.config["GOOGLE_CLOUD_PROJECT"])
-    )
-    register_error_handlers(app)
+    errors.register(app)
+    cli.register(app)
     app.register_blueprint(health.bp)
+    # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)
     return app

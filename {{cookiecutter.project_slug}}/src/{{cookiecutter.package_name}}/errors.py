@@ -1,37 +1,44 @@
-"""Every error is JSON: {"error": {"status", "name", "message"}}, never HTML or a traceback."""
+"""How errors look: a small HTML page for browsers, JSON for everything else.
+
+A client that prefers text/html (a browser) gets templates/error.html, restyle it
+freely; API clients, curl and anything without a preference get
+{"error": {"status", "name", "message"}}. A message passed to abort(404, "...")
+appears in both. Unexpected exceptions become a 500 without a traceback (Flask
+logs the exception with its traceback as one JSON line); with DEBUG or TESTING
+they propagate instead, so the debugger shows them and a test sees the real one.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 
-from flask import Flask, Response
-from gunicorn.http.errors import NoMoreData, ParseException
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
-
-log = logging.getLogger(__name__)
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException
 
 
-def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
+def register(app: Flask) -> None:
+    # Only HTTP errors: registering `Exception` too would swallow what DEBUG and
+    # TESTING should propagate. Flask turns other exceptions into a 500 that comes here.
+    app.register_error_handler(HTTPException, http_error)
 
 
-def _http_error(error: HTTPException) -> Response:
+def wants_html() -> bool:
+    """True when the client ranks text/html above JSON; a tie goes to JSON."""
+    return request.accept_mimetypes.best_match(("application/json", "text/html")) == "text/html"
+
+
+def http_error(error: HTTPException) -> Response:
     # get_response() keeps the headers the error needs, such as Allow on a 405.
     response = error.get_response()
-    body = {"status": error.code, "name": error.name, "message": error.description}
-    response.set_data(json.dumps({"error": body}))
-    response.content_type = "application/json"
+    if wants_html():
+        response.set_data(
+            render_template(
+                "error.html", status=error.code, name=error.name, message=error.description
+            )
+        )
+        response.content_type = "text/html; charset=utf-8"
+    else:
+        body = {"status": error.code, "name": error.name, "message": error.description}
+        response.set_data(json.dumps({"error": body}))
+        response.content_type = "application/json"
     return response
-
-
-def _unexpected_error(error: Exception) -> Response:
-    if isinstance(error, (ParseException, NoMoreData)):
-        # Gunicorn raises these while a view reads a body with broken chunking, or
-        # one cut short: the client's fault, a 400, not ours.
-        log.info("malformed request body: %s", error)
-        return _http_error(BadRequest("The request body is malformed or incomplete."))
-    log.exception("unhandled exception")
-    # The traceback goes to the log, never to the client.
-    return _http_error(InternalServerError())

@@ -4,6 +4,8 @@
 checks, so a slow database never gets a healthy process restarted.
 /ready answers 503 while any registered readiness check fails, and from the moment
 the worker starts draining on SIGTERM, so routers stop sending it new work.
+Add a check for each thing the app cannot serve without (a database, say) with
+add_readiness_check() in create_app.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, current_app, jsonify
 
 from . import __version__
+from .serving.lifecycle import is_draining
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -22,28 +25,9 @@ ReadinessCheck = Callable[[], object]
 _READINESS_CHECKS = "readiness_checks"
 
 
-class _Lifecycle:
-    # Set once per worker process, from its SIGTERM handler. A plain attribute:
-    # the only thing safe to touch in a signal handler under every worker class
-    # (gevent patches threading primitives into hub-scheduled ones).
-    draining = False
-
-
-_lifecycle = _Lifecycle()
-
-
 def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
     """Register `check` for /ready: it fails by returning a falsy value or raising."""
     app.extensions.setdefault(_READINESS_CHECKS, []).append((name, check))
-
-
-def start_draining() -> None:
-    """Called from the worker's SIGTERM handler (gunicorn.conf.py)."""
-    _lifecycle.draining = True
-
-
-def is_draining() -> bool:
-    return _lifecycle.draining
 
 
 @bp.route("/health", methods=["GET", "HEAD"])

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.settings import load_settings
-from {{ cookiecutter.package_name }}.worker_sizing import CpuShare, cpu_share, worker_count
+from {{ cookiecutter.package_name }}.serving.settings import load_settings
+from {{ cookiecutter.package_name }}.serving.worker_sizing import CpuShare, cpu_share, worker_count
 
 
 def write(path: Path, text: str) -> None:

@@ -6,12 +6,12 @@ import socket
 
 import pytest
 import requests
+from harness import reliability
+from harness.http import wait_for_health
+from harness.processes import worker_pids
+from harness.servers import Gunicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import reliability
-from support.http import wait_for_health
-from support.processes import worker_pids
-from support.servers import Gunicorn
 
 HOSTILE = {
     "malformed request line": b"GARBAGE\r\n\r\n",
@@ -25,18 +25,18 @@ HOSTILE = {
     "too many headers": b"GET /health HTTP/1.1\r\nHost: x\r\n"
     + b"".join(b"X-%d: 1\r\n" % i for i in range(150))
     + b"\r\n",
-    "Transfer-Encoding with Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    "Transfer-Encoding with Content-Length": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    "invalid chunk size": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "invalid chunk size": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     b"ZZ\r\nhello\r\n0\r\n\r\n",
-    "chunk longer than declared": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    "chunk longer than declared": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n",
-    "unknown transfer coding": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    "unknown transfer coding": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Transfer-Encoding: gzip, chunked, identity\r\n\r\n0\r\n\r\n",
-    "two Content-Length values": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    "two Content-Length values": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-    "negative Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-    "non-numeric Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ab\r\n\r\n",
+    "negative Content-Length": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    "non-numeric Content-Length": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: ab\r\n\r\n",
     "duplicate Host": b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "NUL in a header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
     "CR in a header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
@@ -45,16 +45,19 @@ HOSTILE = {
     "obsolete line folding": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
     "non-UTF-8 path": b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
     "HTTP/2 preface on HTTP/1": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-    "body over MAX_CONTENT_LENGTH": b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+    "body over MAX_CONTENT_LENGTH": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Content-Length: 2000000\r\n\r\n" + b"x" * 2_000_000,
 }
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = Gunicorn(tmp_path_factory.mktemp("hostile"), {}, "support.probe_app:app")
+    server = Gunicorn(tmp_path_factory.mktemp("hostile"), {}, "harness.probe_app:app")
     try:
         wait_for_health(server.url)
+        # Every worker booted before the first test compares worker pids: a second
+        # worker still forking would look like a replaced one.
+        server.wait_for_workers()
         yield server
     finally:
         server.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 # The bench's modules import one another by plain name, as `python bench/run.py` does.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from procfs import cpu_seconds
 from report import targets, write_markdown

@@ -2,7 +2,7 @@
 
 Only the root logger has a handler; every other logger, gunicorn's error and access
 logs included, propagates to it, so no line is printed twice. Gunicorn uses
-`GunicornLogger` (set as `logger_class` in gunicorn.conf.py), which routes its logs
+`GunicornLogger` (set as `logger_class` in gunicorn_config.py), which routes its logs
 here and writes access entries as structured fields rather than a hand-written
 JSON `access_log_format`, which would not escape quotes in paths or user agents.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -47,6 +48,16 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
+# Terminal colour and cursor sequences. Werkzeug's development server colours its
+# request lines whatever the output is; they never belong in a JSON line or a file.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_LEVEL_COLOURS = {"WARNING": "33", "ERROR": "31", "CRITICAL": "1;31", "DEBUG": "2"}
+
+
+def _plain(text: str) -> str:
+    return _ANSI_ESCAPE.sub("", text) if "\x1b" in text else text
+
+
 # Built once: json.dumps(entry, default=str) builds a new encoder for every line.
 _encode_json = json.JSONEncoder(default=str).encode
 
@@ -67,7 +78,7 @@ class JsonFormatter(logging.Formatter):
             "time": _rfc3339_utc(record.created),
             # Cloud Logging reads `severity`; Python's level names are valid values.
             "severity": record.levelname,
-            "message": record.getMessage(),
+            "message": _plain(record.getMessage()),
             "logger": record.name,
         }
         request_id = request_id_var.get()
@@ -86,7 +97,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """Human-readable lines for local development (LOG_FORMAT=text)."""
+    """Human-readable lines for local development (LOG_FORMAT=text).
+
+    Colour only when stdout is a terminal; piped or redirected, the lines are plain.
+    """
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -94,7 +108,19 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         request_id = request_id_var.get()
-        return f"{line} [request_id={request_id}]" if request_id else line
+        if request_id:
+            line = f"{line} [request_id={request_id}]"
+        if not _stdout_is_a_terminal():
+            return _plain(line)
+        colour = _LEVEL_COLOURS.get(record.levelname)
+        return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
+
+
+def _stdout_is_a_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
 
 
 def configure_logging(level: str, log_format: str) -> None:

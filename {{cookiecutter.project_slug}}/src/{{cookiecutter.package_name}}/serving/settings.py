@@ -1,20 +1,25 @@
-"""Every environment variable the service reads, parsed and validated in one place.
+"""The server's environment variables, and the one reader every setting goes through.
 
-`gunicorn.conf.py` calls `load_settings()` in the master before anything binds, so a
-bad value stops the service with one line that names the variable, the value and
-what is allowed. The Flask app reads the same settings in each worker.
+`load_settings()` holds what the serving machinery reads (bind address, workers,
+logging, the data location). Your application's own values live in `config.py` one
+folder up and use the same `Env` reader, so every value, yours and the server's, is
+validated the same way: start.py and gunicorn_config.py load both in the master
+before anything binds, and a bad value stops the service with one line that names
+the variable and what is allowed (never the value of a secret).
 
-This module imports only the standard library: gunicorn.conf.py runs in the master,
+This module imports only the standard library: gunicorn_config.py runs in the master,
 and the gevent worker monkey-patches sockets later, in each worker.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 WORKER_CLASSES = ("sync", "gthread", "gevent")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -55,6 +60,8 @@ class Settings:
     # Logging.
     log_level: str
     log_format: str
+    # The one writable folder for the app's files (Flask's instance path).
+    data_dir: Path
     # Application.
     max_content_length: int
     google_cloud_project: str | None
@@ -62,7 +69,7 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Parse and validate the environment. Raises SettingsError on the first bad value."""
-    env = _Reader(environ)
+    env = Env(environ)
     worker_class = env.choice("GUNICORN_WORKER_CLASS", DEFAULT_WORKER_CLASS, WORKER_CLASSES)
     # gthread serves several requests per process; 4 threads keep a 2-vCPU instance
     # (5 workers) at 20 concurrent requests without oversubscribing the GIL.
@@ -107,6 +114,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         control_socket=env.text("GUNICORN_CONTROL_SOCKET", None),
         log_level=env.choice("LOG_LEVEL", "info", LOG_LEVELS, lower=True),
         log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS, lower=True),
+        # The image sets DATA_DIR=/data (group 0, group-writable); elsewhere var/ in
+        # the working directory, which .gitignore and .dockerignore leave out.
+        data_dir=env.path("DATA_DIR", "var"),
         max_content_length=env.integer("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1),
         google_cloud_project=env.matching(
             "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
@@ -116,14 +126,19 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 def load_settings_or_exit(environ: Mapping[str, str]) -> Settings:
     """load_settings(), turning a bad value into one line on stderr and exit code 2."""
+    return or_exit(load_settings, environ)
+
+
+def or_exit(load, environ: Mapping[str, str]):
+    """`load(environ)`, turning a SettingsError into one line on stderr and exit code 2."""
     try:
-        return load_settings(environ)
+        return load(environ)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def _bind(env: _Reader) -> tuple[str, ...]:
+def _bind(env: Env) -> tuple[str, ...]:
     bind = env.text("BIND", None)
     if bind is not None:
         addresses = tuple(part.strip() for part in bind.split(","))
@@ -167,15 +182,18 @@ def default_host() -> str:
     return "[::]"
 
 
-class _Reader:
-    """Reads one variable at a time and turns a bad value into a SettingsError."""
+class Env:
+    """Reads one variable at a time and turns a bad value into a SettingsError.
+
+    The one reader of the environment, for the server's settings and your config.py.
+    An empty variable counts as unset: platforms often render unset values as "".
+    """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
 
     def _raw(self, name: str) -> str | None:
         value = self._environ.get(name)
-        # An empty variable means "not set": platforms often render unset values as "".
         return None if value is None or value.strip() == "" else value.strip()
 
     def text(self, name: str, default: str | None) -> str | None:
@@ -233,4 +251,43 @@ class _Reader:
         value = self._raw(name)
         if value is not None and not pattern.match(value):
             raise SettingsError(f"{name}={value!r} is not allowed: expected {what}")
+        return value
+
+    def path(self, name: str, default: str) -> Path:
+        """A folder, made absolute against the working directory at start."""
+        value = self._raw(name) or default
+        if "\x00" in value:
+            raise SettingsError(f"{name}={value!r} is not allowed: expected a folder path")
+        return Path(os.path.abspath(value))
+
+    def secret(self, name: str, *, required: bool, min_length: int = 0) -> str | None:
+        """A secret from NAME, or from the file NAME_FILE names (a mounted secret).
+
+        Errors name the variable, never the value. Trailing newlines of a file are
+        dropped: `echo KEY > file` and most secret managers write one.
+        """
+        file_name = f"{name}_FILE"
+        value, path = self._raw(name), self._raw(file_name)
+        if value is not None and path is not None:
+            raise SettingsError(f"{name} and {file_name} are both set: set only one of them")
+        if path is not None:
+            try:
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or type(error).__name__
+                raise SettingsError(f"{file_name}={path!r} cannot be read: {reason}") from None
+            if not value.strip():
+                raise SettingsError(f"{file_name}={path!r} names an empty file")
+        if value is None:
+            if required:
+                raise SettingsError(
+                    f"{name} is not set: set {name}, or {file_name} to a file holding it"
+                )
+            return None
+        if len(value) < min_length:
+            raise SettingsError(
+                f"{name} is too short ({len(value)} characters): use at least {min_length} "
+                "random characters, e.g. from python -c "
+                "'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return value

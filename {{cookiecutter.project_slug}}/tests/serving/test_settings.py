@@ -2,7 +2,7 @@
 
 import pytest
 
-from {{ cookiecutter.package_name }}.settings import (
+from {{ cookiecutter.package_name }}.serving.settings import (
     DEFAULT_WORKER_CLASS,
     SettingsError,
     load_settings,

@@ -14,7 +14,7 @@ get gunicorn's own stop linger (2 s), as its kept-alive connections do. Request
 bodies are still read by the thread (the routers stream them). Plain HTTP only, as
 the platforms' routers speak to the container: the bytes are read before gunicorn
 would wrap the socket in TLS (certfile) or look for an HTTP/2 preface.
-Selected by gunicorn.conf.py when GUNICORN_WORKER_CLASS=gthread.
+Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=gthread.
 """
 
 from __future__ import annotations

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.http import free_port, wait_for_health
+from environment import app_environment
+from harness.http import free_port, wait_for_health
 
-from {{ cookiecutter.package_name }} import settings
+from {{ cookiecutter.package_name }}.serving import settings
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def has_ipv6() -> bool:
@@ -76,6 +77,7 @@ def test_procfile_web_command_binds_port(tmp_path):
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "WEB_CONCURRENCY": "1",
+        **app_environment(tmp_path / "data"),
         # `python` in the Procfile is this interpreter, as on the dyno.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
     }

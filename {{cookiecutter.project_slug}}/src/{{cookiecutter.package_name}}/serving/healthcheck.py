@@ -1,7 +1,7 @@
-"""`python -m {{ cookiecutter.package_name }}.healthcheck`: exit 0 if /health answers 200.
+"""`python -m {{ cookiecutter.package_name }}.serving.healthcheck`: exit 0 if /health answers 200.
 
 The Docker HEALTHCHECK runs this (slim images have no curl). It reads the bind
-address from the same settings as gunicorn.conf.py, so it follows PORT, HOST and
+address from the same settings as gunicorn_config.py, so it follows PORT, HOST and
 BIND. Standard library only, to stay fast: it runs every few seconds.
 """
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 import requests
-from support.http import BackgroundRequest, wait_for_health
-from support.probe_app import SLOW_STARTED
+from harness.http import BackgroundRequest, wait_for_health
+from harness.probe_app import SLOW_STARTED
 
 WORKER_CLASSES = ["sync", "gthread", "gevent"]
 
@@ -41,7 +41,7 @@ def test_sigterm_lets_the_in_flight_request_finish(start_gunicorn, worker_class)
         {"GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_GRACEFUL_TIMEOUT": "8"}
     )
     wait_for_health(server.url)
-    in_flight = BackgroundRequest(f"{server.url}/slow?seconds=2")
+    in_flight = BackgroundRequest(f"{server.url}/_probe/slow?seconds=2")
     server.wait_for_line(SLOW_STARTED)
     signalled = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
@@ -71,23 +71,27 @@ def test_sigterm_with_an_idle_kept_alive_connection_exits_promptly(start_gunicor
 def test_gevent_patches_the_standard_library(start_gunicorn):
     server = start_gunicorn({"GUNICORN_WORKER_CLASS": "gevent"})
     wait_for_health(server.url)
-    assert requests.get(f"{server.url}/patched", timeout=5).json() == {"socket": True}
+    assert requests.get(f"{server.url}/_probe/patched", timeout=5).json() == {"socket": True}
 
 
 def test_external_urls_are_https_behind_a_trusted_proxy(start_gunicorn):
     server = start_gunicorn({"FORWARDED_ALLOW_IPS": "127.0.0.1"})
     wait_for_health(server.url)
-    proxied = requests.get(f"{server.url}/url", headers={"X-Forwarded-Proto": "https"}, timeout=5)
+    proxied = requests.get(
+        f"{server.url}/_probe/url", headers={"X-Forwarded-Proto": "https"}, timeout=5
+    )
     assert proxied.json()["scheme"] == "https"
     assert proxied.json()["url"].startswith("https://")
-    direct = requests.get(f"{server.url}/url", timeout=5)
+    direct = requests.get(f"{server.url}/_probe/url", timeout=5)
     assert direct.json()["scheme"] == "http"
 
 
 def test_untrusted_proxy_cannot_claim_https(start_gunicorn):
     server = start_gunicorn({"FORWARDED_ALLOW_IPS": "192.0.2.1"})
     wait_for_health(server.url)
-    spoofed = requests.get(f"{server.url}/url", headers={"X-Forwarded-Proto": "https"}, timeout=5)
+    spoofed = requests.get(
+        f"{server.url}/_probe/url", headers={"X-Forwarded-Proto": "https"}, timeout=5
+    )
     assert spoofed.json()["scheme"] == "http"
 
 
@@ -121,15 +125,14 @@ def test_gevent_with_preload_stops_before_binding(start_gunicorn):
 
 def test_a_sigterm_before_the_workers_own_handlers_still_stops_it():
     import os
-    import runpy
-    from pathlib import Path
     from types import SimpleNamespace
 
-    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    from {{ cookiecutter.package_name }}.serving import gunicorn_config
+
     worker = SimpleNamespace(alive=True)
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        config["post_fork"](None, worker)
+        gunicorn_config.post_fork(None, worker)
         os.kill(os.getpid(), signal.SIGTERM)
         assert worker.alive is False
     finally:

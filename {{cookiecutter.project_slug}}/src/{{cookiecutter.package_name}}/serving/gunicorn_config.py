@@ -1,9 +1,10 @@
 """Gunicorn configuration, driven by the environment.
 
-Start it with `python -m {{ cookiecutter.package_name }}` (see __main__.py), which validates the
-environment before gunicorn is imported and then runs gunicorn with this file.
-Every value comes from src/{{ cookiecutter.package_name }}/settings.py; this file validates again, so
-plain `gunicorn --config gunicorn.conf.py` also stops on a bad value before binding.
+`python -m {{ cookiecutter.package_name }}` (start.py) validates the environment, then runs gunicorn
+with `--config python:{{ cookiecutter.package_name }}.serving.gunicorn_config`, this module. Every
+value comes from settings.py; this module validates again (the server's settings and
+your config.py), so a plain `gunicorn --config python:...` also stops on a bad value
+before binding.
 
 Precedence (gunicorn's own): this file < GUNICORN_CMD_ARGS < command-line flags.
 Settings: https://gunicorn.org/reference/settings/
@@ -12,16 +13,18 @@ Settings: https://gunicorn.org/reference/settings/
 import os
 import signal
 
-from {{ cookiecutter.package_name }}.settings import load_settings_or_exit
-from {{ cookiecutter.package_name }}.worker_listeners import wanted
-from {{ cookiecutter.package_name }}.worker_sizing import worker_count
+from {{ cookiecutter.package_name }}.serving.settings import load_settings_or_exit
+from {{ cookiecutter.package_name }}.serving.start import validate_environment
+from {{ cookiecutter.package_name }}.serving.worker_listeners import wanted
+from {{ cookiecutter.package_name }}.serving.worker_sizing import worker_count
 
+validate_environment()
 _settings = load_settings_or_exit(os.environ)
 
 _workers = worker_count(_settings)
 
 # The app, so that the start command needs no argument (`python -m {{ cookiecutter.package_name }}`).
-wsgi_app = "{{ cookiecutter.package_name }}.wsgi:app"
+wsgi_app = "{{ cookiecutter.package_name }}.serving.wsgi:app"
 proc_name = "{{ cookiecutter.project_slug }}"
 
 # PORT is what Cloud Run, Railway and Heroku inject. The default host is [::] where
@@ -42,8 +45,8 @@ workers = _workers.workers
 # headers without tying up a thread (gthread_worker.py), gevent stops promptly on
 # kept-alive connections (gevent_worker.py). sync is gunicorn's as it is.
 worker_class = {
-    "gthread": "{{ cookiecutter.package_name }}.gthread_worker.HeaderBufferingThreadWorker",
-    "gevent": "{{ cookiecutter.package_name }}.gevent_worker.DrainingGeventWorker",
+    "gthread": "{{ cookiecutter.package_name }}.serving.gthread_worker.HeaderBufferingThreadWorker",
+    "gevent": "{{ cookiecutter.package_name }}.serving.gevent_worker.DrainingGeventWorker",
 }.get(_settings.worker_class, _settings.worker_class)
 # Threads per gthread worker; sync workers must keep 1 (settings.py explains why).
 threads = _settings.threads
@@ -84,7 +87,7 @@ worker_tmp_dir = _SHARED_MEMORY if os.path.isdir(_SHARED_MEMORY) else None
 # The access line costs more per request than anything else the service adds
 # (README, Performance). Cloud Run, Heroku and Railway log every request at their
 # router already: `accesslog = None` drops ours where theirs is enough.
-logger_class = "{{ cookiecutter.package_name }}.logging_setup.GunicornLogger"
+logger_class = "{{ cookiecutter.package_name }}.serving.logging_setup.GunicornLogger"
 loglevel = _settings.log_level
 accesslog = "-"
 errorlog = "-"
@@ -145,7 +148,7 @@ def post_fork(server, worker):
 
 def post_worker_init(worker):
     """Make /ready answer 503 as soon as this worker is told to stop."""
-    from {{ cookiecutter.package_name }}.health import start_draining
+    from {{ cookiecutter.package_name }}.serving.lifecycle import start_draining
 
     stop = signal.getsignal(signal.SIGTERM)
 

@@ -10,19 +10,20 @@ import shutil
 import tarfile
 import time
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import requests
-from support.http import BackgroundRequest, wait_for, wait_for_health
-from support.probe_app import SLOW_STARTED
+from environment import app_environment
+from harness.http import BackgroundRequest, wait_for, wait_for_health
+from harness.probe_app import SLOW_STARTED
 
 docker = pytest.importorskip("docker")
 
 pytestmark = pytest.mark.docker
-PROJECT = Path(__file__).resolve().parent.parent
-SUPPORT = PROJECT / "tests" / "support"
-PROBE_COMMAND = ["python", "-m", "{{ cookiecutter.package_name }}", "support.probe_app:app"]
+PROJECT = Path(__file__).resolve().parents[2]
+HARNESS = PROJECT / "tests" / "serving" / "harness"
+PROBE_COMMAND = ["python", "-m", "{{ cookiecutter.package_name }}", "harness.probe_app:app"]
 NANO = 1_000_000_000
 # Docker's health check every second instead of every 10 s, so tests need not wait.
 FAST_HEALTHCHECK = {"interval": NANO, "timeout": 3 * NANO, "retries": 3, "start_period": 0}
@@ -103,7 +104,11 @@ def run(docker_client, image, request):
     started = []
 
     def start(container_port: int = 8080, **options) -> Container:
-        options.setdefault("environment", {})
+        # The test environment (a fresh SECRET_KEY and so on), then the test's own.
+        options["environment"] = {
+            **app_environment(PurePosixPath("/data")),
+            **options.get("environment", {}),
+        }
         container = docker_client.containers.run(
             image.id, detach=True, ports={f"{container_port}/tcp": ("127.0.0.1", None)}, **options
         )
@@ -115,10 +120,13 @@ def run(docker_client, image, request):
 
     yield start
     for container in started:
-        if getattr(request.node, "rep_call_failed", True):
-            print(f"--- logs of {container.short_id} ---")
-            print(container.logs().decode(errors="replace"))
-        container.remove(force=True)
+        try:
+            if getattr(request.node, "rep_call_failed", True):
+                print(f"--- logs of {container.short_id} ---")
+                print(container.logs().decode(errors="replace"))
+            container.remove(force=True)
+        except docker.errors.NotFound:  # the test removed it already
+            pass
 
 
 def test_serves_health_as_json(run):
@@ -154,6 +162,93 @@ def test_docker_reports_healthy(run):
 def test_runs_on_a_read_only_filesystem(run):
     app = run(read_only=True, tmpfs={"/tmp": ""})  # noqa: S108 (the container's own /tmp)
     wait_for_health(app.url)
+
+
+# The probe app, with its /_probe/data endpoint that appends to a file in DATA_DIR.
+PROBE = {
+    "command": PROBE_COMMAND,
+    "volumes": {str(HARNESS): {"bind": "/app/harness", "mode": "ro"}},
+}
+
+
+def append(app: Container, name: str, data: bytes) -> dict:
+    response = requests.post(f"{app.url}/_probe/data/{name}", data=data, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_app_writes_its_data_read_only_as_an_arbitrary_uid(run):
+    app = run(
+        **PROBE,
+        user="23456:0",
+        read_only=True,
+        tmpfs={"/tmp": "", "/data": ""},  # noqa: S108 (the container's own /tmp)
+        cap_drop=["ALL"],
+    )
+    wait_for_health(app.url)
+    written = append(app, "state.txt", b"first")
+    assert written["path"] == "/data/state.txt"
+    # umask 002: group 0 may write it too.
+    assert written["mode"] == "0o664"
+
+
+def test_data_on_a_volume_is_shared_by_every_uid_in_group_0(docker_client, run):
+    volume = docker_client.volumes.create(f"data-{uuid.uuid4().hex[:8]}")
+    try:
+        mount = {volume.name: {"bind": "/data", "mode": "rw"}}
+        for uid, data in (("20001", b"one,"), ("20002", b"two")):
+            app = run(
+                command=PROBE["command"],
+                volumes={**PROBE["volumes"], **mount},
+                user=f"{uid}:0",
+                read_only=True,
+                tmpfs={"/tmp": ""},  # noqa: S108 (the container's own /tmp)
+            )
+            wait_for_health(app.url)
+            written = append(app, "shared.txt", data)
+            app.container.remove(force=True)
+        # The second UID appended to the file the first one created.
+        assert written["size"] == len(b"one,two")
+    finally:
+        volume.remove(force=True)
+
+
+def test_release_step_runs_read_only_as_an_arbitrary_uid(docker_client, image):
+    container = docker_client.containers.run(
+        image.id,
+        command=["python", "-m", "{{ cookiecutter.package_name }}", "release"],
+        environment=app_environment(PurePosixPath("/data")),
+        user="34567:0",
+        read_only=True,
+        tmpfs={"/tmp": "", "/data": ""},  # noqa: S108 (the container's own /tmp)
+        cap_drop=["ALL"],
+        detach=True,
+    )
+    try:
+        exit_code = container.wait(timeout=30)["StatusCode"]
+        lines = [json.loads(line) for line in container.logs(stderr=False).decode().splitlines()]
+        assert exit_code == 0, lines
+        assert any(line["message"] == "release: nothing to do" for line in lines), lines
+    finally:
+        container.remove(force=True)
+
+
+def test_release_step_refuses_a_bad_environment_first(docker_client, image):
+    output = docker_client.containers.run(
+        image.id,
+        command=["python", "-m", "{{ cookiecutter.package_name }}", "release"],
+        environment={"SECRET_KEY": "short", "SECRET_KEY_FILE": "/run/secrets/key"},
+        stderr=True,
+        stdout=False,
+        remove=False,
+        detach=True,
+    )
+    try:
+        assert output.wait(timeout=30)["StatusCode"] == 2
+        (line,) = output.logs(stdout=False, stderr=True).decode().splitlines()
+        assert "SECRET_KEY and SECRET_KEY_FILE are both set" in line
+    finally:
+        output.remove(force=True)
 
 
 def test_runs_as_an_arbitrary_uid_in_group_0(run):
@@ -200,12 +295,9 @@ def test_bad_environment_exits_before_serving(run):
 
 
 def test_stop_finishes_the_in_flight_request_and_exits_0(run):
-    app = run(
-        command=PROBE_COMMAND,
-        volumes={str(SUPPORT): {"bind": "/app/support", "mode": "ro"}},
-    )
+    app = run(**PROBE)
     wait_for_health(app.url)
-    in_flight = BackgroundRequest(f"{app.url}/slow?seconds=3")
+    in_flight = BackgroundRequest(f"{app.url}/_probe/slow?seconds=3")
     wait_for(lambda: any(SLOW_STARTED in line for line in app.logs()), 10, "the slow request")
     started = time.monotonic()
     app.container.stop(timeout=10)

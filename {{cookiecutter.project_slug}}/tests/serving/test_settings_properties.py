@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.settings import SettingsError, load_settings
+from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
 
 INTEGERS = {
     "WEB_CONCURRENCY": "web_concurrency",

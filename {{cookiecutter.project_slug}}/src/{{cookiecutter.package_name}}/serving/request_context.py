@@ -24,9 +24,12 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 
 
 class RequestContextMiddleware:
-    def __init__(self, app, google_cloud_project: str | None = None) -> None:
+    """`config` is the Flask app's config: GOOGLE_CLOUD_PROJECT is read per request,
+    so a value a test or the factory sets after init_app() still applies."""
+
+    def __init__(self, app, config) -> None:
         self.app = app
-        self.google_cloud_project = google_cloud_project
+        self.config = config
 
     def __call__(self, environ, start_response):
         request_id = _request_id(environ.get("HTTP_X_REQUEST_ID"))
@@ -48,7 +51,8 @@ class RequestContextMiddleware:
             request_id_var.reset(request_token)
 
     def _trace(self, environ) -> str | None:
-        if not self.google_cloud_project:
+        project = self.config.get("GOOGLE_CLOUD_PROJECT")
+        if not project:
             return None
         trace_id = None
         cloud = _CLOUD_TRACE.match(environ.get("HTTP_X_CLOUD_TRACE_CONTEXT", ""))
@@ -60,7 +64,7 @@ class RequestContextMiddleware:
                 trace_id = parent.group(1)
         if trace_id is None or trace_id == "0" * 32:
             return None
-        return f"projects/{self.google_cloud_project}/traces/{trace_id}"
+        return f"projects/{project}/traces/{trace_id}"
 
 
 def _request_id(offered: str | None) -> str:

@@ -4,9 +4,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.http import wait_for, wait_for_health
+from harness.http import wait_for, wait_for_health
 
-from {{ cookiecutter.package_name }}.worker_listeners import wanted
+from {{ cookiecutter.package_name }}.serving.worker_listeners import wanted
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT balances on Linux")
 

@@ -15,7 +15,7 @@ standard library before installing the worker's signal handlers, and until then
 the handler inherited from the master swallows the signal), and makes a timeout
 abort end the process: gunicorn raises SystemExit in whichever greenlet runs,
 where the request handler catches it and the worker lingers on.
-Selected by gunicorn.conf.py when GUNICORN_WORKER_CLASS=gevent.
+Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=gevent.
 """
 
 from __future__ import annotations

@@ -14,12 +14,12 @@ from collections import Counter
 
 import pytest
 import requests
-from support import reliability
-from support.http import BackgroundRequest, wait_for, wait_for_health
-from support.probe_app import SLOW_STARTED, SPIN_STARTED
-from support.processes import accept_queue_length, worker_pids
+from harness import reliability
+from harness.http import BackgroundRequest, wait_for, wait_for_health
+from harness.probe_app import SLOW_STARTED, SPIN_STARTED
+from harness.processes import accept_queue_length, worker_pids
 
-from {{ cookiecutter.package_name }}.worker_listeners import wanted as own_listeners_wanted
+from {{ cookiecutter.package_name }}.serving.worker_listeners import wanted as own_listeners_wanted
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def test_deploy_under_load_loses_nothing(start_gunicorn, worker_class, in_flight
     router = requests.Session()  # a platform router's kept-alive connection
     assert router.get(f"{server.url}/ready", timeout=5).status_code == 200
 
-    clients = [BackgroundRequest(f"{server.url}/slow?seconds=1.5") for _ in range(in_flight)]
+    clients = [BackgroundRequest(f"{server.url}/_probe/slow?seconds=1.5") for _ in range(in_flight)]
     started = min(in_flight, slots(worker_class, 2) if worker_class != "gevent" else in_flight)
     wait_for(
         lambda: sum(SLOW_STARTED in line for line in server.lines()) >= started,
@@ -131,6 +131,7 @@ def test_deploy_under_load_loses_nothing(start_gunicorn, worker_class, in_flight
 def test_killed_worker_is_replaced_under_load(start_gunicorn, worker_class):
     server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
     wait_for_health(server.url)
+    server.wait_for_workers()
     clients = 4
     with Load(server.url, "/health", clients=clients, max_requests=3000, seconds=6) as load:
         wait_for(lambda: load.total > 50, 5, "load to start")
@@ -164,7 +165,8 @@ def test_killed_worker_is_replaced_under_load(start_gunicorn, worker_class):
 
 
 @pytest.mark.parametrize(
-    ("worker_class", "hang"), [("sync", "/slow?seconds=20"), ("gevent", "/spin?seconds=20")]
+    ("worker_class", "hang"),
+    [("sync", "/_probe/slow?seconds=20"), ("gevent", "/_probe/spin?seconds=20")],
 )
 def test_hung_worker_is_killed_and_others_keep_serving(start_gunicorn, worker_class, hang):
     # One shared listening socket (sync always; gevent with GUNICORN_REUSE_PORT=false):
@@ -199,7 +201,7 @@ def test_hung_gevent_worker_with_own_listeners_loses_only_its_queue(start_gunico
     # other connection is served, and the replacement serves from then on.
     server = start_gunicorn({"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_TIMEOUT": "2"})
     health, took, replaced = _health_while_one_worker_hangs(
-        server, "/spin?seconds=20", client_timeout=10
+        server, "/_probe/spin?seconds=20", client_timeout=10
     )
     after = Counter(
         str(requests.get(f"{server.url}/health", timeout=3).status_code) for _ in range(20)
@@ -226,7 +228,7 @@ def test_hung_gevent_worker_with_own_listeners_loses_only_its_queue(start_gunico
 def _health_while_one_worker_hangs(server, hang: str, client_timeout: float):
     """Hang one worker on `hang`, then GET /health on new connections until it is replaced."""
     wait_for_health(server.url)
-    before = worker_pids(server.process.pid)
+    before = server.wait_for_workers()
     hung = threading.Thread(target=lambda: _ignore_errors(f"{server.url}{hang}"))
     hung.start()
     # From here on the hung worker accepts nothing more (its only thread, or its
@@ -253,7 +255,7 @@ def test_hung_request_on_gthread_leaves_other_requests_alone(start_gunicorn):
     # request thread does not stop: the request holds one thread, nothing more.
     server = start_gunicorn({"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_TIMEOUT": "2"})
     wait_for_health(server.url)
-    hung = threading.Thread(target=lambda: _ignore_errors(f"{server.url}/slow?seconds=5"))
+    hung = threading.Thread(target=lambda: _ignore_errors(f"{server.url}/_probe/slow?seconds=5"))
     hung.start()
     server.wait_for_line(SLOW_STARTED)
     statuses = Counter(

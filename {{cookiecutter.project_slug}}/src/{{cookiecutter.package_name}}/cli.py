@@ -1,0 +1,27 @@
+"""Your command-line commands: `flask --app {{ cookiecutter.package_name }} NAME` locally,
+`python -m {{ cookiecutter.package_name }} manage NAME` in the image (settings validated first).
+
+`release` is the release step every deploy file runs once per deploy, before the
+new version takes traffic (Heroku's release phase, Railway's pre-deploy command, a
+Cloud Run job): put what must happen exactly once there, such as creating tables or
+running migrations. It does nothing until you fill it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+@click.command("release")
+def release_command() -> None:
+    """Run the release step (empty until you fill it)."""
+    log.info("release: nothing to do")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(release_command)

@@ -1,0 +1,53 @@
+"""Fixtures of the serving tests: real gunicorn masters, failure logs, the reliability table."""
+
+import os
+from pathlib import Path
+
+import pytest
+from harness import reliability
+from harness.servers import PROBE_APP, Gunicorn
+
+from {{ cookiecutter.package_name }}.serving import lifecycle
+
+
+@pytest.fixture(autouse=True)
+def _not_draining():
+    # Draining is per process: a test that starts it must not leave it on.
+    yield
+    lifecycle.reset()
+
+
+@pytest.fixture
+def start_gunicorn(tmp_path, request):
+    """Start gunicorn masters on free 127.0.0.1 ports; all are killed after the test."""
+    started: list[Gunicorn] = []
+
+    def start(env: dict[str, str] | None = None, app: str = PROBE_APP) -> Gunicorn:
+        server = Gunicorn(tmp_path, env or {}, app)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+        if getattr(request.node, "rep_call_failed", True):
+            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Let fixtures see whether the test failed, to print server or container logs."""
+    report = yield
+    if report.when == "call":
+        item.rep_call_failed = report.failed
+    return report
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not reliability.ROWS:
+        return
+    report = reliability.table()
+    terminalreporter.write_sep("=", "reliability")
+    terminalreporter.write_line(report)
+    if os.environ.get("RELIABILITY_REPORT"):
+        Path(os.environ["RELIABILITY_REPORT"]).write_text(report + "\n")

@@ -1,0 +1,77 @@
+"""A real gunicorn master started the way production starts it, for tests."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from environment import app_environment
+
+from harness.http import free_port, wait_for
+
+PROJECT = Path(__file__).resolve().parents[3]
+PROBE_APP = "harness.probe_app:app"
+
+
+class Gunicorn:
+    """One gunicorn master started with gunicorn_config.py; always stopped by the fixture."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], app: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output = tmp_path / f"gunicorn-{self.port}.log"
+        full_env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": "2",
+            "PYTHONPATH": os.pathsep.join(
+                [str(PROJECT / "src"), str(PROJECT / "tests"), str(PROJECT / "tests" / "serving")]
+            ),
+            # Its own data folder and secrets, never the developer's.
+            **app_environment(tmp_path / f"data-{self.port}"),
+            **env,
+        }
+        # The count wait_for_workers() waits for (a bad value never boots any).
+        concurrency = full_env["WEB_CONCURRENCY"]
+        self.workers = int(concurrency) if concurrency.isdigit() else 0
+        with self.output.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "{{ cookiecutter.package_name }}", app],
+                cwd=PROJECT,
+                env=full_env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+
+    def lines(self) -> list[str]:
+        return self.output.read_text(errors="replace").splitlines()
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.lines()]
+
+    def wait_for_line(self, text: str, timeout: float = 10.0) -> None:
+        wait_for(lambda: any(text in line for line in self.lines()), timeout, repr(text))
+
+    def wait_for_workers(self, timeout: float = 20.0) -> set[int]:
+        """Wait until every worker is forked and has logged its boot line; their pids.
+
+        Tests that compare worker pids start from here: a worker still forking
+        would otherwise look like a replacement.
+        """
+        from harness.processes import worker_pids
+
+        count = self.workers
+
+        def booted():
+            pids = worker_pids(self.process.pid)
+            logged = sum("Booting worker" in line for line in self.lines())
+            return pids if len(pids) == count and logged >= count else None
+
+        return wait_for(booted, timeout, f"{count} workers booted")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)

@@ -23,9 +23,9 @@ demo: $(BIN)/cookiecutter
 test: $(BIN)/cookiecutter
 	$(BIN)/pytest
 
-lock:
-	$(PYTHON) -m pip install --quiet --upgrade uv
-	$(PYTHON) -m uv pip compile requirements-dev.in --universal --python-version 3.11 \
+## Re-resolve requirements-dev.txt with the uv of .venv (never the system's Python).
+lock: $(BIN)/cookiecutter
+	$(BIN)/uv pip compile requirements-dev.in --universal --python-version 3.11 \
 		--generate-hashes --custom-compile-command "make lock" --quiet -o requirements-dev.txt
 
 clean:

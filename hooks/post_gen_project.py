@@ -1,7 +1,8 @@
 """Remove what the answers turned off, pick the license, print the next steps.
 
 One declarative table maps each yes/no answer to the paths it owns; the generated
-README marks each target's section with `<!-- section:NAME -->` ... `<!-- /section:NAME -->`.
+README and docs mark each target's lines with `<!-- section:NAME -->` ...
+`<!-- /section:NAME -->`.
 Plain Python (pathlib, shutil), no shell: it runs on Windows too.
 """
 
@@ -17,11 +18,18 @@ PROJECT = Path.cwd()
 # answer -> (paths it owns, README sections it owns)
 OWNED_BY_ANSWER = {
     "deploy_cloud_run": (
-        ["deploy/cloudrun", ".github/workflows/deploy-cloudrun.yml"],
+        [
+            "deploy/cloudrun",
+            ".github/workflows/deploy-cloudrun.yml",
+            "docs/deploy-cloud-run.md",
+        ],
         ["cloud-run"],
     ),
-    "deploy_railway": ([".railway"], ["railway"]),
-    "deploy_heroku": (["heroku.yml", "app.json", "Procfile"], ["heroku"]),
+    "deploy_railway": ([".railway", "docs/deploy-railway.md"], ["railway"]),
+    "deploy_heroku": (
+        ["heroku.yml", "app.json", "Procfile", "docs/deploy-heroku.md"],
+        ["heroku"],
+    ),
     "github_actions": ([".github"], ["github-actions"]),
 }
 LICENSES = PROJECT / "licenses"
@@ -67,10 +75,10 @@ def main():
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()
 
-    readme = PROJECT / "README.md"
-    readme.write_text(
-        strip_sections(readme.read_text(encoding="utf-8"), dropped_sections), encoding="utf-8"
-    )
+    for page in [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]:
+        page.write_text(
+            strip_sections(page.read_text(encoding="utf-8"), dropped_sections), encoding="utf-8"
+        )
 
     chosen = LICENSES / f"{CONTEXT['license']}.txt"
     if CONTEXT["license"] != "Proprietary":
@@ -82,6 +90,7 @@ def main():
         f"  cd {PROJECT.name}\n"
         "  make run     # start the service on http://127.0.0.1:8080\n"
         "  make test    # run every test (the container tests need Docker)\n"
+        "Not a git repository yet: git init && git add -A && git commit -m 'New service'\n"
     )
     return 0
 

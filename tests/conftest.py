@@ -5,6 +5,7 @@ into a session temp folder; tests must not change a baked project.
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,18 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 # Charts: cookiecutter copies binary files as they are, without rendering them.
 BINARY_SUFFIXES = {".png"}
+
+
+# Jinja left unrendered; GitHub's own `${{ }}` expressions are meant to survive, and
+# the app's Flask templates (src/PACKAGE/templates/) keep theirs.
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")
+UNRENDERED_IN_FLASK_TEMPLATES = re.compile(r"cookiecutter\.")
+
+
+def unrendered(project: Path, path: Path, text: str) -> re.Match | None:
+    """Where cookiecutter left Jinja in a baked file, if anywhere."""
+    flask_template = "templates" in path.relative_to(project).parts
+    return (UNRENDERED_IN_FLASK_TEMPLATES if flask_template else UNRENDERED).search(text)
 
 
 def files(project: Path) -> list[Path]:

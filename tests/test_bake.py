@@ -9,7 +9,7 @@ import tomllib
 import pytest
 import yaml
 
-from conftest import DEFAULTS, TEMPLATE, files
+from conftest import DEFAULTS, TEMPLATE, files, unrendered
 
 VARIANTS = {
     "default": {},
@@ -27,8 +27,6 @@ VARIANTS = {
     },
     "proprietary": {"license": "Proprietary"},
 }
-# Jinja left unrendered; GitHub's own `${{ }}` expressions are meant to survive.
-UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")
 
 
 def test_binary_files_are_copied_unchanged(bake):
@@ -50,7 +48,7 @@ def project(request, bake):
 def test_nothing_left_unrendered(project):
     for path in files(project):
         text = path.read_text(encoding="utf-8")
-        match = UNRENDERED.search(text)
+        match = unrendered(project, path, text)
         assert match is None, f"{path.relative_to(project)}: {text[match.start() :][:60]!r}"
 
 
@@ -103,25 +101,55 @@ def test_license(bake):
     assert not (bake() / "licenses").exists()
 
 
+# answer -> (paths it owns, the README line that names it)
 OWNED = {
-    "deploy_cloud_run": (["deploy/cloudrun"], "### Google Cloud Run"),
-    "deploy_railway": ([".railway"], "### Railway"),
-    "deploy_heroku": (["heroku.yml", "app.json", "Procfile"], "### Heroku"),
+    "deploy_cloud_run": (
+        ["deploy/cloudrun", "docs/deploy-cloud-run.md", ".github/workflows/deploy-cloudrun.yml"],
+        "| Google Cloud Run |",
+    ),
+    "deploy_railway": ([".railway", "docs/deploy-railway.md"], "| Railway |"),
+    "deploy_heroku": (
+        ["heroku.yml", "app.json", "Procfile", "docs/deploy-heroku.md"],
+        "| Heroku |",
+    ),
     "github_actions": ([".github"], "## Continuous integration"),
 }
 
 
+def pages(project):
+    return [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+
+
 @pytest.mark.parametrize("answer", list(OWNED))
 def test_turning_a_target_off_removes_its_files_and_readme_section(bake, answer):
-    paths, heading = OWNED[answer]
+    paths, line = OWNED[answer]
     on, off = bake(), bake(**{answer: "no"})
     for path in paths:
         assert (on / path).exists(), path
         assert not (off / path).exists(), path
     on_readme, off_readme = (on / "README.md").read_text(), (off / "README.md").read_text()
-    assert f"\n{heading}\n" in on_readme
-    assert f"\n{heading}\n" not in off_readme
-    assert "section:" not in on_readme and "section:" not in off_readme
+    assert line in on_readme
+    assert line not in off_readme
+    for page in [*pages(on), *pages(off)]:
+        assert "section:" not in page.read_text(), page
+
+
+def test_readme_tables_survive_a_removed_row(bake):
+    readme = (bake(deploy_railway="no") / "README.md").read_text()
+    table = readme[readme.index("| platform | files | guide |") :].split("\n\n")[0]
+    rows = table.splitlines()
+    assert len(rows) == 5 and all(row.startswith("|") for row in rows), rows
+
+
+def test_readme_is_a_day_one_readme(bake):
+    readme = (bake() / "README.md").read_text()
+    assert len(readme.splitlines()) <= 160
+    assert readme.index("## Where your code goes") < readme.index("## Environment variables")
+    for heading in ("## Performance", "Results on", "| met |"):
+        assert heading not in readme, heading
+    # Every page it links to exists.
+    for target in re.findall(r"\]\(([^)#]+)\)", readme):
+        assert (bake() / target).exists(), target
 
 
 def test_python_version_reaches_the_image(bake):
@@ -130,5 +158,5 @@ def test_python_version_reaches_the_image(bake):
 
 
 def test_worker_class_answer_is_the_default(bake):
-    settings = bake(worker_class="gevent") / "src" / "my_service" / "settings.py"
+    settings = bake(worker_class="gevent") / "src" / "my_service" / "serving" / "settings.py"
     assert 'DEFAULT_WORKER_CLASS = "gevent"' in settings.read_text()

@@ -84,7 +84,7 @@ def validate(instance, schema_document, default=jsonschema.Draft202012Validator)
 
 def load_settings_module(project):
     """The baked project's settings.py (standard library only), to validate env values."""
-    (path,) = project.glob("src/*/settings.py")
+    (path,) = project.glob("src/*/serving/settings.py")
     spec = importlib.util.spec_from_file_location(f"settings_{id(project)}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -157,6 +157,73 @@ def test_cloud_run_service_fits_the_platform(platform_project):
         assert concurrency == capacity, "one request per worker thread, none queued"
 
 
+def test_cloud_run_release_job_passes_the_schema_and_runs_the_release_step(platform_project):
+    job = yaml.safe_load((platform_project / "deploy/cloudrun/release-job.yaml").read_text())
+    validate(job, schema("cloud-run-v1.json"))
+    assert (job["apiVersion"], job["kind"]) == ("run.googleapis.com/v1", "Job")
+    assert job["metadata"]["name"] == f"{platform_project.name}-release"
+    execution = job["spec"]["template"]["spec"]
+    assert execution["taskCount"] == 1  # a release step runs once
+    task = execution["template"]["spec"]
+    assert task["maxRetries"] == 0
+    (container,) = task["containers"]
+    assert container["image"] == "IMAGE"
+    assert " ".join([*container["command"], *container["args"]]) == (
+        f"{start_command(platform_project)} release"
+    )
+
+
+def gcloud_parses(path: Path, *command: str, tmp_path: Path) -> None:
+    """gcloud reads FILE into Cloud Run's API types before it asks for an account: a
+    wrong field fails offline with "Failed to parse", a right file only for want of one."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        reason = "gcloud is not installed: the Cloud Run files cannot be parsed by it"
+        if os.environ.get("REQUIRE_GCLOUD") == "1":
+            pytest.fail(reason + " (REQUIRE_GCLOUD=1)")
+        pytest.skip(reason)
+    result = subprocess.run(
+        [gcloud, *command, str(path), "--region", "europe-west1", "--project", "p-123456"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        # A config folder of its own: no account, no prompts, nothing of the user's.
+        env={
+            **os.environ,
+            "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        },
+        stdin=subprocess.DEVNULL,
+    )
+    output = result.stdout + result.stderr
+    assert "Failed to parse" not in output, output
+    assert result.returncode != 0 and "account" in output, output
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("service.yaml", ("run", "services", "replace", "--dry-run")),
+        ("release-job.yaml", ("run", "jobs", "replace")),
+    ],
+)
+def test_gcloud_parses_the_cloud_run_files(bake, tmp_path, name, command):
+    path = bake() / "deploy/cloudrun" / name
+    filled = tmp_path / name
+    filled.write_text(
+        path.read_text().replace("image: IMAGE", "image: europe-docker.pkg.dev/p/r/i:1")
+    )
+    gcloud_parses(filled, *command, tmp_path=tmp_path)
+
+
+def test_gcloud_check_catches_a_misplaced_field(bake, tmp_path):
+    text = (bake() / "deploy/cloudrun/release-job.yaml").read_text()
+    broken = tmp_path / "job.yaml"
+    broken.write_text(text.replace("maxRetries:", "maxRetriez:"))
+    with pytest.raises(AssertionError, match="Failed to parse"):
+        gcloud_parses(broken, "run", "jobs", "replace", tmp_path=tmp_path)
+
+
 # ---- Heroku ---------------------------------------------------------------------
 
 
@@ -164,7 +231,12 @@ def test_heroku_app_json_passes_the_schema(platform_project):
     app = json.loads((platform_project / "app.json").read_text())
     validate(app, schema("heroku-app-json.schemastore-pr1092.json"), jsonschema.Draft7Validator)
     assert app["stack"] == "container"
-    env = {name: spec["value"] for name, spec in app["env"].items()}
+    env = {name: spec["value"] for name, spec in app["env"].items() if "value" in spec}
+    # A secret is generated per app, never written in the file.
+    assert app["env"]["SECRET_KEY"] == {
+        "description": app["env"]["SECRET_KEY"]["description"],
+        "generator": "secret",
+    }
     # Heroku sets no WEB_CONCURRENCY for container apps.
     assert int(env["WEB_CONCURRENCY"]) >= 1
     assert int(env["GUNICORN_GRACEFUL_TIMEOUT"]) < 30  # SIGKILL 30 s after SIGTERM
@@ -178,6 +250,11 @@ def test_heroku_yml_follows_the_documented_format(platform_project):
     assert docker["web"] == "Dockerfile" and (platform_project / docker["web"]).is_file()
     # Without `run`, Heroku runs the image's CMD: the one start command.
     assert "run" not in manifest
+    # The release phase runs the release step in the web image.
+    assert manifest["release"] == {
+        "image": "web",
+        "command": [f"{start_command(platform_project)} release"],
+    }
 
 
 def test_procfile_runs_the_start_command(platform_project):
@@ -191,21 +268,26 @@ def test_procfile_runs_the_start_command(platform_project):
     web = processes["web"]
     # Only src/ needs adding for buildpacks; the command is the image's CMD.
     assert web == f"PYTHONPATH=src {start_command(platform_project)}"
+    assert processes["release"] == f"{web} release"
     assert not re.search(r"(^|\s)(-b|--bind)\b", web), "the port comes from $PORT"
     # The service binds $PORT itself (the baked project's test_platforms runs the line).
     settings = load_settings_module(platform_project).load_settings({"PORT": "5123"})
     assert settings.bind[0].endswith(":5123")
 
 
-def test_heroku_readme_sets_the_app_json_variables(bake):
+def test_heroku_guide_sets_the_app_json_variables(bake):
     project = bake()
     app = json.loads((project / "app.json").read_text())
-    readme = (project / "README.md").read_text()
-    (config_set,) = re.findall(r"^heroku config:set (.*)$", readme, re.MULTILINE)
-    assert re.search(r"^heroku create [a-z][a-z0-9-]{0,28}[a-z0-9] ", readme, re.MULTILINE)
+    guide = (project / "docs/deploy-heroku.md").read_text()
+    config_sets = re.findall(r"^heroku config:set (.*)$", guide, re.MULTILINE)
+    (config_set,) = [line for line in config_sets if "SECRET_KEY" not in line]
+    assert re.search(r"^heroku create [a-z][a-z0-9-]{0,28}[a-z0-9] ", guide, re.MULTILINE)
     assert dict(pair.replace("'", "").split("=", 1) for pair in config_set.split()) == {
-        name: spec["value"] for name, spec in app["env"].items()
+        name: spec["value"] for name, spec in app["env"].items() if "value" in spec
     }
+    # The secret is set on its own line, from a random value, never a literal.
+    (secret,) = [line for line in config_sets if "SECRET_KEY" in line]
+    assert "secrets.token_urlsafe" in secret
 
 
 # ---- Railway --------------------------------------------------------------------
@@ -295,8 +377,13 @@ def test_railway_service_builds_the_dockerfile_and_checks_health(railway):
     assert deploy["restartPolicyMaxRetries"] > 0
     # The start command is the image's CMD, nothing else.
     assert "startCommand" not in deploy
-    variables = {name: v["value"] for name, v in web["variables"].items()}
-    assert all(v["type"] == "literal" for v in web["variables"].values())
+    # The release step runs before the new deployment takes traffic.
+    assert deploy["preDeployCommand"] == [f"{start_command(project)} release"]
+    # Secrets are kept in Railway's variables, never in the file.
+    assert web["variables"]["SECRET_KEY"] == {"type": "preserve"}
+    literal = {n: v for n, v in web["variables"].items() if n != "SECRET_KEY"}
+    variables = {name: v["value"] for name, v in literal.items()}
+    assert all(v["type"] == "literal" for v in literal.values())
     assert variables["FORWARDED_ALLOW_IPS"] == "*"
     settings = load_settings_module(project).load_settings(variables)
     # The old deployment gets SIGKILL drainingSeconds after SIGTERM.
@@ -382,10 +469,14 @@ def test_cloud_run_deploy_workflow(bake):
     assert "credentials_json" not in auth["with"]
     script = "\n".join(step.get("run", "") for step in job["steps"])
     assert "docker push" in script and "gcloud run services replace" in script
-    # The placeholder the workflow (and the README) replaces is the file's image.
+    # The release job runs, and must succeed, before the service changes.
+    assert script.index("gcloud run jobs execute") < script.index("gcloud run services replace")
+    assert f"gcloud run jobs execute {project.name}-release " in script and "--wait" in script
+    # The placeholder the workflow (and the guide) replaces is each file's image.
     replace = "s|image: IMAGE|image: $IMAGE|"
-    assert replace in script and replace in (project / "README.md").read_text()
-    assert (project / "deploy/cloudrun/service.yaml").read_text().count("image: IMAGE") == 1
+    assert replace in script and replace in (project / "docs/deploy-cloud-run.md").read_text()
+    for name in ("service.yaml", "release-job.yaml"):
+        assert (project / "deploy/cloudrun" / name).read_text().count("image: IMAGE") == 1
 
 
 def test_ci_workflow_runs_lint_tests_image_and_hadolint(bake):
@@ -396,25 +487,32 @@ def test_ci_workflow_runs_lint_tests_image_and_hadolint(bake):
 
 # ---- README ---------------------------------------------------------------------
 
-# answer -> what its README section and files mention; none may be left when it is off.
+# answer -> what its README row, deploy guide and files mention; none may be left when
+# it is off, in the README or in any page of docs/.
 TRACES = {
-    "deploy_cloud_run": ["### Google Cloud Run", "deploy/cloudrun", "deploy-cloudrun", "gcloud"],
-    "deploy_railway": ["### Railway", ".railway", "railway config"],
-    "deploy_heroku": ["### Heroku", "heroku.yml", "app.json", "Procfile", "heroku "],
+    "deploy_cloud_run": ["| Google Cloud Run |", "deploy/cloudrun", "deploy-cloudrun", "gcloud"],
+    "deploy_railway": ["| Railway |", ".railway", "railway config"],
+    "deploy_heroku": ["| Heroku |", "heroku.yml", "app.json", "Procfile", "heroku "],
     "github_actions": ["## Continuous integration", ".github", "dependabot"],
 }
 
 
+def documentation(project):
+    return "\n".join(
+        page.read_text() for page in [project / "README.md", *(project / "docs").glob("*.md")]
+    )
+
+
 @pytest.mark.parametrize("answer", list(TRACES))
 def test_readme_has_no_trace_of_a_removed_target(bake, answer):
-    on, off = (bake() / "README.md").read_text(), (bake(**{answer: "no"}) / "README.md").read_text()
+    on, off = documentation(bake()), documentation(bake(**{answer: "no"}))
     for trace in TRACES[answer]:
         assert trace in on, trace
         assert trace not in off, trace
 
 
 def test_every_file_the_readme_names_exists(project):
-    readme = (project / "README.md").read_text()
+    readme = documentation(project)
     named = re.findall(
         r"`((?:deploy|\.railway|\.github)/[\w./-]+|heroku\.yml|app\.json|Procfile)`", readme
     )

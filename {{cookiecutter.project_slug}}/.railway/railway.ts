@@ -1,6 +1,6 @@
 // Railway Infrastructure as Code: `railway config plan`, then `railway config apply`
 // (Railway CLI 5.42.1 or newer). Reference: https://docs.railway.com/infrastructure-as-code
-import { defineRailway, project, service } from "railway/iac";
+import { defineRailway, preserve, project, service } from "railway/iac";
 
 export default defineRailway(() => {
   const web = service("{{ cookiecutter.project_slug }}", {
@@ -15,6 +15,9 @@ export default defineRailway(() => {
     // in seconds, so a minute is ample.
     healthcheck: "/health",
     healthcheckTimeout: 60,
+    // The release step (cli.py's `release`), once per deploy in a container of the
+    // new image, before it takes traffic; a non-zero exit stops the deploy.
+    preDeploy: "python -m {{ cookiecutter.package_name }} release",
     deploy: {
       // A crashed process comes back; a bad configuration (exit code 2) gives up
       // after ten tries instead of looping forever.
@@ -31,7 +34,14 @@ export default defineRailway(() => {
       GUNICORN_GRACEFUL_TIMEOUT: "10",
       // Railway's edge proxy is the only way in, from addresses not known here.
       FORWARDED_ALLOW_IPS: "*",
+      // A secret lives in Railway's variables, never here: set it once with
+      // `railway variables --set SECRET_KEY=...`; preserve() keeps that value on
+      // every apply. Required once config.py sets USES_SESSIONS = True.
+      SECRET_KEY: preserve(),
     },
+    // State that must outlive a deploy needs a volume on DATA_DIR (docs/state.md):
+    // import `volume` above and add
+    //   volumeMounts: { "/data": volume("{{ cookiecutter.project_slug }}-data") },
   });
 
   return project("{{ cookiecutter.project_slug }}", { resources: [web] });

@@ -27,7 +27,8 @@ HOSTILE = {
     + b"\r\n",
     "Transfer-Encoding with Content-Length": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    "invalid chunk size": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "invalid chunk size": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
     b"ZZ\r\nhello\r\n0\r\n\r\n",
     "chunk longer than declared": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n",
@@ -35,8 +36,10 @@ HOSTILE = {
     b"Transfer-Encoding: gzip, chunked, identity\r\n\r\n0\r\n\r\n",
     "two Content-Length values": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-    "negative Content-Length": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-    "non-numeric Content-Length": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: ab\r\n\r\n",
+    "negative Content-Length": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: -1\r\n\r\n",
+    "non-numeric Content-Length": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: ab\r\n\r\n",
     "duplicate Host": b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "NUL in a header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
     "CR in a header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",

@@ -62,5 +62,5 @@ def manage(args: list[str]) -> None:
 
     from {{ cookiecutter.package_name }} import create_app
 
-    cli = FlaskGroup(create_app=lambda: create_app(), load_dotenv=False, set_debug_flag=False)
+    cli = FlaskGroup(create_app=lambda: create_app(), load_dotenv=False)
     cli.main(args=args, prog_name="python -m {{ cookiecutter.package_name }} manage")

@@ -137,3 +137,49 @@ def test_a_sigterm_before_the_workers_own_handlers_still_stops_it():
         assert worker.alive is False
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_bad_secret_stops_the_service_before_binding_without_printing_it(start_gunicorn):
+    server = start_gunicorn({"SECRET_KEY": "not-a-real-secret", "SECRET_KEY_FILE": "/x"})
+    assert server.process.wait(timeout=20) == 2
+    (line,) = server.lines()
+    assert "SECRET_KEY and SECRET_KEY_FILE are both set" in line
+    assert "not-a-real-secret" not in line
+
+
+def test_files_the_service_writes_are_group_writable(start_gunicorn, tmp_path):
+    server = start_gunicorn({"DATA_DIR": str(tmp_path / "state")})
+    wait_for_health(server.url)
+    response = requests.post(f"{server.url}/_probe/data/notes.txt", data=b"x", timeout=5)
+    assert response.json()["mode"] == "0o664"  # umask 002, set by the start command
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["flask", "--app", "{{ cookiecutter.package_name }}", "routes"], ["-m", "{{ cookiecutter.package_name }}", "manage", "routes"]],
+    ids=["flask-cli", "manage"],
+)
+def test_the_flask_cli_finds_the_app(command, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from environment import app_environment
+
+    executable = Path(sys.executable).parent / "flask" if command[0] == "flask" else sys.executable
+    args = command[1:] if command[0] == "flask" else command
+    result = subprocess.run(
+        [str(executable), *args],
+        # src/ as `make` installs it (editable), whatever venv runs the tests.
+        env={
+            **os.environ,
+            **app_environment(tmp_path / "data"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/health" in result.stdout and "/ready" in result.stdout

@@ -95,3 +95,59 @@ def test_gevent_with_preload_is_refused():
 def test_jitter_without_max_requests_is_refused():
     with pytest.raises(SettingsError, match="GUNICORN_MAX_REQUESTS_JITTER"):
         load_settings({"GUNICORN_MAX_REQUESTS_JITTER": "10"})
+
+
+# ---- Secrets and the app's own configuration ------------------------------------
+
+from {{ cookiecutter.package_name }}.serving.settings import Env  # noqa: E402
+
+KEY = "k" * 40
+
+
+def test_a_secret_comes_from_its_variable_or_from_a_file(tmp_path):
+    assert Env({"API_TOKEN": KEY}).secret("API_TOKEN", required=True) == KEY
+    mounted = tmp_path / "token"
+    mounted.write_text(KEY + "\n")  # `echo` and most secret managers add a newline
+    assert Env({"API_TOKEN_FILE": str(mounted)}).secret("API_TOKEN", required=True) == KEY
+    assert Env({}).secret("API_TOKEN", required=False) is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "API_TOKEN is not set: set API_TOKEN, or API_TOKEN_FILE"),
+        ({"API_TOKEN": KEY, "API_TOKEN_FILE": "/x"}, "both set"),
+        ({"API_TOKEN_FILE": "/nonexistent/token"}, "API_TOKEN_FILE='/nonexistent/token' cannot"),
+        ({"API_TOKEN": "short-secret"}, "API_TOKEN is too short (12 characters)"),
+    ],
+)
+def test_a_bad_secret_is_named_and_never_printed(environ, expected):
+    with pytest.raises(SettingsError) as error:
+        Env(environ).secret("API_TOKEN", required=True, min_length=32)
+    assert expected in str(error.value)
+    assert "short-secret" not in str(error.value)
+
+
+def test_an_empty_secret_file_is_refused(tmp_path):
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    with pytest.raises(SettingsError, match="names an empty file"):
+        Env({"API_TOKEN_FILE": str(empty)}).secret("API_TOKEN", required=True)
+
+
+def test_data_dir_is_absolute_and_follows_the_variable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({}).data_dir == tmp_path / "var"
+    assert load_settings({"DATA_DIR": "/data"}).data_dir.as_posix() == "/data"
+
+
+def test_sessions_make_secret_key_required(monkeypatch):
+    from {{ cookiecutter.package_name }} import config
+
+    assert config.load_config({}).secret_key is None or config.USES_SESSIONS
+    monkeypatch.setattr(config, "USES_SESSIONS", True)
+    with pytest.raises(SettingsError, match="SECRET_KEY is not set"):
+        config.load_config({})
+    with pytest.raises(SettingsError, match="SECRET_KEY is too short"):
+        config.load_config({"SECRET_KEY": "guessable"})
+    assert config.load_config({"SECRET_KEY": KEY}).secret_key == KEY

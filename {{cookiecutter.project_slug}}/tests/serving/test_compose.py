@@ -1,0 +1,233 @@
+"""compose.yaml brought up for real: `web` hardened and healthy, `dev` serving your edits.
+
+Needs a Docker engine and a Compose implementation: the `docker compose` plugin where
+`docker compose version` works, else the standalone `docker-compose` (v1, which Debian
+packages). Without either these tests skip, unless REQUIRE_DOCKER=1 (CI), which turns
+that into a failure. PYTHON_IMAGE passes through to the build, as in the container tests.
+Both services run from a copy of the project, so the edit that checks the reloader never
+lands in your src/.
+"""
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path, PurePosixPath
+
+import pytest
+import requests
+from environment import app_environment
+from harness.http import free_port, wait_for, wait_for_health
+
+try:
+    import docker
+except ImportError:  # a dev dependency; reported by `unavailable` below
+    docker = None
+
+pytestmark = pytest.mark.docker
+PROJECT = Path(__file__).resolve().parents[2]
+PACKAGE = "{{ cookiecutter.package_name }}"
+# A cold build installs every locked dependency; a warm one reuses the cached layers.
+BUILD_TIMEOUT = 900
+# Any other compose command (up, ps, logs, down) is done in seconds.
+COMMAND_TIMEOUT = 120
+# The image's HEALTHCHECK runs every 10 s, the first time 10 s after the start.
+HEALTHY_TIMEOUT = 60
+# Werkzeug's stat reloader looks at the files every second, then restarts the server.
+RELOAD_TIMEOUT = 30
+# Neither the build context nor the services need these; .git may be large.
+NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv", "venv", "var", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+
+
+def unavailable(reason: str):
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(f"REQUIRE_DOCKER=1 but {reason}")
+    pytest.skip(reason)
+
+
+def find_compose() -> list[str] | None:
+    """`docker compose` (the v2 plugin) where it answers, else `docker-compose`, else None."""
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(command[0]) is None:
+            continue
+        try:
+            answer = subprocess.run([*command, "version"], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if answer.returncode == 0:
+            return command
+    return None
+
+
+def two_free_ports() -> tuple[int, int]:
+    while (ports := (free_port(), free_port()))[0] == ports[1]:
+        pass
+    return ports
+
+
+class Compose:
+    """One Compose project on a copy of this one: its own name, host ports and images."""
+
+    def __init__(self, command: list[str], directory: Path, client) -> None:
+        self.command, self.directory, self.client = command, directory, client
+        # Unique, so parallel runs and leftovers never share containers or volumes.
+        self.name = f"compose-test-{uuid.uuid4().hex[:8]}"
+        self.web_port, self.dev_port = two_free_ports()
+        self.env = {
+            # PATH, DOCKER_HOST and PYTHON_IMAGE (the base image) from the caller...
+            **os.environ,
+            # ...then the test values of what compose.yaml passes in (a fresh SECRET_KEY).
+            **app_environment(PurePosixPath("/data")),
+            "WEB_PORT": str(self.web_port),
+            "DEV_PORT": str(self.dev_port),
+        }
+
+    def run(self, *args: str, timeout: float = COMMAND_TIMEOUT, check: bool = True):
+        # --file: only compose.yaml, never a compose.override.yaml or COMPOSE_FILE.
+        # --profile dev: every command sees the dev service too, `down` included.
+        options = ["--file", "compose.yaml", "--project-name", self.name, "--profile", "dev"]
+        result = subprocess.run(
+            [*self.command, *options, *args],
+            cwd=self.directory,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def container(self, service: str):
+        (container_id,) = self.run("ps", "--quiet", service).stdout.split()
+        return self.client.containers.get(container_id)
+
+    def logs(self) -> str:
+        result = self.run("logs", "--no-color", check=False)
+        return f"--- compose logs of {self.name} ---\n{result.stdout}{result.stderr}"
+
+    def down(self) -> None:
+        # Containers, the network, the named volumes and the images this project built.
+        result = self.run(
+            "down", "--volumes", "--rmi", "local", "--remove-orphans", "--timeout", "10"
+        )
+        print(result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory):
+    command = find_compose()
+    if command is None:
+        unavailable("no Compose: neither `docker compose version` nor `docker-compose` works")
+    if docker is None:
+        unavailable("the docker SDK is not installed (pip install docker)")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as error:
+        unavailable(f"no Docker engine reachable ({error.__class__.__name__}: {error})")
+
+    copy = tmp_path_factory.mktemp("compose") / PROJECT.name
+    shutil.copytree(PROJECT, copy, ignore=NOT_COPIED)
+    project = Compose(command, copy, client)
+    try:
+        project.run("build", timeout=BUILD_TIMEOUT)
+        try:
+            project.run("up", "--detach", "--no-build", "web", "dev")
+        except BaseException:
+            print(project.logs())
+            raise
+        yield project
+    finally:
+        try:
+            project.down()
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def services(compose, request):
+    """The running project; its logs printed after any test on it fails."""
+    yield compose
+    if getattr(request.node, "rep_call_failed", True):
+        print(compose.logs())
+
+
+def health_status(container) -> str:
+    container.reload()
+    return container.attrs["State"].get("Health", {}).get("Status", "none")
+
+
+def test_web_turns_healthy_and_answers_on_loopback_only(services):
+    web = services.container("web")
+    wait_for_health(f"http://127.0.0.1:{services.web_port}", timeout=HEALTHY_TIMEOUT)
+    wait_for(lambda: health_status(web) == "healthy", HEALTHY_TIMEOUT, "web to be healthy")
+    # The image's own HEALTHCHECK, not one of compose.yaml's.
+    assert f"{PACKAGE}.serving.healthcheck" in web.attrs["Config"]["Healthcheck"]["Test"]
+    (binding,) = web.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
+    assert binding == {"HostIp": "127.0.0.1", "HostPort": str(services.web_port)}
+
+
+def proc_status(container) -> dict[str, str]:
+    """/proc/1/status of the container's main process, as {field: value}."""
+    result = container.exec_run(["cat", "/proc/1/status"])
+    assert result.exit_code == 0, result.output
+    return {
+        name: value.strip()
+        for name, _, value in (line.partition(":") for line in result.output.decode().splitlines())
+    }
+
+
+def test_web_runs_read_only_as_10001_0_without_capabilities(services):
+    web = services.container("web")
+    wait_for_health(f"http://127.0.0.1:{services.web_port}", timeout=HEALTHY_TIMEOUT)
+    assert web.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert web.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+
+    status = proc_status(web)
+    assert status["Uid"].split() == ["10001"] * 4
+    assert status["Gid"].split() == ["0"] * 4
+    for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[capabilities], 16) == 0, capabilities
+    assert status["NoNewPrivs"] == "1"
+
+    # The root filesystem refuses a write; the tmpfs and DATA_DIR's volume take one.
+    assert web.exec_run(["touch", "/opt/venv/probe"]).exit_code != 0
+    assert web.exec_run(["touch", "/tmp/probe"]).exit_code == 0  # noqa: S108 (the container's)
+    assert web.exec_run(["touch", "/data/probe"]).exit_code == 0
+
+
+NEW_VIEW = """
+
+@bp.get("/compose-reload")
+def compose_reload():
+    return {"marker": "MARKER"}
+"""
+
+
+def test_dev_serves_an_edit_without_a_restart(services):
+    dev = services.container("dev")
+    dev_url, web_url = (f"http://127.0.0.1:{p}" for p in (services.dev_port, services.web_port))
+    wait_for_health(dev_url, timeout=HEALTHY_TIMEOUT)
+    started_at = dev.attrs["State"]["StartedAt"]
+
+    marker = uuid.uuid4().hex
+    # A new view on the health blueprint, in the copy's source that dev has mounted.
+    views = services.directory / "src" / PACKAGE / "health.py"
+    with views.open("a", encoding="utf-8") as source:
+        source.write(NEW_VIEW.replace("MARKER", marker))
+
+    def serves_the_edit():
+        response = requests.get(f"{dev_url}/compose-reload", timeout=1)
+        return response.status_code == 200 and response.json() == {"marker": marker}
+
+    wait_for(serves_the_edit, RELOAD_TIMEOUT, "dev to serve the edited view")
+    # The reloader restarted the server inside the container, not the container.
+    dev.reload()
+    assert dev.attrs["State"]["StartedAt"] == started_at
+    # web runs the code built into its image, whatever happens in src/.
+    assert requests.get(f"{web_url}/compose-reload", timeout=5).status_code == 404

@@ -4,7 +4,8 @@
 `release` is the release step every deploy file runs once per deploy, before the
 new version takes traffic (Heroku's release phase, Railway's pre-deploy command, a
 Cloud Run job): put what must happen exactly once there, such as creating tables or
-running migrations. It does nothing until you fill it.
+running migrations. It does nothing until you fill it. Commands get an app context
+(`with_appcontext`), so `current_app` and your database helpers work in them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import logging
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 log = logging.getLogger(__name__)
 
 
 @click.command("release")
+@with_appcontext
 def release_command() -> None:
     """Run the release step (empty until you fill it)."""
     log.info("release: nothing to do")

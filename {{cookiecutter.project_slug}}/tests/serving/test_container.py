@@ -227,8 +227,9 @@ def test_release_step_runs_read_only_as_an_arbitrary_uid(docker_client, image):
     try:
         exit_code = container.wait(timeout=30)["StatusCode"]
         lines = [json.loads(line) for line in container.logs(stderr=False).decode().splitlines()]
+        # Whatever your release step does, it ran to the end, logging JSON lines only.
         assert exit_code == 0, lines
-        assert any(line["message"] == "release: nothing to do" for line in lines), lines
+        assert lines and all(line["severity"] for line in lines), lines
     finally:
         container.remove(force=True)
 

@@ -144,7 +144,7 @@ def test_data_dir_is_absolute_and_follows_the_variable(tmp_path, monkeypatch):
 def test_sessions_make_secret_key_required(monkeypatch):
     from {{ cookiecutter.package_name }} import config
 
-    assert config.load_config({}).secret_key is None or config.USES_SESSIONS
+    assert config.USES_SESSIONS or config.load_config({}).secret_key is None
     monkeypatch.setattr(config, "USES_SESSIONS", True)
     with pytest.raises(SettingsError, match="SECRET_KEY is not set"):
         config.load_config({})

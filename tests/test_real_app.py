@@ -1,0 +1,367 @@
+"""A real app, added the way the generated README's "Where your code goes" says, passes
+its own tests, the generated suite and the container suite, and runs in the image.
+
+tests/real_app/ holds the files of a small notes app written for a bake named `notes`:
+pages with templates and a stylesheet, a JSON API, a login with sessions, a SQLite
+store its release step creates, a Markdown dependency and its own tests. EDITS below
+are the changes the worked path asks for in the bake's own files, one anchored
+replacement each: an anchor that is gone fails the test with the step's name, so a
+template or README change that breaks the path cannot pass unnoticed.
+"""
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+import xml.etree.ElementTree as ElementTree
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+import requests
+from cookiecutter.main import cookiecutter
+
+from conftest import TEMPLATE
+from test_generated_suite import run_suite
+
+REAL_APP = Path(__file__).resolve().parent / "real_app"
+ANSWERS = {"project_name": "Notes", "package_name": "notes"}
+# The template's shared venv: `make lock` uses its uv, the baked suite runs in it.
+VENV = Path(sys.executable).parent.parent
+# Pure Python, and already in the shared venv (cookiecutter's rich brings it), so the
+# baked suite imports it there without installing anything.
+DEPENDENCY = "markdown-it-py>=3"
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+API_CLIENT = {"Accept": "application/json"}
+# A step's image in the classic builder's output (not " ---> Running in ...").
+LAYER = re.compile(r"---> ([0-9a-f]{12,64})$")
+STAT_DATABASE = (
+    "import os; s = os.stat('/data/notes.sqlite'); "
+    "print(s.st_uid, s.st_gid, oct(s.st_mode & 0o777))"
+)
+
+INIT_DB_COMMAND = '''
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create the notes tables (running it again changes nothing)."""
+    init_db()
+    click.echo("Initialised the database.")
+'''
+
+# (step of the README's worked path, file, anchor, what replaces it)
+EDITS = [
+    (
+        "A page, A JSON endpoint, State: register the blueprints and the database",
+        "src/notes/app.py",
+        "    # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)\n",
+        "    # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)\n"
+        "    from . import api, db, pages\n"
+        "\n"
+        "    db.init_app(app)\n"
+        "    app.register_blueprint(pages.bp)\n"
+        "    app.register_blueprint(api.bp)\n",
+    ),
+    (
+        "A command: its imports",
+        "src/notes/cli.py",
+        "from flask.cli import with_appcontext\n",
+        "from flask.cli import with_appcontext\n"
+        "\n"
+        "from .db import init_db\n",
+    ),
+    (
+        "A command: the release step creates the tables",
+        "src/notes/cli.py",
+        '@click.command("release")\n'
+        "@with_appcontext\n"
+        "def release_command() -> None:\n"
+        '    """Run the release step (empty until you fill it)."""\n'
+        '    log.info("release: nothing to do")\n',
+        '@click.command("release")\n'
+        "@with_appcontext\n"
+        "def release_command() -> None:\n"
+        '    """Run the release step: create the notes tables."""\n'
+        "    init_db()\n"
+        '    log.info("release: notes tables ready")\n' + INIT_DB_COMMAND,
+    ),
+    (
+        "A command: added in register()",
+        "src/notes/cli.py",
+        "    app.cli.add_command(release_command)\n",
+        "    app.cli.add_command(release_command)\n    app.cli.add_command(init_db_command)\n",
+    ),
+    (
+        "A setting: a field on Config",
+        "src/notes/config.py",
+        "    secret_key: str | None\n",
+        "    secret_key: str | None\n"
+        "    # How many notes the index page and GET /api/notes show, newest first.\n"
+        "    notes_page_size: int\n",
+    ),
+    (
+        "A setting: read in load_config()",
+        "src/notes/config.py",
+        "    return Config(\n",
+        "    return Config(\n"
+        '        notes_page_size=env.integer("NOTES_PAGE_SIZE", 20, minimum=1, maximum=500),\n',
+    ),
+    (
+        "A setting: copied into app.config",
+        "src/notes/app.py",
+        "        SECRET_KEY=config.secret_key,\n",
+        "        SECRET_KEY=config.secret_key,\n        NOTES_PAGE_SIZE=config.notes_page_size,\n",
+    ),
+    (
+        "A secret: sessions make SECRET_KEY required",
+        "src/notes/config.py",
+        "USES_SESSIONS = False\n",
+        "USES_SESSIONS = True\n",
+    ),
+    (
+        "A dependency: in [project] dependencies",
+        "pyproject.toml",
+        "dependencies = [\n",
+        f'dependencies = [\n    "{DEPENDENCY}",\n',
+    ),
+]
+
+
+def edit(project: Path, step: str, name: str, anchor: str, replacement: str) -> None:
+    path = project / name
+    text = path.read_text()
+    assert text.count(anchor) == 1, (
+        f"worked path, {step}: {name} no longer has the anchor {anchor!r} exactly once"
+    )
+    path.write_text(text.replace(anchor, replacement))
+
+
+def copy_app_files(project: Path) -> None:
+    """The app's own files (src/notes/..., tests/...), each one new to the bake."""
+    for folder in ("src", "tests"):
+        for source in sorted((REAL_APP / folder).rglob("*")):
+            if source.is_dir() or "__pycache__" in source.parts:
+                continue
+            target = project / source.relative_to(REAL_APP)
+            assert not target.exists(), f"the bake already has {target.relative_to(project)}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+
+def run(command: list[str], cwd: Path) -> str:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def notes_project(tmp_path_factory) -> Path:
+    """A bake of its own (edited, so never the shared `bake` fixture's), with the app."""
+    output = tmp_path_factory.mktemp("real-app")
+    project = Path(
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=ANSWERS, output_dir=str(output))
+    )
+    copy_app_files(project)
+    for step, name, anchor, replacement in EDITS:
+        edit(project, step, name, anchor, replacement)
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert DEPENDENCY in dependencies["dependencies"]
+    # A dependency, then `make lock`, as a user runs it; -o: the shared venv stands in
+    # for the project's .venv, which make must not create.
+    assert (VENV / "bin" / "uv").exists(), f"make lock needs uv in {VENV} (requirements-dev.in)"
+    run(["make", "-C", str(project), "lock", f"VENV={VENV}", "-o", f"{VENV}/bin/gunicorn"], output)
+    return project
+
+
+def test_make_lock_pins_the_new_dependency_with_hashes(notes_project):
+    locked = (notes_project / "requirements.txt").read_text()
+    for name in ("markdown-it-py", "mdurl"):  # mdurl: markdown-it-py's own dependency
+        assert re.search(rf"^{name}==\S+ \\\n\s+--hash=sha256:", locked, re.MULTILINE), name
+    assert "markdown-it-py==" in (notes_project / "requirements-dev.txt").read_text()
+
+
+def test_the_app_passes_the_bakes_ruff(notes_project):
+    ruff = [sys.executable, "-m", "ruff"]
+    run([*ruff, "check", "--no-cache", "."], notes_project)
+    run([*ruff, "format", "--no-cache", "--check", "."], notes_project)
+
+
+@pytest.mark.docker
+def test_the_bake_passes_every_suite_with_the_app(notes_project, tmp_path):
+    assert find_spec("markdown_it"), f"the shared venv has no {DEPENDENCY} to run the app with"
+    report = tmp_path / "junit.xml"
+    run_suite(notes_project, "-m", "not slow", f"--junitxml={report}")
+    cases = ElementTree.parse(report).getroot().iter("testcase")
+    outcomes: dict[str, list[str]] = {}
+    for case in cases:
+        skipped = case.find("skipped") is not None
+        outcomes.setdefault(case.get("classname"), []).append("skipped" if skipped else "ran")
+    # The app's own tests, the generated ones, and the serving suite with its servers.
+    for module in ("test_notes", "test_app", "serving.test_gunicorn"):
+        assert "ran" in outcomes.get(f"tests.{module}", []), f"tests/{module}.py did not run"
+    # The container tests skip without an engine, unless REQUIRE_DOCKER=1.
+    containers = outcomes.get("tests.serving.test_container", [])
+    assert containers, "tests/serving/test_container.py was not collected"
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        assert set(containers) == {"ran"}, "container tests were skipped"
+
+
+@pytest.fixture(scope="module")
+def docker_client():
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as error:
+        reason = f"no Docker engine reachable ({error.__class__.__name__}: {error})"
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(f"REQUIRE_DOCKER=1 but {reason}")
+        pytest.skip(reason)
+    yield client
+    client.close()
+
+
+def wait_for_health(container, url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        assert container.status != "exited", "the service exited before answering /health"
+        try:
+            if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url}/health did not answer 200 within {timeout}s")
+
+
+def new_layers(build_log) -> list[str]:
+    """The images this build made rather than took from the cache, both stages, in order.
+
+    The classic builder prints each step's image as ` ---> ID`, after ` ---> Using cache`
+    when it reused one; a FROM step's is the base image's.
+    """
+    made, step, cached = [], "", False
+    for chunk in build_log:
+        for line in chunk.get("stream", "").splitlines():
+            line = line.strip()
+            if line.startswith("Step "):
+                step, cached = line, False
+            elif line == "---> Using cache":
+                cached = True
+            elif (image := LAYER.match(line)) and not cached and " : FROM " not in step:
+                made.append(image[1])
+    return made
+
+
+def remove_image(client, tag: str, layers: list[str]) -> None:
+    """The tag, then every untagged image the build made (the builder stage's too)."""
+    import docker
+
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        client.images.remove(tag)
+    for layer in reversed(layers):
+        # Gone with the tag, or now a parent of another build's image: left alone.
+        with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+            if not client.images.get(layer).tags:
+                client.images.remove(layer, noprune=True)
+
+
+@pytest.mark.docker
+def test_the_image_serves_the_app_from_a_volume_shared_by_two_uids(notes_project, docker_client):
+    """Release as one arbitrary UID creates the database; the service, as another, writes it."""
+    import docker
+
+    tag = f"notes-real-app:{uuid.uuid4().hex[:8]}"
+    buildargs = {"PYTHON_IMAGE": os.environ["PYTHON_IMAGE"]} if "PYTHON_IMAGE" in os.environ else {}
+    containers, volume, layers = [], None, []
+    try:
+        try:
+            _, build_log = docker_client.images.build(
+                path=str(notes_project), tag=tag, buildargs=buildargs, rm=True, forcerm=True
+            )
+        except docker.errors.BuildError as error:
+            log = "".join(c.get("stream", "") + c.get("error", "") for c in error.build_log)
+            pytest.fail(f"docker build failed: {error}\n{log}")
+        layers = new_layers(build_log)
+        volume = docker_client.volumes.create(f"notes-data-{uuid.uuid4().hex[:8]}")
+        hardened = {
+            "read_only": True,
+            "tmpfs": {"/tmp": ""},
+            "cap_drop": ["ALL"],
+            "volumes": {volume.name: {"bind": "/data", "mode": "rw"}},
+            "environment": {"SECRET_KEY": secrets.token_urlsafe(32)},
+            "detach": True,
+        }
+        release = docker_client.containers.run(
+            tag, command=["python", "-m", "notes", "release"], user="23456:0", **hardened
+        )
+        containers.append(release)
+        assert release.wait(timeout=60)["StatusCode"] == 0, "the release step failed"
+
+        service = docker_client.containers.run(
+            tag, user="23457:0", ports={"8080/tcp": ("127.0.0.1", None)}, **hardened
+        )
+        containers.append(service)
+        service.reload()
+        port = service.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
+        url = f"http://127.0.0.1:{port}"
+        wait_for_health(service, url)
+        check_the_app(url)
+
+        # The file is the release's; the service, another UID in group 0, wrote to it.
+        code, stat = service.exec_run(["python", "-c", STAT_DATABASE])
+        assert (code, stat.decode().split()) == (0, ["23456", "0", "0o664"])
+    except BaseException:
+        for container in containers:
+            print(f"--- logs of {container.short_id} ---")
+            print(container.logs().decode(errors="replace"))
+        raise
+    finally:
+        for container in containers:
+            container.remove(force=True)
+        if volume is not None:
+            volume.remove(force=True)
+        remove_image(docker_client, tag, layers)
+
+
+def check_the_app(url: str) -> None:
+    browser = requests.Session()
+    page = browser.get(f"{url}/", headers=BROWSER, timeout=5)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<link rel="stylesheet" href="/static/notes.css">' in page.text
+    css = browser.get(f"{url}/static/notes.css", timeout=5)
+    assert css.status_code == 200
+    assert css.headers["Content-Type"].startswith("text/css")
+
+    form = {"username": "grace", "password": secrets.token_urlsafe(12)}
+    registered = browser.post(f"{url}/register", data=form, allow_redirects=False, timeout=5)
+    assert registered.status_code == 302
+    login = browser.post(f"{url}/login", data=form, allow_redirects=False, timeout=5)
+    assert login.status_code == 302
+    assert "HttpOnly" in login.headers["Set-Cookie"]
+    assert "SameSite=Lax" in login.headers["Set-Cookie"]
+
+    note = {"title": "From the container", "body": "Kept **on a volume**."}
+    created = browser.post(f"{url}/api/notes", json=note, timeout=5)
+    assert created.status_code == 201, created.text
+    assert created.json()["author"] == "grace"
+    assert "<strong>on a volume</strong>" in browser.get(f"{url}/", timeout=5).text
+
+    missing = f"{url}/api/notes/{created.json()['id'] + 1}"
+    message = f"Note {created.json()['id'] + 1} does not exist."
+    html = requests.get(missing, headers=BROWSER, timeout=5)
+    assert html.status_code == 404
+    assert html.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert message in html.text
+    as_json = requests.get(missing, headers=API_CLIENT, timeout=5)
+    assert as_json.status_code == 404
+    assert as_json.json()["error"]["message"] == message

@@ -228,3 +228,58 @@ def test_text_lines_are_plain_when_not_a_terminal(monkeypatch, capsys):
         assert "\x1b" not in out and "WARNING werkzeug: GET /" in out
     finally:
         configure_logging("info", "json")
+
+
+@pytest.fixture
+def text_logs():
+    from {{ cookiecutter.package_name }}.serving.logging_setup import configure_logging
+
+    configure_logging("info", "text")
+    yield
+    configure_logging("info", "json")
+
+
+def test_a_text_access_entry_stays_one_line_whatever_the_path_holds(text_logs, capsys, monkeypatch):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from {{ cookiecutter.package_name }}.serving.logging_setup import GunicornLogger
+
+    monkeypatch.setenv("LOG_FORMAT", "text")  # GunicornLogger sets logging up again
+    config = Config()
+    config.set("accesslog", "-")
+    # What gunicorn puts in PATH_INFO for /x%0d%0a...: the decoded CR and LF.
+    forged = "/x\r\n2026-01-31 09:15:02,123 INFO gunicorn.access: GET /admin 200"
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": forged, "service.request_id": "req-12345678"}
+    capsys.readouterr()
+    GunicornLogger(config).access(
+        SimpleNamespace(status="404 NOT FOUND", sent=0), None, environ, timedelta(0)
+    )
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "GET /x\\r\\n2026-01-31 09:15:02,123 INFO gunicorn.access: GET /admin 200 404" in line
+    assert line.endswith("[request_id=req-12345678]")
+
+
+def test_text_entries_escape_every_character_that_splits_lines(text_logs, capsys):
+    controls = [chr(code) for code in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]]
+    capsys.readouterr()
+    for char in controls:
+        logging.getLogger("svc").warning("before%safter", char)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(controls)
+    assert all(line.count("before") == 1 and "after" in line for line in lines)
+    assert "before\\nafter" in lines[0x0A] and "before\\x1bafter" in lines[0x1B]
+    assert "before\\u2028after" in lines[-2]
+
+
+def test_a_text_entry_with_a_traceback_is_one_line(text_logs, capsys):
+    capsys.readouterr()
+    try:
+        raise ValueError("bad\r\nvalue")
+    except ValueError:
+        logging.getLogger("svc").exception("failed")
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "ERROR svc: failed\\nTraceback (most recent call last):\\n" in line
+    assert line.endswith("ValueError: bad\\r\\nvalue")

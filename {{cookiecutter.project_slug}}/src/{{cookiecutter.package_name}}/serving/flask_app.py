@@ -53,7 +53,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ParseException, _malformed_body)
     app.register_error_handler(NoMoreData, _malformed_body)
 
-    app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(app.wsgi_app, app.config))
+    app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(app.wsgi_app, app))
 
 
 def _malformed_body(error: Exception):

@@ -28,6 +28,11 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 trace_var: ContextVar[str | None] = ContextVar("trace", default=None)
 
 _HANDLER_MARK = "_service_stdout_handler"
+# Set on an exception that was logged with its request's id (request_context.py,
+# a streamed body failing after the response started), so that gunicorn's own
+# "Error handling request" line for it, written once the id is unbound, is not a
+# second, id-less one.
+_LOGGED_MARK = "__service_logged__"
 # Record attributes that are the LogRecord's own, not fields the caller passed.
 _RECORD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -56,6 +61,24 @@ _LEVEL_COLOURS = {"WARNING": "33", "ERROR": "31", "CRITICAL": "1;31", "DEBUG": "
 
 def _plain(text: str) -> str:
     return _ANSI_ESCAPE.sub("", text) if "\x1b" in text else text
+
+
+# What would end a text line early or act on a terminal: C0 controls (CR and LF
+# among them), DEL, C1 controls (NEL among them) and Unicode's line and paragraph
+# separators, every character str.splitlines() splits on.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_control(match: re.Match) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def _one_line(text: str) -> str:
+    """`text` without terminal sequences, its control characters written as escapes."""
+    return _CONTROL.sub(_escape_control, _plain(text))
 
 
 # Built once: json.dumps(entry, default=str) builds a new encoder for every line.
@@ -99,19 +122,32 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """Human-readable lines for local development (LOG_FORMAT=text).
 
-    Colour only when stdout is a terminal; piped or redirected, the lines are plain.
+    One entry is one line, whatever its fields hold: a path with %0d%0a, a header
+    value or an exception's message cannot start a line that looks like an entry of
+    its own. Control characters are written as escapes (\\r, \\n, \\x1b), and so are
+    a traceback's line breaks. Colour only when stdout is a terminal; piped or
+    redirected, the lines are plain.
     """
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
         request_id = request_id_var.get()
         if request_id:
             line = f"{line} [request_id={request_id}]"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line = f"{line}\n{record.exc_text}"
+        if record.stack_info:
+            line = f"{line}\n{self.formatStack(record.stack_info)}"
+        line = _one_line(line)
         if not _stdout_is_a_terminal():
-            return _plain(line)
+            return line
         colour = _LEVEL_COLOURS.get(record.levelname)
         return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
 
@@ -134,6 +170,11 @@ def configure_logging(level: str, log_format: str) -> None:
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+def mark_logged(error: BaseException) -> None:
+    """Say that `error` was logged with its request's id: gunicorn's line for it is dropped."""
+    setattr(error, _LOGGED_MARK, True)
 
 
 class GunicornLogger(_GunicornBaseLogger):
@@ -186,6 +227,11 @@ class GunicornLogger(_GunicornBaseLogger):
         finally:
             trace_var.reset(trace_token)
             request_id_var.reset(token)
+
+    def exception(self, msg, *args, **kwargs) -> None:
+        if getattr(sys.exc_info()[1], _LOGGED_MARK, False):
+            return
+        super().exception(msg, *args, **kwargs)
 
     def reopen_files(self) -> None:
         """Nothing to reopen: every line goes to stdout."""

@@ -3,14 +3,27 @@
 Plain WSGI rather than Flask hooks so that the id is set before Flask runs, reaches
 every response (error pages included) and lands in the WSGI environ, where
 gunicorn's access log entry reads it after the response is sent.
+
+A streamed body runs after the app has returned, while the server iterates it, so
+the id and trace are bound again around each chunk and the body's close(). The
+body's first chunk is read here, before the server's start_response is called
+(gunicorn sends no header before that chunk either, so an event stream loses
+nothing): an exception before it is answered by your error handlers (errors.py,
+JSON or HTML) with the request id, and logged once. After it the status line has
+gone out; an exception is logged here, with the request id, and re-raised, so that
+gunicorn cuts the connection and the client sees an unfinished body, not a short
+one that looks complete.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
-from .logging_setup import request_id_var, trace_var
+from .logging_setup import mark_logged, request_id_var, trace_var
+
+log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Accept a caller's id only when it is short and plain: it is echoed in a header
@@ -24,34 +37,62 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 
 
 class RequestContextMiddleware:
-    """`config` is the Flask app's config: GOOGLE_CLOUD_PROJECT is read per request,
-    so a value a test or the factory sets after init_app() still applies."""
+    """`app` is the WSGI app to wrap, `flask_app` the Flask app: its config is read per
+    request (GOOGLE_CLOUD_PROJECT, so a value a test or the factory sets after
+    init_app() still applies), and its error handlers answer a body that fails
+    before its first chunk."""
 
-    def __init__(self, app, config) -> None:
+    def __init__(self, app, flask_app) -> None:
         self.app = app
-        self.config = config
+        self.flask_app = flask_app
 
     def __call__(self, environ, start_response):
         request_id = _request_id(environ.get("HTTP_X_REQUEST_ID"))
         trace = self._trace(environ)
         environ["service.request_id"] = request_id
         environ["service.trace"] = trace
-        request_token = request_id_var.set(request_id)
-        trace_token = trace_var.set(trace)
+        bound = _Bound(request_id, trace)
+        start = _DeferredStart(start_response, request_id)
+        with bound:
+            body = self.app(environ, start)
+            file_wrapper = environ.get("wsgi.file_wrapper")
+            if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
+                # send_file(): gunicorn sends it with sendfile(), unread by Python.
+                start.send()
+                return body
+            chunks = iter(body)
+            try:
+                first = next(chunks)
+            except StopIteration:  # an empty body, as for HEAD
+                first, chunks = _NO_CHUNK, iter(())
+            except Exception as error:
+                _close(body)
+                return self._answer(error, environ, start)
+        start.send()
+        return _BoundBody(first, chunks, body, bound, environ)
 
-        def start_with_request_id(status, headers, exc_info=None):
-            headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
-            headers.append((REQUEST_ID_HEADER, request_id))
-            return start_response(status, headers, exc_info)
-
+    def _answer(self, error: Exception, environ, start) -> object:
+        """The response to an exception raised before the body's first chunk, built
+        as Flask builds one for an exception a view raised. Called while `error` is
+        being handled: Flask's handlers re-raise it with a bare `raise`."""
+        app = self.flask_app
+        context = app.request_context(environ)
+        context.push()
         try:
-            return self.app(environ, start_with_request_id)
+            try:
+                response = app.finalize_request(app.handle_user_exception(error))
+            except Exception as unhandled:
+                # Logs it (the request id is still bound) and answers 500 through the
+                # handler errors.py registers; re-raises with TESTING or DEBUG on.
+                response = app.handle_exception(unhandled)
+            body = response(environ, start)
         finally:
-            trace_var.reset(trace_token)
-            request_id_var.reset(request_token)
+            context.pop(error)
+        start.send()
+        return body
 
     def _trace(self, environ) -> str | None:
-        project = self.config.get("GOOGLE_CLOUD_PROJECT")
+        project = self.flask_app.config.get("GOOGLE_CLOUD_PROJECT")
         if not project:
             return None
         trace_id = None
@@ -71,3 +112,120 @@ def _request_id(offered: str | None) -> str:
     if offered and _SANE_REQUEST_ID.match(offered):
         return offered
     return uuid.uuid4().hex
+
+
+class _Bound:
+    """Binds a request's id and trace for one `with` block: the app's call, then each
+    step of its body. Set and reset every time, never held from one step to the
+    next: a context variable belongs to a thread (gthread) or a greenlet (gevent),
+    and a token can only be reset in the context that set it."""
+
+    __slots__ = ("_tokens", "request_id", "trace")
+
+    def __init__(self, request_id: str, trace: str | None) -> None:
+        self.request_id = request_id
+        self.trace = trace
+
+    def __enter__(self) -> None:
+        self._tokens = (request_id_var.set(self.request_id), trace_var.set(self.trace))
+
+    def __exit__(self, *exc_info) -> None:
+        request_token, trace_token = self._tokens
+        trace_var.reset(trace_token)
+        request_id_var.reset(request_token)
+
+
+class _DeferredStart:
+    """The start_response the app gets: it holds the status and headers until
+    send(), which passes them on to the server's with the request id added."""
+
+    __slots__ = ("_pending", "_request_id", "_sent", "_start_response", "_write")
+
+    def __init__(self, start_response, request_id: str) -> None:
+        self._start_response = start_response
+        self._request_id = request_id
+        self._pending = None
+        self._sent = False
+        self._write = None
+
+    def __call__(self, status, headers, exc_info=None):
+        if self._sent:  # the server decides (PEP 3333: it re-raises exc_info)
+            return self._start_response(status, self._with_request_id(headers), exc_info)
+        self._pending = (status, headers, exc_info)
+        return self._write_now
+
+    def send(self) -> None:
+        if not self._sent:
+            status, headers, exc_info = self._pending
+            self._write = self._start_response(status, self._with_request_id(headers), exc_info)
+            self._sent = True
+
+    def _write_now(self, data: bytes) -> None:
+        # PEP 3333's write() for apps that use it: the response starts at once.
+        self.send()
+        self._write(data)
+
+    def _with_request_id(self, headers):
+        headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
+        headers.append((REQUEST_ID_HEADER, self._request_id))
+        return headers
+
+
+_NO_CHUNK = object()
+
+
+class _BoundBody:
+    """The body the server iterates: the chunk read ahead, then the rest, each step
+    and close() with the request's id and trace bound."""
+
+    __slots__ = ("_body", "_bound", "_chunks", "_environ", "_first")
+
+    def __init__(self, first, chunks, body, bound: _Bound, environ) -> None:
+        self._first = first
+        self._chunks = chunks
+        self._body = body
+        self._bound = bound
+        self._environ = environ
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._first is not _NO_CHUNK:
+            first, self._first = self._first, _NO_CHUNK
+            return first
+        with self._bound:
+            try:
+                chunk = next(self._chunks, _NO_CHUNK)
+            except Exception as error:
+                self._log_cut(error)
+                raise
+        if chunk is _NO_CHUNK:
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        with self._bound:
+            try:
+                _close(self._body)
+            except Exception as error:
+                self._log_cut(error)
+                raise
+
+    def _log_cut(self, error: Exception) -> None:
+        # The status line is out: re-raised, the exception makes gunicorn close the
+        # connection unfinished. Logged here, where the request id is bound; gunicorn's
+        # own line for it would have none (logging_setup.mark_logged).
+        log.error(
+            "Exception in the body of %s %s after the response started; connection cut",
+            self._environ.get("REQUEST_METHOD"),
+            self._environ.get("PATH_INFO"),
+            exc_info=error,
+        )
+        mark_logged(error)
+
+
+def _close(body) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()

@@ -3,6 +3,7 @@ never a 5xx or a dead worker, and /health answers afterwards."""
 
 import contextlib
 import socket
+import time
 
 import pytest
 import requests
@@ -102,6 +103,37 @@ def test_corpus_report(server):
         outcome="all 4xx or closed; workers alive",
     )
     assert all(s is None or 400 <= s < 500 for s in statuses)
+
+
+def test_hostile_clients_that_stay_connected_stall_no_one(server):
+    # Each is answered (or refused) and closed by the server, but never closed by the
+    # client: gunicorn's lingering close waited up to 2 s for each in the gthread
+    # worker's event loop (test_misbehaving_peers.py measures every worker class).
+    held = []
+    try:
+        for request in HOSTILE.values():
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            held.append(connection)
+            with contextlib.suppress(OSError):  # closed while still sending
+                connection.sendall(request)
+        latencies = []
+        for _ in range(10):
+            started = time.monotonic()
+            assert requests.get(f"{server.url}/health", timeout=30).status_code == 200
+            latencies.append(time.monotonic() - started)
+    finally:
+        for connection in held:
+            connection.close()
+    reliability.record(
+        scenario="hostile HTTP corpus",
+        worker_class="default",
+        load="10 sequential /health",
+        fault=f"{len(HOSTILE)} hostile requests from clients that never close",
+        requests=len(latencies),
+        failed=0,
+        outcome=f"worst /health {max(latencies) * 1000:.0f} ms",
+    )
+    assert max(latencies) < 1.0, latencies
 
 
 def test_an_endless_header_block_is_closed_not_held(server):

@@ -8,7 +8,13 @@ timeout and then be killed. This subclass, once the worker is stopping:
 - shuts down connections that are idle between requests, as nginx does on a
   graceful stop.
 Between two requests on one connection it lets the worker's other connections
-run. With a listening socket of its own (worker_listeners.py) it accepts every
+run. It ends each connection with a lingering close (FIN, then read until the
+peer's FIN, 2 s at most; not once stopping), as gunicorn's sync and gthread
+workers do and its gevent worker does not: closing outright with request bytes
+unread makes the kernel reset the connection, and the client can lose the
+response it was sent. The linger waits in the connection's own greenlet, so no
+other connection waits with it.
+With a listening socket of its own (worker_listeners.py) it accepts every
 waiting connection at each wakeup, not one.
 It also keeps a SIGTERM that arrives while the worker boots (gunicorn patches the
 standard library before installing the worker's signal handlers, and until then
@@ -27,6 +33,7 @@ import socket
 import sys
 
 import gevent
+from gunicorn import util
 from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -83,10 +90,32 @@ class DrainingGeventWorker(GeventWorker):
 
     def handle(self, listener, client, addr) -> None:
         self._open.add(client)
+        lingering = self._hold_for_lingering_close(client)
         try:
             super().handle(listener, client, addr)
         finally:
             self._open.discard(client)
+            if lingering is not None:
+                self._lingering_close(lingering)
+
+    @staticmethod
+    def _hold_for_lingering_close(client: socket.socket) -> socket.socket | None:
+        """A duplicate descriptor, which keeps the connection open after gunicorn
+        closes `client` outright, until the lingering close ends it."""
+        try:
+            return socket.fromfd(client.fileno(), client.family, client.type)
+        except OSError:  # out of descriptors: gunicorn's close alone, as before
+            return None
+
+    def _lingering_close(self, duplicate: socket.socket) -> None:
+        if self.alive:
+            # gunicorn's own; the patched socket makes it wait in this greenlet only.
+            util.close_graceful(duplicate)
+        else:
+            # Stopping: the connection just had a keep-alive response, and clients keep
+            # those open (a requests Response the caller holds keeps its socket), so a
+            # linger would hold the stop for its 2 s.
+            util.close(duplicate)
 
     def handle_request(self, listener_name, req, sock, addr):
         self._busy.add(sock)

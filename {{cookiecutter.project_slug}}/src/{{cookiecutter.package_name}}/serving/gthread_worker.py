@@ -1,4 +1,4 @@
-"""Gunicorn's gthread worker, made safe from clients that send their headers slowly.
+"""Gunicorn's gthread worker, made safe from clients that send headers slowly or leave badly.
 
 Gunicorn 27's gthread worker hands a connection to a pool thread as soon as its
 first bytes arrive; the thread then blocks until the headers are complete. A few
@@ -14,6 +14,13 @@ get gunicorn's own stop linger (2 s), as its kept-alive connections do. Request
 bodies are still read by the thread (the routers stream them). Plain HTTP only, as
 the platforms' routers speak to the container: the bytes are read before gunicorn
 would wrap the socket in TLS (certfile) or look for an HTTP/2 preface.
+
+It also closes connections without stopping the loop. Gunicorn ends a connection it
+will not keep alive with a lingering close (FIN, then read until the peer's FIN, for
+up to 2 s, so that unread request bytes do not make the kernel reset the response),
+and does it in the event loop: each client that kept its side open, or vanished, froze
+every other connection of the worker for 2 s. Here the linger waits in the poller.
+
 Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=gthread.
 """
 
@@ -22,10 +29,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import selectors
+import socket
+import threading
 import time
 from collections import deque
 from functools import partial
 
+from gunicorn import util
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 # A real client, even on a slow mobile link, sends its headers within a second
@@ -38,6 +48,11 @@ READ_SIZE = 65536
 # default limits (100 fields of 8 KiB and a 4 KiB request line, about 820 KiB): no
 # request gunicorn would serve is refused here.
 MAX_BUFFERED_HEADER_BYTES = 1024 * 1024
+# A lingering close waits this long for the peer's FIN and reads at most this much,
+# gunicorn's own values (util.close_graceful). The loop checks deadlines at least once
+# a second, so a peer that never closes holds its descriptor for 2 to 3 s.
+LINGER_TIMEOUT = 2.0
+MAX_LINGER_BYTES = 65536
 
 
 class _BufferingConn(TConn):
@@ -46,6 +61,15 @@ class _BufferingConn(TConn):
         self.header_bytes = bytearray()
         self.header_deadline = 0.0
         self.polled = False  # registered with the poller, waiting for more bytes
+        self.graceful_close = None  # the worker's lingering close, set on accept
+        self.linger_polled = False
+        self.lingered = 0  # bytes read and dropped while lingering
+
+    def close(self, graceful: bool = False) -> None:
+        if graceful and self.graceful_close is not None:
+            self.graceful_close(self)
+        else:
+            super().close(graceful)
 
 
 class HeaderBufferingThreadWorker(ThreadWorker):
@@ -53,6 +77,8 @@ class HeaderBufferingThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self._buffering: deque[_BufferingConn] = deque()
         self._stop_deadline = float("inf")  # set once the worker starts stopping
+        # Connections in their lingering close, in deadline order, with their deadline.
+        self._lingering: dict[_BufferingConn, float] = {}
 
     def accept(self, listener) -> None:
         try:
@@ -63,6 +89,7 @@ class HeaderBufferingThreadWorker(ThreadWorker):
             return
         self.nr_conns += 1
         conn = _BufferingConn(self.cfg, client, address, listener.getsockname())
+        conn.graceful_close = self._linger
         self._read_headers(conn)
 
     def on_client_socket_readable(self, conn, client) -> None:
@@ -137,3 +164,60 @@ class HeaderBufferingThreadWorker(ThreadWorker):
         self._stop_buffering(conn)
         self.nr_conns -= 1
         conn.close()
+
+    # Lingering close, in the event loop. gunicorn calls conn.close(graceful=True) from
+    # finish_request, on the loop's thread, after counting the connection out.
+
+    def _linger(self, conn: _BufferingConn) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            TConn.close(conn, graceful=True)  # gunicorn's own: blocks that thread only
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)  # FIN after the response
+        except OSError:  # reset by the peer, or closed already
+            util.close(conn.sock)
+            return
+        conn.sock.setblocking(False)
+        # Its descriptor stays open: it counts against worker_connections until closed.
+        self.nr_conns += 1
+        self._lingering[conn] = time.monotonic() + LINGER_TIMEOUT
+        # A client that closed at once (or half-closed before) has its FIN here already.
+        if not self._on_linger_bytes(conn):
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self._on_linger_bytes, conn)
+            )
+            conn.linger_polled = True
+
+    def _on_linger_bytes(self, conn: _BufferingConn, _sock=None) -> bool:
+        """Drop what the peer sent; True once its FIN came (or a reset, or too much)."""
+        while conn.lingered < MAX_LINGER_BYTES:
+            try:
+                data = conn.sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:
+                data = b""
+            if not data:
+                break
+            conn.lingered += len(data)
+        self._end_linger(conn)
+        return True
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        # Called on every turn of the loop, and with force=True as the worker exits.
+        super().murder_keepalived(force)
+        now = time.monotonic()
+        while self._lingering:
+            conn, deadline = next(iter(self._lingering.items()))
+            if deadline > now and not force:
+                break
+            self._end_linger(conn)
+
+    def _end_linger(self, conn: _BufferingConn) -> None:
+        if conn.linger_polled:
+            conn.linger_polled = False
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self.poller.unregister(conn.sock)
+        del self._lingering[conn]
+        self.nr_conns -= 1
+        util.close(conn.sock)

@@ -1,6 +1,9 @@
 """Property: every variable the config reads either takes the value given, or is
 refused with one line naming it. No bad value is silently replaced by a default."""
 
+import os
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +20,7 @@ INTEGERS = {
     "GUNICORN_KEEPALIVE": "keepalive",
     "GUNICORN_MAX_REQUESTS": "max_requests",
     "MAX_CONTENT_LENGTH": "max_content_length",
+    "WORKER_MEMORY_MB": "worker_memory_mb",
 }
 # Variables that only make sense together with another one get it.
 CONTEXT = {
@@ -49,6 +53,8 @@ def taken_as_given(name: str, value: str, parsed) -> bool:
         return parsed.control_socket == value
     if name == "GOOGLE_CLOUD_PROJECT":
         return parsed.google_cloud_project == value
+    if name == "DATA_DIR":
+        return parsed.data_dir == Path(os.path.abspath(value))
     raise AssertionError(f"no property for {name}")
 
 
@@ -64,6 +70,7 @@ VARIABLES = [
     "BIND",
     "GUNICORN_CONTROL_SOCKET",
     "GOOGLE_CLOUD_PROJECT",
+    "DATA_DIR",
 ]
 # Mostly plausible-looking values, to reach the edges of each rule.
 VALUES = (

@@ -45,6 +45,7 @@ class Settings:
     web_concurrency: int | None
     workers_per_core: int
     max_workers: int | None
+    worker_memory_mb: int
     # Gunicorn worker behaviour.
     worker_class: str
     threads: int
@@ -101,6 +102,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         web_concurrency=env.integer("WEB_CONCURRENCY", None, minimum=1),
         workers_per_core=env.integer("WORKERS_PER_CORE", 2, minimum=1),
         max_workers=env.integer("MAX_WORKERS", None, minimum=1),
+        # MiB per worker for the memory limit's share: 3x a worker of this service
+        # under load (worker_sizing.py has the measurements).
+        worker_memory_mb=env.integer("WORKER_MEMORY_MB", 64, minimum=1),
         worker_class=worker_class,
         threads=threads,
         worker_connections=env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1),

@@ -22,7 +22,8 @@ import yaml
 
 from conftest import DEFAULTS, TEMPLATE
 
-SCHEMAS = TEMPLATE.parent / "shared" / "schemas"
+# Copies kept in the repository (tests/schemas/SOURCES.md), so a clone runs every check.
+SCHEMAS = TEMPLATE / "tests" / "schemas"
 BIN = Path(sys.executable).parent
 # npm packages for the Railway test, kept between runs; keyed by the pinned versions.
 NPM_CACHE = Path(
@@ -38,7 +39,14 @@ BAKES = {
     "no-railway": {"deploy_railway": "no"},
     "no-heroku": {"deploy_heroku": "no"},
     "no-github-actions": {"github_actions": "no"},
-    "no-targets": {"deploy_cloud_run": "no", "deploy_railway": "no", "deploy_heroku": "no"},
+    "no-targets": {
+        "deploy_cloud_run": "no",
+        "deploy_railway": "no",
+        "deploy_heroku": "no",
+        "deploy_render": "no",
+        "deploy_fly": "no",
+        "deploy_kubernetes": "no",
+    },
 }
 
 
@@ -66,7 +74,7 @@ def platform_project(request, bake):
 def schema(name):
     path = SCHEMAS / name
     if not path.is_file():
-        reason = f"{path} is missing: the schemas live in ../shared beside the template"
+        reason = f"{path} is missing: the schemas live in tests/schemas/"
         if os.environ.get("REQUIRE_SCHEMAS") == "1":
             pytest.fail(reason + " (REQUIRE_SCHEMAS=1)")
         pytest.skip(reason)
@@ -494,6 +502,10 @@ TRACES = {
     "deploy_railway": ["| Railway |", ".railway", "railway config"],
     "deploy_heroku": ["| Heroku |", "heroku.yml", "app.json", "Procfile", "heroku "],
     "github_actions": ["## Continuous integration", ".github", "dependabot"],
+    "deploy_render": ["| Render |", "render.yaml", "deploy-render"],
+    "deploy_fly": ["| Fly.io |", "fly.toml", "deploy-fly"],
+    "deploy_kubernetes": ["| Kubernetes |", "deploy/kubernetes", "kubectl"],
+    "deploy_systemd": ["| a VM with systemd |", "deploy/systemd", "systemctl"],
 }
 
 
@@ -505,7 +517,8 @@ def documentation(project):
 
 @pytest.mark.parametrize("answer", list(TRACES))
 def test_readme_has_no_trace_of_a_removed_target(bake, answer):
-    on, off = documentation(bake()), documentation(bake(**{answer: "no"}))
+    on = documentation(bake(**({} if DEFAULTS[answer] else {answer: "yes"})))
+    off = documentation(bake(**{answer: "no"}))
     for trace in TRACES[answer]:
         assert trace in on, trace
         assert trace not in off, trace

@@ -25,6 +25,9 @@ WITHOUT_CONTAINERS["all-targets-off"] = {
     "deploy_cloud_run": "no",
     "deploy_railway": "no",
     "deploy_heroku": "no",
+    "deploy_render": "no",
+    "deploy_fly": "no",
+    "deploy_kubernetes": "no",
     "github_actions": "no",
 }
 

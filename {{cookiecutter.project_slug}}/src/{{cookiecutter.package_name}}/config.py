@@ -7,6 +7,10 @@ field on Config, one line in load_config(), a row in the README's table, and its
 value in each deploy file that needs it. Secrets go through env.secret(), which
 also reads NAME_FILE (a file mounted by Docker or Kubernetes secrets) and never
 prints the value.
+
+gunicorn's master imports this module to validate it before anything binds, before
+the gevent worker patches the standard library: import only the standard library and
+`.serving` here, never your database driver or HTTP client (create those in the app).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .serving.settings import Env
+from .serving import Env
 
 # Set to True once the app uses flask.session (a login, flash messages): SECRET_KEY
 # then becomes required at start, so the app never runs with a missing or guessable

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, current_app, jsonify
 
 from . import __version__
-from .serving.lifecycle import is_draining
+from .serving import is_draining
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

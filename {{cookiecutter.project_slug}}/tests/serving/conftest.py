@@ -1,13 +1,33 @@
 """Fixtures of the serving tests: real gunicorn masters, failure logs, the reliability table."""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+from environment import app_environment
 from harness import reliability
 from harness.servers import PROBE_APP, Gunicorn
 
 from {{ cookiecutter.package_name }}.serving import lifecycle
+
+
+_DATA_DIR = pytest.StashKey[Path]()
+
+
+def pytest_configure(config):
+    """This test process runs with the test environment, never your shell's DATA_DIR
+    or secrets: the serving tests build the app outside the `app` fixture too."""
+    data_dir = Path(tempfile.mkdtemp(prefix="test-data-"))
+    config.stash[_DATA_DIR] = data_dir
+    os.environ.update(app_environment(data_dir))
+
+
+def pytest_unconfigure(config):
+    data_dir = config.stash.get(_DATA_DIR, None)
+    if data_dir is not None:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -283,3 +283,45 @@ def test_a_text_entry_with_a_traceback_is_one_line(text_logs, capsys):
     (line,) = capsys.readouterr().out.splitlines()
     assert "ERROR svc: failed\\nTraceback (most recent call last):\\n" in line
     assert line.endswith("ValueError: bad\\r\\nvalue")
+
+
+def test_the_app_room_uses_only_the_public_names_of_serving():
+    import ast
+    from pathlib import Path
+
+    import {{ cookiecutter.package_name }} as package
+    from {{ cookiecutter.package_name }} import serving
+
+    room = Path(package.__file__).parent
+    for path in room.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and "serving" in node.module:
+                assert node.module in ("serving", "{{ cookiecutter.package_name }}.serving") or (
+                    path.name == "__main__.py" and node.module == "serving.start"
+                ), f"{path.name} imports {node.module}: use `from .serving import ...`"
+                assert {alias.name for alias in node.names} <= {*serving.__all__, "main"}
+
+
+def test_config_loads_no_third_party_module_into_the_master():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # What gunicorn's master imports to validate the app's variables.
+    script = (
+        "import sys; before = set(sys.modules); import {{ cookiecutter.package_name }}.config; "
+        "print(sorted(m.split('.')[0] for m in set(sys.modules) - before))"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )
+    loaded = set(eval(result.stdout))  # noqa: S307 (our own printout)
+    third_party = {m for m in loaded - set(sys.stdlib_module_names) if not m.startswith("_")}
+    assert third_party <= {"{{ cookiecutter.package_name }}"}, third_party

@@ -3,11 +3,31 @@
 Settings and their validation, worker sizing and classes, logging, request ids,
 security headers, session cookies, the data location, the start command, the
 healthcheck probe and gunicorn's configuration. Template updates change this folder;
-your application lives one folder up. `init_app(app)` is all your factory calls;
-`Env` (settings.py) reads your config.py's variables, and streaming views may use
-`streaming.sleep_unless_draining()`.
+your application lives one folder up and uses only the names below:
+
+- `init_app(app)`: what your factory calls (flask_app.py);
+- `Env`, `SettingsError`: the validated reader your config.py uses (settings.py);
+- `is_draining()`: True once this worker is shutting down (lifecycle.py);
+- `sleep_unless_draining(seconds)`: the wait for streaming views (streaming.py).
+
+`Env`, `SettingsError` and `is_draining` import only the standard library: gunicorn's
+master imports your config.py, before the gevent worker patches the standard
+library, so nothing heavier may load with them. The other two load on first use.
 """
 
-from .flask_app import init_app
+from .lifecycle import is_draining
+from .settings import Env, SettingsError
 
-__all__ = ["init_app"]
+__all__ = ["Env", "SettingsError", "init_app", "is_draining", "sleep_unless_draining"]
+
+
+def __getattr__(name: str):
+    if name == "init_app":
+        from .flask_app import init_app
+
+        return init_app
+    if name == "sleep_unless_draining":
+        from .streaming import sleep_unless_draining
+
+        return sleep_unless_draining
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

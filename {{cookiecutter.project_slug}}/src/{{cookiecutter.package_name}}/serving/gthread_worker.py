@@ -183,9 +183,15 @@ class HeaderBufferingThreadWorker(ThreadWorker):
         self._lingering[conn] = time.monotonic() + LINGER_TIMEOUT
         # A client that closed at once (or half-closed before) has its FIN here already.
         if not self._on_linger_bytes(conn):
-            self.poller.register(
-                conn.sock, selectors.EVENT_READ, partial(self._on_linger_bytes, conn)
-            )
+            try:
+                self.poller.register(
+                    conn.sock, selectors.EVENT_READ, partial(self._on_linger_bytes, conn)
+                )
+            except (OSError, ValueError, KeyError):
+                # Unwound here: an exception would reach gunicorn's finish_request,
+                # which would count the connection out a second time.
+                self._end_linger(conn)
+                return
             conn.linger_polled = True
 
     def _on_linger_bytes(self, conn: _BufferingConn, _sock=None) -> bool:

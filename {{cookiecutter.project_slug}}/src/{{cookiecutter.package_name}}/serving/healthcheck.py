@@ -11,7 +11,7 @@ import os
 import sys
 import urllib.request
 
-from .settings import load_settings
+from .settings import SettingsError, load_settings
 
 # Wildcard addresses are not connectable: probe IPv4 loopback, which a dual-stack
 # [::] socket also accepts. (::1 may not exist: Docker networks often have IPv6 off.)
@@ -28,7 +28,11 @@ def health_url(bind: tuple[str, ...]) -> str | None:
 
 
 def main() -> int:
-    url = health_url(load_settings(os.environ).bind)
+    try:
+        url = health_url(load_settings(os.environ).bind)
+    except SettingsError as error:
+        print(f"healthcheck: configuration error: {error}", file=sys.stderr)
+        return 1
     if url is None:
         print("healthcheck: no TCP address in BIND", file=sys.stderr)
         return 1

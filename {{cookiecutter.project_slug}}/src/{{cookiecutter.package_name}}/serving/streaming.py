@@ -10,7 +10,7 @@ draining: the client sees the stream end and reconnects, to a worker or instance
 that is not stopping.
 
     from flask import Response
-    from {{ cookiecutter.package_name }}.serving.streaming import sleep_unless_draining
+    from {{ cookiecutter.package_name }}.serving import sleep_unless_draining
 
     @bp.get("/events")
     def events():

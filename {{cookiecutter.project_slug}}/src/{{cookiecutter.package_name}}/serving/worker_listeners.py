@@ -19,7 +19,7 @@ queue hands it to the first free worker. Elsewhere SO_REUSEPORT does not balance
 The price: connections waiting in a worker's own queue go down with it. If the
 worker exits they are reset; if it hangs (a gevent worker stuck on CPU) they wait
 until GUNICORN_TIMEOUT replaces it and are then reset, where a shared queue would
-hand them to a sibling (tests/test_faults.py measures both). Linux 5.14+ can move
+hand them to a sibling (tests/serving/test_faults.py measures both). Linux 5.14+ can move
 them to a sibling instead, with the sysctl net.ipv4.tcp_migrate_req=1. So it stays
 off with GUNICORN_MAX_REQUESTS, which retires workers on purpose all day, and
 GUNICORN_REUSE_PORT=false turns it off.

@@ -123,22 +123,6 @@ def test_gevent_with_preload_stops_before_binding(start_gunicorn):
     assert "GUNICORN_PRELOAD" in line and "gevent" in line
 
 
-def test_a_sigterm_before_the_workers_own_handlers_still_stops_it():
-    import os
-    from types import SimpleNamespace
-
-    from {{ cookiecutter.package_name }}.serving import gunicorn_config
-
-    worker = SimpleNamespace(alive=True)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        gunicorn_config.post_fork(None, worker)
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert worker.alive is False
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def test_a_bad_secret_stops_the_service_before_binding_without_printing_it(start_gunicorn):
     server = start_gunicorn({"SECRET_KEY": "not-a-real-secret", "SECRET_KEY_FILE": "/x"})
     assert server.process.wait(timeout=20) == 2

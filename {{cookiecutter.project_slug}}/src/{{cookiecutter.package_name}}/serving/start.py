@@ -13,25 +13,68 @@ All three set the umask to 002: files and folders the service creates are
 group-writable, so any UID in group 0 (the arbitrary UIDs of OpenShift, a later
 release running as another user) can update what an earlier one wrote.
 
-Serving runs gunicorn in this process (PID 1 in the container, so it receives
-SIGTERM directly) with gunicorn_config.py; extra arguments go to gunicorn.
+Serving runs gunicorn in this process with gunicorn_config.py; extra arguments go
+to gunicorn. In the image dumb-init is PID 1 and hands SIGTERM and SIGINT to this
+process (the Dockerfile says why).
+
+Signals before gunicorn's own handlers. As it is imported, the first thing
+`python -m {{ cookiecutter.package_name }}` does (the packages above it import nothing slow), this module
+makes SIGTERM and SIGINT stop the service with exit code 0, quietly: nothing is
+bound and no worker forked until gunicorn replaces these handlers. Without them a
+stop in the first few hundred milliseconds (imports, validation, the config)
+killed the process, or, as PID 1, was dropped by the kernel and ended in SIGKILL,
+and a Ctrl-C printed a KeyboardInterrupt traceback. `release` and `manage` keep
+Python's own handling: a release cut short must not look successful.
+
+An app that cannot load (its import fails, create_app raises, it calls sys.exit)
+is one JSON ERROR line naming the app and the exception, traceback inside, and
+exit code 4, gunicorn's "App failed to load": the master then stops instead of
+forking replacements that fail the same way. With GUNICORN_PRELOAD the master
+loads it and stops the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
-
-from .settings import load_settings, or_exit
 
 CONFIG = "python:{{ cookiecutter.package_name }}.serving.gunicorn_config"
 # Group-writable files: see above.
 UMASK = 0o002
+# gunicorn's Arbiter.APP_LOAD_ERROR: a worker exiting with it halts the master.
+APP_LOAD_ERROR = 4
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def exit_now(signum: int | None = None, frame: object = None) -> None:
+    """Exit with code 0 at once: a signal handler's stop while nothing serves yet.
+
+    os._exit, not SystemExit: raised from a handler, SystemExit can land in a weakref
+    callback or a __del__ (import machinery has both), where Python prints "Exception
+    ignored" and carries on booting.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a write it interrupted: exiting anyway
+            stream.flush()
+    os._exit(0)
+
+
+def _command(args: list[str]) -> str:
+    return args[0] if args[:1] in (["release"], ["manage"]) else "serve"
+
+
+if _command(sys.argv[1:]) == "serve":
+    for _signum in _STOP_SIGNALS:
+        signal.signal(_signum, exit_now)
 
 
 def validate_environment() -> None:
     """Exit with one line if any setting, the server's or the app's, is bad."""
     from {{ cookiecutter.package_name }}.config import load_config
+
+    from .settings import load_settings, or_exit
 
     or_exit(load_settings, os.environ)
     or_exit(load_config, os.environ)
@@ -39,6 +82,9 @@ def validate_environment() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if _command(args) != "serve":
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     validate_environment()
     os.umask(UMASK)
     if args[:1] == ["release"]:
@@ -50,10 +96,33 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def serve(args: list[str]) -> None:
-    from gunicorn.app.wsgiapp import run
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    class Service(WSGIApplication):
+        def load(self):
+            return load_app_or_exit(super().load, self.app_uri)
 
     sys.argv = ["gunicorn", "--config", CONFIG, *args]
-    run()
+    Service("%(prog)s [OPTIONS] [APP_MODULE]").run()
+
+
+def load_app_or_exit(load, app_uri: str):
+    """`load()`, or one ERROR line and exit code 4 if the app cannot load."""
+    try:
+        return load()
+    except BaseException as error:  # SystemExit too: a worker exiting 0 or 1 is forked again
+        # (A stop signal never raises here: until a worker boots, it exits at once.)
+        import logging  # not at the top: the stop handlers there come before any slow import
+
+        logging.getLogger("gunicorn.error").error(
+            "the app %s failed to load: %s: %s",
+            app_uri,
+            type(error).__name__,
+            error,
+            exc_info=True,
+            extra={"app": app_uri, "error": type(error).__name__},
+        )
+        raise SystemExit(APP_LOAD_ERROR) from None
 
 
 def manage(args: list[str]) -> None:

@@ -1,0 +1,234 @@
+"""A stop signal at any instant of a start, for each worker class.
+
+Each start is stopped at one of a spread of delays after the process (or container)
+was created: while the interpreter imports, while gunicorn loads its config, while
+it forks workers, once they serve. SIGTERM must end it promptly with exit code 0,
+SIGINT promptly too, and neither may print anything but JSON lines.
+
+The delays are the fault injected, not a wait for some state: each is an instant
+a platform might pick. The figures (slowest stop, every exit code) go to the
+reliability table; the bounds asserted are generous, the targets printed.
+
+Until the interpreter runs our first line (start.py installs the handlers) no
+Python code can handle a signal: the process dies of it, and in the image dumb-init
+then exits 143 (the Dockerfile has why an init process). That takes ~50 ms, more
+on a loaded machine. The container test counts from `docker run` and accepts that
+outcome only in its first INTERPRETER_WINDOW_MS and only before any line was
+printed; a bare process has no init to cover it, so its delays count from the
+moment it catches SIGTERM (its /proc status says so).
+"""
+
+import json
+import os
+import queue
+import signal
+import time
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
+
+import pytest
+from harness import reliability
+from harness.http import wait_for, wait_for_health
+from harness.processes import worker_pids
+
+# The image of the container tests (the import skips this module, as it does those,
+# where the docker SDK is missing).
+from test_container import docker_client, image  # noqa: F401
+
+WORKER_CLASSES = ["sync", "gthread", "gevent"]
+# Spread over a start: the interpreter and imports take the first ~250 ms, then the
+# config loads and the workers fork, each loading the app.
+DELAYS_MS = (0, 20, 50, 100, 175, 250, 350, 500)
+# Before this, a stop may still find the container's interpreter starting (see above).
+INTERPRETER_WINDOW_MS = 100
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# What a stop should take (the target), and what would mean it hung on something:
+# Cloud Run and `docker stop` send SIGKILL 10 s after SIGTERM.
+TARGET_SECONDS = 2.0
+HUNG_SECONDS = 5.0
+
+
+def wait_until(deadline: float) -> None:
+    """Hold until `deadline` (time.monotonic()): the instant chosen for the signal."""
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler for `signum` (SigCgt in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def non_json(lines: list[str]) -> list[str]:
+    bad = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            bad.append(line)
+    return bad
+
+
+def report(scenario: str, since: str, worker_class: str, signum: int, stops: list) -> None:
+    """One reliability row: the slowest stop and every exit code, by delay."""
+    name = signal.Signals(signum).name
+    slowest = max(took for _, took, _ in stops)
+    codes = ", ".join(f"{delay}:{code}" for delay, _, code in stops)
+    failed = sum(1 for _, took, code in stops if code != 0 or took > TARGET_SECONDS)
+    reliability.record(
+        scenario=scenario,
+        worker_class=worker_class,
+        load="none",
+        fault=f"{name} {DELAYS_MS[0]}-{DELAYS_MS[-1]} ms after {since}",
+        requests=len(stops),
+        failed=failed,
+        outcome=f"slowest stop {slowest:.2f}s; exit code by delay (ms) {codes}",
+    )
+    print(f"\n{scenario} {worker_class} {name}: slowest {slowest:.2f}s, exit codes {codes}")
+
+
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_a_stop_signal_at_any_instant_of_a_start_stops_the_process(start_gunicorn, worker_class):
+    for signum in STOP_SIGNALS:
+        stops = []
+        for delay in DELAYS_MS:
+            server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
+            pid = server.process.pid
+            wait_for(lambda: catches(pid, signal.SIGTERM), 20, "start.py's handlers", 0.001)  # noqa: B023
+            wait_until(time.monotonic() + delay / 1000)
+            signalled = time.monotonic()
+            server.process.send_signal(signum)
+            code = server.process.wait(timeout=15)
+            stops.append((delay, time.monotonic() - signalled, code))
+            assert not non_json(server.lines()), (delay, server.lines())
+        report("stop during start (process)", "its handlers", worker_class, signum, stops)
+        for delay, took, code in stops:
+            assert took < HUNG_SECONDS, f"{delay} ms: took {took:.1f}s"
+            assert code == 0, f"{signal.Signals(signum).name} at {delay} ms: exit code {code}"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_a_stop_signal_at_any_instant_of_a_start_stops_the_container(
+    docker_client,  # noqa: F811
+    image,  # noqa: F811
+    worker_class,
+):
+    from environment import app_environment
+
+    environment = {**app_environment(PurePosixPath("/data")), "GUNICORN_WORKER_CLASS": worker_class}
+    for signum in STOP_SIGNALS:
+        stops, outputs = [], {}
+        for delay in DELAYS_MS:
+            # No port and no reload: the signal should be able to follow `run` at once.
+            container = docker_client.containers.run(image.id, detach=True, environment=environment)
+            try:
+                created = time.monotonic()
+                wait_until(created + delay / 1000)
+                signalled = time.monotonic()
+                if signum == signal.SIGTERM:
+                    container.stop(timeout=10)  # what `docker stop` and the platforms do
+                else:
+                    container.kill(signal=signal.Signals(signum).name)
+                code = container.wait(timeout=15)["StatusCode"]
+                stops.append((delay, time.monotonic() - signalled, code))
+                outputs[delay] = container.logs(stdout=True, stderr=True).decode().splitlines()
+            finally:
+                container.remove(force=True)
+        report("stop during start (container)", "docker run", worker_class, signum, stops)
+        for delay, took, code in stops:
+            name = signal.Signals(signum).name
+            assert took < HUNG_SECONDS, f"{name} at {delay} ms: took {took:.1f}s"
+            assert not non_json(outputs[delay]), (delay, outputs[delay])
+            # dumb-init hands SIGINT on as SIGTERM (Dockerfile): 143 is "died of it".
+            died_before_python_ran_us = code == 128 + signal.SIGTERM and not outputs[delay]
+            assert code == 0 or (died_before_python_ran_us and delay < INTERPRETER_WINDOW_MS), (
+                f"{name} at {delay} ms: exit code {code}",
+                outputs[delay],
+            )
+
+
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_ctrl_c_stops_quietly(start_gunicorn, worker_class):
+    # A terminal's Ctrl-C (`make run`) sends SIGINT to the master and every worker
+    # at once; the master then sends each worker SIGQUIT as well.
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
+    workers = server.wait_for_workers()
+    wait_for_health(server.url)
+    signalled = time.monotonic()
+    for pid in (server.process.pid, *workers):
+        os.kill(pid, signal.SIGINT)
+    assert server.process.wait(timeout=15) == 0
+    took = time.monotonic() - signalled
+    assert not non_json(server.lines()), server.lines()
+    assert took < HUNG_SECONDS, f"took {took:.1f}s"
+    assert not worker_pids(server.process.pid)
+
+
+class Exited(Exception):
+    """Raised in place of os._exit(0), so the test process lives on."""
+
+
+@pytest.fixture
+def post_fork(monkeypatch):
+    """gunicorn_config.post_fork with an exit that raises, this process's handlers restored."""
+    from {{ cookiecutter.package_name }}.serving import gunicorn_config
+
+    def exit_now(signum=None, frame=None):
+        raise Exited
+
+    monkeypatch.setattr(gunicorn_config, "exit_now", exit_now)
+    handlers = {signum: signal.getsignal(signum) for signum in gunicorn_config._STOP_SIGNALS}
+    yield gunicorn_config.post_fork
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+
+
+def fake_worker():
+    calls = []
+    worker = SimpleNamespace(
+        alive=True,
+        booted=False,
+        handle_exit=lambda signum, frame: calls.append(("exit", signum)),
+        handle_quit=lambda signum, frame: calls.append(("quit", signum)),
+    )
+    return worker, calls
+
+
+def test_a_signal_queued_before_post_fork_exits_the_worker_at_once(post_fork):
+    # Between fork and post_fork the worker still has the master's handler, which
+    # only queues the signal in the worker's copy of the master's queue.
+    server = SimpleNamespace(SIG_QUEUE=queue.SimpleQueue())
+    server.SIG_QUEUE.put_nowait(signal.SIGCHLD)
+    server.SIG_QUEUE.put_nowait(signal.SIGTERM)
+    with pytest.raises(Exited):
+        post_fork(server, fake_worker()[0])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT])
+def test_a_stop_signal_exits_a_worker_until_it_has_booted(post_fork, signum):
+    server = SimpleNamespace(SIG_QUEUE=queue.SimpleQueue())
+    server.SIG_QUEUE.put_nowait(signal.SIGHUP)  # not a stop: the worker boots on
+    worker, calls = fake_worker()
+    post_fork(server, worker)
+    with pytest.raises(Exited):  # before gunicorn's handlers: post_fork's own
+        os.kill(os.getpid(), signum)
+    # Then gunicorn installs the worker's methods, which exit as well until booted.
+    handler = worker.handle_exit if signum == signal.SIGTERM else worker.handle_quit
+    with pytest.raises(Exited):
+        handler(signum, None)
+    assert calls == []
+
+
+def test_a_booted_worker_stops_gracefully_and_quits_once(post_fork):
+    worker, calls = fake_worker()
+    post_fork(SimpleNamespace(SIG_QUEUE=queue.SimpleQueue()), worker)
+    worker.booted = True
+    worker.handle_quit(signal.SIGINT, None)
+    worker.handle_quit(signal.SIGQUIT, None)
+    worker.handle_exit(signal.SIGTERM, None)
+    assert calls == [("quit", signal.SIGINT), ("exit", signal.SIGTERM)]

@@ -5,6 +5,7 @@ from environment import app_environment
 
 from {{ cookiecutter.package_name }} import create_app
 
+
 @pytest.fixture
 def app(tmp_path, monkeypatch):
     for name, value in app_environment(tmp_path / "data").items():

@@ -12,7 +12,6 @@ from harness.servers import PROBE_APP, Gunicorn
 
 from {{ cookiecutter.package_name }}.serving import lifecycle
 
-
 _DATA_DIR = pytest.StashKey[Path]()
 
 

@@ -378,6 +378,37 @@ def test_gunicorn_settings_the_subclasses_read():
     assert callable(cfg.worker_abort), relies(GEVENT, "Config.worker_abort", "the hook")
 
 
+def test_arbiter_internals_the_config_hooks_rely_on():
+    """gunicorn_config.py's hooks (refusals, failed boots, the fork window)."""
+    from gunicorn import arbiter, errors
+
+    config_hooks = "gunicorn_config.py"
+    assert hasattr(errors, "HaltServer"), relies(config_hooks, "errors.HaltServer", "exists")
+    for name in ("reap_workers", "stop", "spawn_worker", "setup"):
+        assert callable(getattr(arbiter.Arbiter, name, None)), relies(
+            config_hooks, f"Arbiter.{name}", "a method"
+        )
+    # Setting num_workers (which setup() does first) calls the nworkers_changed hook.
+    assert "nworkers_changed" in names_used(arbiter.Arbiter._set_num_workers), relies(
+        config_hooks, "Arbiter.num_workers", "its setter calls cfg.nworkers_changed"
+    )
+    assert "num_workers" in names_used(arbiter.Arbiter.setup), relies(
+        config_hooks, "Arbiter.setup", "sets num_workers from the configuration"
+    )
+    assert "SIG_QUEUE" in names_used(arbiter.Arbiter.signal), relies(
+        config_hooks, "Arbiter.signal", "queues signals in SIG_QUEUE"
+    )
+    assert hasattr(arbiter.Arbiter, "LISTENERS"), relies(config_hooks, "Arbiter.LISTENERS", "set")
+    used = names_used(base.Worker.init_signals)
+    for handler in ("handle_exit", "handle_quit"):
+        assert handler in used, relies(
+            config_hooks, "Worker.init_signals", f"installs self.{handler}"
+        )
+    assert "booted" in names_used(base.Worker.init_process), relies(
+        config_hooks, "Worker.init_process", "sets self.booted once the app is loaded"
+    )
+
+
 # gunicorn's own worker tests, with the subclasses in their place
 
 SUITE = [

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= build
 
-.PHONY: demo test lock clean
+.PHONY: demo test lock clean copier.yml
 
 $(BIN)/cookiecutter: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(BIN)/cookiecutter
 lock: $(BIN)/cookiecutter
 	$(BIN)/uv pip compile requirements-dev.in --universal --python-version 3.11 \
 		--generate-hashes --custom-compile-command "make lock" --quiet -o requirements-dev.txt
+
+## Rewrite copier.yml's questions, checks and exclusions from cookiecutter.json and
+## hooks/ (tests/test_copier.py fails while it is out of date).
+copier.yml: $(BIN)/cookiecutter
+	$(BIN)/python scripts/copier_config.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,93 +1,81 @@
-"""Remove what the answers turned off, pick the license, print the next steps.
+"""Remove what the answers turned off and print the next steps.
 
-One declarative table maps each yes/no answer to the paths it owns; the generated
-README and docs mark each target's lines with `<!-- section:NAME -->` ...
-`<!-- /section:NAME -->`.
-Plain Python (pathlib, shutil), no shell: it runs on Windows too.
+One declarative table maps each yes/no answer to the paths it owns. The README and
+docs wrap a target's lines in a Jinja `if` on the same answer, which cookiecutter and
+copier render alike; copier.yml's `_exclude` is written from this table by
+scripts/copier_config.py, so copier leaves out the same paths without running this
+file. The licence is LICENSE, rendered from licenses/ (whose name is empty, so absent,
+for "Proprietary").
+
+The file is importable without rendering (the generator and the tests do so); plain
+Python (pathlib, shutil), no shell, so it also runs on Windows.
 """
 
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
 
-CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
-PROJECT = Path.cwd()
+# cookiecutter renders this file before running it: the answers arrive as JSON in a
+# raw string, so no answer can break the syntax.
+ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+# {% raw %} Everything below stays as written when cookiecutter renders this file.
 
-# answer -> (paths it owns, README sections it owns)
+# answer -> the paths it owns, removed when it is "no".
 OWNED_BY_ANSWER = {
-    "deploy_cloud_run": (
-        [
-            "deploy/cloudrun",
-            ".github/workflows/deploy-cloudrun.yml",
-            "docs/deploy-cloud-run.md",
-        ],
-        ["cloud-run"],
-    ),
-    "deploy_railway": ([".railway", "docs/deploy-railway.md"], ["railway"]),
-    "deploy_heroku": (
-        ["heroku.yml", "app.json", "Procfile", "docs/deploy-heroku.md"],
-        ["heroku"],
-    ),
-    "github_actions": ([".github"], ["github-actions"]),
+    "deploy_cloud_run": [
+        "deploy/cloudrun",
+        ".github/workflows/deploy-cloudrun.yml",
+        "docs/deploy-cloud-run.md",
+    ],
+    "deploy_railway": [".railway", "docs/deploy-railway.md"],
+    "deploy_heroku": ["heroku.yml", "app.json", "Procfile", "docs/deploy-heroku.md"],
+    "deploy_render": ["render.yaml", "docs/deploy-render.md"],
+    "deploy_fly": ["fly.toml", "docs/deploy-fly.md"],
+    "deploy_kubernetes": ["deploy/kubernetes", "docs/deploy-kubernetes.md"],
+    "deploy_systemd": ["deploy/systemd", "docs/deploy-systemd.md"],
+    "github_actions": [".github"],
 }
-LICENSES = PROJECT / "licenses"
+# Paths of the tree that serve the template and never reach a project: the licence
+# texts that LICENSE includes.
+TEMPLATE_ONLY = ["licenses"]
 
 
-def is_on(answer):
-    value = CONTEXT[answer]
+def is_on(value):
     if isinstance(value, str):  # an answer given on the command line
         return value.strip().lower() in ("1", "true", "yes", "y", "on")
     return bool(value)
 
 
-def remove(relative):
-    path = PROJECT / relative
+def removed_paths(answers):
+    """What this project leaves out, relative to its folder."""
+    paths = list(TEMPLATE_ONLY)
+    for answer, owned in OWNED_BY_ANSWER.items():
+        if not is_on(answers[answer]):
+            paths += owned
+    return paths
+
+
+def remove(project, relative):
+    path = project / relative
     if path.is_dir():
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
-
-
-def strip_sections(text, names):
-    for name in names:
-        text = re.sub(
-            rf"\n?<!-- section:{name} -->.*?<!-- /section:{name} -->\n?",
-            "\n",
-            text,
-            flags=re.DOTALL,
-        )
-    # Markers of kept sections are only for this hook.
-    return re.sub(r"^<!-- /?section:[a-z-]+ -->\n", "", text, flags=re.MULTILINE)
+    # Folders left empty (deploy/ without any target) go too.
+    for parent in path.parents:
+        if parent == project or not parent.is_dir() or any(parent.iterdir()):
+            break
+        parent.rmdir()
 
 
 def main():
-    dropped_sections = []
-    for answer, (paths, sections) in OWNED_BY_ANSWER.items():
-        if not is_on(answer):
-            for relative in paths:
-                remove(relative)
-            dropped_sections += sections
-    # Folders left empty by the removals (deploy/ without cloudrun/) go too.
-    for folder in ("deploy", ".github/workflows", ".github"):
-        path = PROJECT / folder
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-
-    for page in [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]:
-        page.write_text(
-            strip_sections(page.read_text(encoding="utf-8"), dropped_sections), encoding="utf-8"
-        )
-
-    chosen = LICENSES / f"{CONTEXT['license']}.txt"
-    if CONTEXT["license"] != "Proprietary":
-        shutil.copyfile(chosen, PROJECT / "LICENSE")
-    shutil.rmtree(LICENSES)
-
+    project = Path.cwd()
+    for relative in removed_paths(json.loads(ANSWERS_JSON)):
+        remove(project, relative)
     print(
-        f"\nCreated {PROJECT.name}. Next:\n"
-        f"  cd {PROJECT.name}\n"
+        f"\nCreated {project.name}. Next:\n"
+        f"  cd {project.name}\n"
         "  make run     # start the service on http://127.0.0.1:8080\n"
         "  make test    # run every test (the container tests need Docker)\n"
         "Not a git repository yet: git init && git add -A && git commit -m 'New service'\n"
@@ -97,3 +85,4 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
+# {% endraw %}

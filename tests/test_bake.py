@@ -19,7 +19,15 @@ VARIANTS = {
     "no-railway": {"deploy_railway": "no"},
     "no-heroku": {"deploy_heroku": "no"},
     "no-github-actions": {"github_actions": "no"},
-    "no-targets": {"deploy_cloud_run": "no", "deploy_railway": "no", "deploy_heroku": "no"},
+    "no-targets": {
+        "deploy_cloud_run": "no",
+        "deploy_railway": "no",
+        "deploy_heroku": "no",
+        "deploy_render": "no",
+        "deploy_fly": "no",
+        "deploy_kubernetes": "no",
+    },
+    "with-systemd": {"deploy_systemd": "yes"},
     "custom-names": {
         "project_name": "Billing API",
         "package_name": "billing",
@@ -113,6 +121,10 @@ OWNED = {
         "| Heroku |",
     ),
     "github_actions": ([".github"], "## Continuous integration"),
+    "deploy_render": (["render.yaml", "docs/deploy-render.md"], "| Render |"),
+    "deploy_fly": (["fly.toml", "docs/deploy-fly.md"], "| Fly.io |"),
+    "deploy_kubernetes": (["deploy/kubernetes", "docs/deploy-kubernetes.md"], "| Kubernetes |"),
+    "deploy_systemd": (["deploy/systemd", "docs/deploy-systemd.md"], "| a VM with systemd |"),
 }
 
 
@@ -123,7 +135,7 @@ def pages(project):
 @pytest.mark.parametrize("answer", list(OWNED))
 def test_turning_a_target_off_removes_its_files_and_readme_section(bake, answer):
     paths, line = OWNED[answer]
-    on, off = bake(), bake(**{answer: "no"})
+    on, off = bake(**({} if DEFAULTS[answer] else {answer: "yes"})), bake(**{answer: "no"})
     for path in paths:
         assert (on / path).exists(), path
         assert not (off / path).exists(), path
@@ -135,10 +147,12 @@ def test_turning_a_target_off_removes_its_files_and_readme_section(bake, answer)
 
 
 def test_readme_tables_survive_a_removed_row(bake):
-    readme = (bake(deploy_railway="no") / "README.md").read_text()
-    table = readme[readme.index("| platform | files | guide |") :].split("\n\n")[0]
-    rows = table.splitlines()
-    assert len(rows) == 5 and all(row.startswith("|") for row in rows), rows
+    def rows(project):
+        readme = (project / "README.md").read_text()
+        return readme[readme.index("| platform | files | guide |") :].split("\n\n")[0].splitlines()
+
+    kept = rows(bake(deploy_railway="no"))
+    assert len(kept) == len(rows(bake())) - 1 and all(row.startswith("|") for row in kept), kept
 
 
 def test_readme_is_a_day_one_readme(bake):

@@ -51,7 +51,9 @@ def test_each_bad_answer_gets_its_own_line(tmp_path, capfd):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_slug_that_derives_a_bad_package_name_reports_both(tmp_path, capfd):
+def test_a_bad_slug_is_one_problem_though_the_package_derives_from_it(tmp_path, capfd):
+    # The derived package name '1x' is refused too, but fixing the slug fixes both:
+    # one line, about the answer the user typed.
     with pytest.raises(FailedHookException):
         cookiecutter(
             str(TEMPLATE),
@@ -59,8 +61,22 @@ def test_a_slug_that_derives_a_bad_package_name_reports_both(tmp_path, capfd):
             extra_context={"project_slug": "1x"},
             output_dir=str(tmp_path),
         )
-    errors = capfd.readouterr().err
-    assert "project_slug '1x'" in errors and "package_name '1x'" in errors
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: project_slug '1x' is not valid")
+
+
+def test_a_name_that_makes_a_bad_slug_names_the_name_and_the_answer_to_pass(tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            extra_context={"project_name": "Café Ünïcode Service"},
+            output_dir=str(tmp_path),
+        )
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("error: project_name 'Café Ünïcode Service' makes the slug")
+    assert "project_slug=NAME" in errors[0]
 
 
 def test_unsupported_python_version_is_refused_and_leaves_nothing(tmp_path):

@@ -73,9 +73,7 @@ EDITS = [
         "A command: its imports",
         "src/notes/cli.py",
         "from flask.cli import with_appcontext\n",
-        "from flask.cli import with_appcontext\n"
-        "\n"
-        "from .db import init_db\n",
+        "from flask.cli import with_appcontext\n\nfrom .db import init_db\n",
     ),
     (
         "A command: the release step creates the tables",

@@ -9,8 +9,9 @@ import time
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from harness.probe_app import app
 from {{ cookiecutter.package_name }}.serving.streaming import sleep_unless_draining
+
+from .probe_app import app
 
 log = logging.getLogger("probe.stream")
 # Logged by /_probe/stream/events as it starts, so a test knows without sleeping.

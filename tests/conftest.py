@@ -13,6 +13,8 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+# Every deploy target answered "no": a bake with no platform files at all.
+NO_TARGETS = {answer: "no" for answer in DEFAULTS if answer.startswith("deploy_")}
 # Charts: cookiecutter copies binary files as they are, without rendering them.
 BINARY_SUFFIXES = {".png"}
 

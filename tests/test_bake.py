@@ -9,7 +9,7 @@ import tomllib
 import pytest
 import yaml
 
-from conftest import DEFAULTS, TEMPLATE, files, unrendered
+from conftest import DEFAULTS, NO_TARGETS, TEMPLATE, files, unrendered
 
 VARIANTS = {
     "default": {},
@@ -19,14 +19,7 @@ VARIANTS = {
     "no-railway": {"deploy_railway": "no"},
     "no-heroku": {"deploy_heroku": "no"},
     "no-github-actions": {"github_actions": "no"},
-    "no-targets": {
-        "deploy_cloud_run": "no",
-        "deploy_railway": "no",
-        "deploy_heroku": "no",
-        "deploy_render": "no",
-        "deploy_fly": "no",
-        "deploy_kubernetes": "no",
-    },
+    "no-targets": NO_TARGETS,
     "with-systemd": {"deploy_systemd": "yes"},
     "custom-names": {
         "project_name": "Billing API",

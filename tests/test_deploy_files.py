@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import DEFAULTS, TEMPLATE
+from conftest import DEFAULTS, NO_TARGETS, TEMPLATE
 
 # Copies kept in the repository (tests/schemas/SOURCES.md), so a clone runs every check.
 SCHEMAS = TEMPLATE / "tests" / "schemas"
@@ -39,14 +39,7 @@ BAKES = {
     "no-railway": {"deploy_railway": "no"},
     "no-heroku": {"deploy_heroku": "no"},
     "no-github-actions": {"github_actions": "no"},
-    "no-targets": {
-        "deploy_cloud_run": "no",
-        "deploy_railway": "no",
-        "deploy_heroku": "no",
-        "deploy_render": "no",
-        "deploy_fly": "no",
-        "deploy_kubernetes": "no",
-    },
+    "no-targets": NO_TARGETS,
 }
 
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import DEFAULTS
+from conftest import DEFAULTS, NO_TARGETS
 
 DEFAULT_CLASS, *OTHER_CLASSES = DEFAULTS["worker_class"]
 WITH_CONTAINERS = {
@@ -21,15 +21,7 @@ WITH_CONTAINERS = {
     **{f"worker-{w}": ({"worker_class": w}, ["-m", "not slow"]) for w in OTHER_CLASSES},
 }
 WITHOUT_CONTAINERS = {f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]}
-WITHOUT_CONTAINERS["all-targets-off"] = {
-    "deploy_cloud_run": "no",
-    "deploy_railway": "no",
-    "deploy_heroku": "no",
-    "deploy_render": "no",
-    "deploy_fly": "no",
-    "deploy_kubernetes": "no",
-    "github_actions": "no",
-}
+WITHOUT_CONTAINERS["all-targets-off"] = {**NO_TARGETS, "github_actions": "no"}
 
 
 def run_suite(project, *args):

@@ -83,8 +83,10 @@ def test_builds_on_the_dockerfiles_default_base(project):
 def test_dev_runs_the_mounted_source_with_the_reloader(project):
     (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
     dev = services(project)["dev"]
-    assert dev["command"][:3] == ["flask", "--app", package]
-    assert "--debug" in dev["command"]
+    # The start command's `manage`, as `make dev` runs it: the environment is checked
+    # and the umask set before Flask's development server starts.
+    assert dev["command"][:4] == ["python", "-m", package, "manage"]
+    assert dev["command"][4:6] == ["--debug", "run"]
     assert "./src:/app/src:ro" in dev["volumes"]
     assert dev["environment"]["PYTHONPATH"] == "/app/src"
     assert dev["environment"]["LOG_FORMAT"] == "text"

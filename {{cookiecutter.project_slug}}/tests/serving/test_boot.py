@@ -55,7 +55,13 @@ def test_an_app_that_cannot_load_stops_the_master_with_one_json_line_per_worker(
 ):
     started = time.monotonic()
     server = start_gunicorn(
-        {**app_path(tmp_path, name), "WEB_CONCURRENCY": str(WORKERS), "GUNICORN_PRELOAD": preload},
+        {
+            **app_path(tmp_path, name),
+            "WEB_CONCURRENCY": str(WORKERS),
+            "GUNICORN_PRELOAD": preload,
+            # Preloading is refused with gevent, which may be this project's default.
+            "GUNICORN_WORKER_CLASS": "gthread",
+        },
         app=f"{name}:app",
     )
     exit_code = server.process.wait(timeout=30)

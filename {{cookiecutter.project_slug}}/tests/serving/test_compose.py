@@ -24,7 +24,8 @@ try:
 except ImportError:  # a dev dependency; reported by `unavailable` below
     docker = None
 
-pytestmark = pytest.mark.docker
+# slow too: a build and two services up and down, about 25 s.
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 PROJECT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
 # A cold build installs every locked dependency; a warm one reuses the cached layers.

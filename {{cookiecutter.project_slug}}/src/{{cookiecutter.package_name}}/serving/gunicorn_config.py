@@ -281,12 +281,12 @@ def post_fork(server, worker):
         handle_exit(signum, frame)
 
     def quit_once(signum, frame):
-        if not worker.booted:
+        # Ctrl-C reaches the worker as INT and, through the master, as QUIT. The second
+        # one exits at once, without a second SystemExit (a "SystemExit: 0" traceback
+        # under gevent): the first one's can be swallowed by a finalizer it interrupted,
+        # which left a gthread worker serving on until the master's SIGKILL (8 s).
+        if not worker.booted or quitting:
             exit_now()
-        # Ctrl-C reaches the worker as INT and, through the master, as QUIT: a second
-        # exit while the first unwinds printed a "SystemExit: 0" traceback (gevent).
-        if quitting:
-            return
         quitting.append(signum)
         handle_quit(signum, frame)
 

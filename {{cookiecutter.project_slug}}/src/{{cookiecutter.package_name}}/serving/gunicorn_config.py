@@ -18,6 +18,7 @@ import os
 import queue
 import signal
 import sys
+import time
 
 from gunicorn.errors import HaltServer
 
@@ -179,6 +180,10 @@ def _listening(server) -> list[str]:
     return addresses
 
 
+# How often a stopping master repeats its stop signal to the workers still running.
+RESEND_SECONDS = 0.5
+
+
 def on_starting(server):
     """Halt once when workers fail to boot.
 
@@ -191,18 +196,30 @@ def on_starting(server):
     """
     reap, stop = server.reap_workers, server.stop
     stopping = []
+    resent = [0.0]
 
     def reap_workers():
         while True:
             try:
-                return reap()
+                reaped = reap()
+                break
             except HaltServer:
                 if not stopping:
-                    stopping.append(True)
+                    stopping.append(signal.SIGTERM)
                     raise
+        if stopping and time.monotonic() - resent[0] >= RESEND_SECONDS:
+            # gunicorn's stop loop reaps every 0.1 s: a worker forked in the same
+            # instant as the stop can miss the first signal (seen once in ~300
+            # stops: the master then waited the whole graceful timeout). Sending it
+            # again costs nothing: a stopping worker's handlers ignore a repeat
+            # (handle_exit only clears `alive`; a second quit exits at once).
+            resent[0] = time.monotonic()
+            server.kill_workers(stopping[-1])
+        return reaped
 
     def stop_noted(graceful=True):
-        stopping.append(True)
+        stopping.append(signal.SIGTERM if graceful else signal.SIGQUIT)
+        resent[0] = time.monotonic()
         stop(graceful)
 
     server.reap_workers, server.stop = reap_workers, stop_noted

@@ -399,6 +399,10 @@ def test_arbiter_internals_the_config_hooks_rely_on():
         config_hooks, "Arbiter.signal", "queues signals in SIG_QUEUE"
     )
     assert hasattr(arbiter.Arbiter, "LISTENERS"), relies(config_hooks, "Arbiter.LISTENERS", "set")
+    # The stop signals are blocked across os.fork's at-fork callbacks.
+    assert "fork" in names_used(arbiter.Arbiter.spawn_worker), relies(
+        config_hooks, "Arbiter.spawn_worker", "forks with os.fork"
+    )
     used = names_used(base.Worker.init_signals)
     for handler in ("handle_exit", "handle_quit"):
         assert handler in used, relies(

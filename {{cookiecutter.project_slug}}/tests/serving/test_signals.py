@@ -101,6 +101,7 @@ def test_a_stop_signal_at_any_instant_of_a_start_stops_the_process(start_gunicor
         for delay in DELAYS_MS:
             server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
             pid = server.process.pid
+            # start.py installs SIGTERM's handler after SIGINT's: both are in place.
             wait_for(lambda: catches(pid, signal.SIGTERM), 20, "start.py's handlers", 0.001)  # noqa: B023
             wait_until(time.monotonic() + delay / 1000)
             signalled = time.monotonic()

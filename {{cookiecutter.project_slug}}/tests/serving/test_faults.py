@@ -17,7 +17,7 @@ import requests
 from harness import reliability
 from harness.http import BackgroundRequest, wait_for, wait_for_health
 from harness.probe_app import SLOW_STARTED, SPIN_STARTED
-from harness.processes import accept_queue_length, worker_pids
+from harness.processes import accept_queue_length, peers_of, worker_pids
 
 from {{ cookiecutter.package_name }}.serving.worker_listeners import wanted as own_listeners_wanted
 
@@ -83,6 +83,7 @@ def test_deploy_under_load_loses_nothing(start_gunicorn, worker_class, in_flight
     router = requests.Session()  # a platform router's kept-alive connection
     assert router.get(f"{server.url}/ready", timeout=5).status_code == 200
 
+    earlier = peers_of(server.port)
     clients = [BackgroundRequest(f"{server.url}/_probe/slow?seconds=1.5") for _ in range(in_flight)]
     started = min(in_flight, slots(worker_class, 2) if worker_class != "gevent" else in_flight)
     wait_for(
@@ -90,8 +91,14 @@ def test_deploy_under_load_loses_nothing(start_gunicorn, worker_class, in_flight
         15,
         f"{started} requests in the app",
     )
-    # Every other request is accepted by a worker too: none waits in the kernel.
-    wait_for(lambda: accept_queue_length(server.port) == 0, 5, "an empty accept queue")
+    # Every other request is connected and accepted by a worker too: none is still in
+    # a client thread (it would find the listeners closed) or in a kernel queue.
+    wait_for(
+        lambda: len(peers_of(server.port) - earlier) >= in_flight,
+        15,
+        f"{in_flight} connections",
+    )
+    wait_for(lambda: accept_queue_length(server.port) == 0, 5, "empty accept queues")
 
     signalled = time.monotonic()
     server.process.send_signal(signal.SIGTERM)

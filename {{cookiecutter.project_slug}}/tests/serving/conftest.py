@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from environment import app_environment
 from harness import reliability
+from harness.probe_app import create_probe_app
 from harness.servers import PROBE_APP, Gunicorn
 
 from {{ cookiecutter.package_name }}.serving import lifecycle
@@ -34,6 +35,19 @@ def _not_draining():
     # Draining is per process: a test that starts it must not leave it on.
     yield
     lifecycle.reset()
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    """Here `app` is the probe app (harness/probe_app.py), never yours: the serving tests
+    check what serving.init_app adds to any app. TESTING on, a data folder of its own."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    return create_probe_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 @pytest.fixture

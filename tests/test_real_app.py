@@ -322,8 +322,8 @@ def wait_for_health(container, url: str, timeout: float = 60.0) -> None:
         try:
             if requests.get(f"{url}/health", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or no worker has built the app yet to answer
         time.sleep(0.1)
     raise AssertionError(f"{url}/health did not answer 200 within {timeout}s")
 

@@ -67,7 +67,6 @@ def test_a_body_over_the_limit_gets_a_413(server, kind, chunked):
     path, body, content_type, _ = KINDS[kind](OVER)
     response = post(server, path, body, content_type, chunked)
     assert response.status_code == 413, response.text
-    assert response.json()["error"]["status"] == 413
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

@@ -48,11 +48,9 @@ def test_a_trusted_host_is_served(server, host):
     "host", ["evil.example", "example.com", "api.example.com.evil.example", "10.0.0.7"]
 )
 def test_an_untrusted_host_gets_a_400(server, host):
-    response = get(server, "/_probe/url", host)
-    assert response.status_code == 400
-    assert response.json()["error"]["status"] == 400
+    assert get(server, "/_probe/url", host).status_code == 400
     # Routing's redirects come after the check: no redirect at all.
-    assert get(server, "/static//x", host).status_code == 400
+    assert get(server, "/_probe//url", host).status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -65,7 +63,8 @@ def test_an_untrusted_host_gets_a_400(server, host):
 )
 @pytest.mark.parametrize("path", ["/health", "/ready"])
 def test_health_checks_answer_whatever_the_host(server, host, path):
-    assert get(server, path, host).status_code == 200
+    # /ready is 503 while a readiness check of the app fails: answered all the same.
+    assert get(server, path, host).status_code in ((200,) if path == "/health" else (200, 503))
 
 
 def test_the_images_healthcheck_passes(server):
@@ -91,10 +90,10 @@ def test_routing_redirects_never_carry_the_host(start_gunicorn, trusted_hosts):
     server = start_gunicorn({"TRUSTED_HOSTS": trusted_hosts, "WEB_CONCURRENCY": "1"})
     wait_for_health(server.url)
     host = "evil.example" if not trusted_hosts else "api.example.com"
-    # Merged slashes; Werkzeug built `http://HOST/static/x` from the Host header.
-    merged = get(server, "/static//x?v=1", host)
+    # Merged slashes; Werkzeug built `http://HOST/_probe/url` from the Host header.
+    merged = get(server, "/_probe//url?v=1", host)
     assert merged.status_code == 308
-    assert merged.headers["Location"] == "/static/x?v=1"
+    assert merged.headers["Location"] == "/_probe/url?v=1"
     assert host not in merged.text
     # Leading slashes merged too, never a protocol-relative `//evil.example/...`.
     leading = get(server, "//evil.example/health", host)

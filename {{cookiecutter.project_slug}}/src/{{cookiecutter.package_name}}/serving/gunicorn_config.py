@@ -105,9 +105,9 @@ errorlog = "-"
 # X-Forwarded-Proto is trusted only from FORWARDED_ALLOW_IPS (default 127.0.0.1,::1,
 # validated by settings.py); the deploy files set it for their platform.
 forwarded_allow_ips = ",".join(_settings.forwarded_allow_ips)
-# X-Forwarded-Proto is the one scheme header every platform's router sets. gunicorn
-# also trusts X-Forwarded-Ssl and X-Forwarded-Protocol, which no router here sets
-# and some pass through from the client unchanged.
+# X-Forwarded-Proto is the one scheme header every platform's router sets (and
+# overwrites). gunicorn's default also trusts X-Forwarded-Ssl and X-Forwarded-Protocol,
+# which no router here sets: a client's own would pass through the router unchanged.
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 # No header changes routing: gunicorn's default takes SCRIPT_NAME and PATH_INFO from
 # any trusted peer, and with FORWARDED_ALLOW_IPS=* from any client that reaches the

@@ -71,6 +71,8 @@ THREAD = "HeaderBufferingThreadWorker"
 GEVENT = "DrainingGeventWorker"
 gthread_worker = subclass_module("gthread_worker", THREAD)
 gevent_worker = subclass_module("gevent_worker", GEVENT)
+error_pages = subclass_module("error_pages", "ErrorPages")
+sync_worker = subclass_module("sync_worker", "ErrorPagesSyncWorker")
 HeaderBufferingThreadWorker = gthread_worker.HeaderBufferingThreadWorker
 DrainingGeventWorker = gevent_worker.DrainingGeventWorker
 
@@ -150,6 +152,12 @@ OVERRIDES = [
     ),
 ]
 
+# The mixin every worker class takes first (error_pages.py), on gunicorn's base Worker.
+OVERRIDES += [
+    (error_pages.ErrorPages, base.Worker, "init_process", ["self"]),
+    (error_pages.ErrorPages, base.Worker, "handle_error", ["self", "req", "client", "addr", "exc"]),
+]
+
 
 @pytest.mark.parametrize(
     ("subclass", "gunicorns", "method", "expected"),
@@ -198,6 +206,26 @@ def test_thread_worker_module_names():
     assert isinstance(linger, int | float) and linger > 0, relies(
         THREAD, "gthread.STOP_KEEPALIVE_LINGER", "the seconds a stopping worker lingers"
     )
+
+
+def test_error_pages_replace_gunicorns_page_writer():
+    mixin = "ErrorPages"
+    assert parameters(util.write_error) == ["sock", "status_int", "reason", "mesg"], relies(
+        mixin, "util.write_error", "write_error(sock, status_int, reason, mesg)"
+    )
+    assert parameters(error_pages.write_error) == parameters(util.write_error)
+    assert "write_error" in names_used(base.Worker.handle_error), relies(
+        mixin, "base.Worker.handle_error", "the page written through util.write_error"
+    )
+    assert parameters(util.write_nonblock)[:2] == ["sock", "data"], relies(
+        mixin, "util.write_nonblock", "write_nonblock(sock, data)"
+    )
+    for worker_class in (
+        HeaderBufferingThreadWorker,
+        DrainingGeventWorker,
+        sync_worker.ErrorPagesSyncWorker,
+    ):
+        assert worker_class.__mro__[1] is error_pages.ErrorPages, worker_class
 
 
 def test_lingering_close_is_gunicorns_own():

@@ -71,6 +71,16 @@ def test_worker_class_values():
         ("LOG_FORMAT", "xml"),
         ("MAX_CONTENT_LENGTH", "0"),
         ("GOOGLE_CLOUD_PROJECT", "Not A Project"),
+        ("FORWARDED_ALLOW_IPS", "proxy.internal"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.0/8,*"),
+        ("URL_PREFIX", "shop"),
+        ("URL_PREFIX", "/shop/"),
+        ("URL_PREFIX", "//evil.example"),
+        ("URL_PREFIX", "/a b"),
+        ("TRUSTED_HOSTS", "https://api.example.com"),
+        ("TRUSTED_HOSTS", "api.example.com:443"),
+        ("TRUSTED_HOSTS", "*.example.com"),
+        ("TRUSTED_HOSTS", "api.example.com,,x.example.com"),
     ],
 )
 def test_bad_value_names_the_variable_and_the_value(name, value):
@@ -80,6 +90,31 @@ def test_bad_value_names_the_variable_and_the_value(name, value):
     assert name in message
     assert repr(value.strip()) in message
     assert "\n" not in message
+
+
+def test_proxy_and_host_settings():
+    defaults = load_settings({})
+    # gunicorn's own default: only a proxy on this host is trusted.
+    assert defaults.forwarded_allow_ips == ("127.0.0.1", "::1")
+    assert defaults.url_prefix is None
+    assert defaults.trusted_hosts == ()
+    parsed = load_settings(
+        {
+            "FORWARDED_ALLOW_IPS": "10.0.0.0/8, fd00::/8",
+            "URL_PREFIX": "/shop/v1",
+            "TRUSTED_HOSTS": "API.example.com, .example.org,127.0.0.1,[::1]",
+        }
+    )
+    assert parsed.forwarded_allow_ips == ("10.0.0.0/8", "fd00::/8")
+    assert parsed.url_prefix == "/shop/v1"
+    assert parsed.trusted_hosts == ("api.example.com", ".example.org", "127.0.0.1", "[::1]")
+    assert load_settings({"FORWARDED_ALLOW_IPS": "*"}).forwarded_allow_ips == ("*",)
+
+
+def test_script_name_in_the_environment_is_refused():
+    # gunicorn would take it as every request's prefix and answer 500 outside it.
+    with pytest.raises(SettingsError, match=r"SCRIPT_NAME.*URL_PREFIX"):
+        load_settings({"SCRIPT_NAME": "/shop"})
 
 
 def test_threads_with_sync_workers_is_refused():

@@ -2,8 +2,9 @@
 
 It reads the server's settings (settings.py) and sets up, in this order: the one
 logging setup, the data location as Flask's instance path, body-size limits,
-session cookie defaults, 400s for bodies gunicorn cannot parse, and the two WSGI
-middlewares (request ids and trace, security headers). Nothing here decides how
+session cookie defaults, 400s for bodies gunicorn cannot parse, the Host check and
+path-only routing redirects, and the WSGI middlewares (security headers, request
+ids and trace, the size limit of chunked bodies, URL_PREFIX). Nothing here decides how
 errors look: that is errors.py in your app.
 """
 
@@ -17,10 +18,13 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import BadRequest
 
 from .logging_setup import configure_logging
+from .request_bodies import ChunkedBodyLimitMiddleware
 from .request_context import RequestContextMiddleware
 from .security_headers import SecurityHeadersMiddleware
 from .sessions import ProxyAwareSessionInterface
 from .settings import load_settings
+from .trusted_hosts import init_trusted_hosts
+from .url_prefix import UrlPrefixMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,8 @@ def init_app(app: Flask) -> None:
         log.warning("DATA_DIR %s is not writable: %s", settings.data_dir, error.strerror)
 
     app.config.update(
-        # Larger bodies get a 413 before the view reads them.
+        # Larger bodies get a 413: before the view runs when they announce their
+        # length, when it reads them if chunked (request_bodies.py).
         MAX_CONTENT_LENGTH=settings.max_content_length,
         GOOGLE_CLOUD_PROJECT=settings.google_cloud_project,
         # Not sent on cross-site subrequests or POSTs: the default CSRF defence.
@@ -53,7 +58,12 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ParseException, _malformed_body)
     app.register_error_handler(NoMoreData, _malformed_body)
 
-    app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(app.wsgi_app, app))
+    init_trusted_hosts(app, settings.trusted_hosts)
+
+    wsgi_app = ChunkedBodyLimitMiddleware(app.wsgi_app, app)
+    if settings.url_prefix:
+        wsgi_app = UrlPrefixMiddleware(wsgi_app, settings.url_prefix)
+    app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(wsgi_app, app))
 
 
 def _malformed_body(error: Exception):

@@ -49,10 +49,11 @@ reuse_port = wanted(_settings.reuse_port, _settings.worker_class, _settings.max_
 # 2 x CPU + 1, where CPU is the container's quota, not the host's core count
 # (worker_sizing.py). WEB_CONCURRENCY fixes the count: Heroku's name for it.
 workers = _workers.workers
-# gthread and gevent run gunicorn's own workers with two fixes each: gthread reads
-# headers without tying up a thread (gthread_worker.py), gevent stops promptly on
-# kept-alive connections (gevent_worker.py). sync is gunicorn's as it is.
+# gunicorn's own workers, each with its error pages carrying the security headers and
+# a request id (error_pages.py); gthread also reads headers without tying up a thread
+# (gthread_worker.py), gevent stops promptly on kept-alive connections (gevent_worker.py).
 _WORKER_CLASSES = {
+    "sync": "{{ cookiecutter.package_name }}.serving.sync_worker.ErrorPagesSyncWorker",
     "gthread": "{{ cookiecutter.package_name }}.serving.gthread_worker.HeaderBufferingThreadWorker",
     "gevent": "{{ cookiecutter.package_name }}.serving.gevent_worker.DrainingGeventWorker",
 }
@@ -101,8 +102,18 @@ loglevel = _settings.log_level
 accesslog = "-"
 errorlog = "-"
 
-# X-Forwarded-Proto is trusted only from FORWARDED_ALLOW_IPS, which gunicorn reads
-# itself (default 127.0.0.1,::1); the deploy files set it for their platform.
+# X-Forwarded-Proto is trusted only from FORWARDED_ALLOW_IPS (default 127.0.0.1,::1,
+# validated by settings.py); the deploy files set it for their platform.
+forwarded_allow_ips = ",".join(_settings.forwarded_allow_ips)
+# X-Forwarded-Proto is the one scheme header every platform's router sets (and
+# overwrites). gunicorn's default also trusts X-Forwarded-Ssl and X-Forwarded-Protocol,
+# which no router here sets: a client's own would pass through the router unchanged.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+# No header changes routing: gunicorn's default takes SCRIPT_NAME and PATH_INFO from
+# any trusted peer, and with FORWARDED_ALLOW_IPS=* from any client that reaches the
+# port (a 500, another path served, or an off-site url_for). A service mounted under
+# a prefix sets URL_PREFIX (serving/url_prefix.py).
+forwarder_headers = ""
 
 
 def nworkers_changed(server, new_value, old_value):

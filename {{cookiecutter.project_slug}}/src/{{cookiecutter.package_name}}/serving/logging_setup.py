@@ -219,8 +219,9 @@ class GunicornLogger(_GunicornBaseLogger):
             extra=fields,
         )
         # The request id and trace live in the WSGI environ: by the time gunicorn
-        # logs the access entry, the request's context variables are reset.
-        token = request_id_var.set(environ.get("service.request_id"))
+        # logs the access entry, the request's context variables are reset. A request
+        # gunicorn answers itself has its id bound instead (error_pages.py).
+        token = request_id_var.set(environ.get("service.request_id") or request_id_var.get())
         trace_token = trace_var.set(environ.get("service.trace"))
         try:
             self.access_log.handle(record)

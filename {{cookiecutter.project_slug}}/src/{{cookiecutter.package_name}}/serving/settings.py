@@ -31,6 +31,14 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 # Google Cloud project IDs: 6-30 characters, lowercase letters, digits, hyphens.
 _GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+# A URL path prefix: one or more /segment, no trailing slash, characters that need
+# no escaping in a URL (so the prefix reads the same in a request and in url_for).
+_URL_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+# A TRUSTED_HOSTS entry: a DNS name (a leading dot also takes its subdomains), an
+# IPv4 address or a bracketed IPv6 one; no port, no scheme, no wildcard.
+_TRUSTED_HOST = re.compile(
+    r"^(\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])$"
+)
 
 
 class SettingsError(ValueError):
@@ -63,6 +71,11 @@ class Settings:
     log_format: str
     # The one writable folder for the app's files (Flask's instance path).
     data_dir: Path
+    # Proxies and hosts: whose forwarding headers count, the prefix the service is
+    # mounted under, and the Host values it answers.
+    forwarded_allow_ips: tuple[str, ...]
+    url_prefix: str | None
+    trusted_hosts: tuple[str, ...]
     # Application.
     max_content_length: int
     google_cloud_project: str | None
@@ -121,6 +134,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         # The image sets DATA_DIR=/data (group 0, group-writable); elsewhere var/ in
         # the working directory, which .gitignore and .dockerignore leave out.
         data_dir=env.path("DATA_DIR", "var"),
+        # gunicorn's own default: only a proxy on this host may say the request was https.
+        forwarded_allow_ips=_forwarded_allow_ips(env),
+        url_prefix=_url_prefix(env),
+        # Unset: every Host is answered (the names are not known before a deploy, and
+        # the platforms' routers deliver only the app's own); the deploy files set it.
+        trusted_hosts=_trusted_hosts(env),
         max_content_length=env.integer("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1),
         google_cloud_project=env.matching(
             "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
@@ -168,6 +187,50 @@ def _bind(env: Env) -> tuple[str, ...]:
             "such as 0.0.0.0, 127.0.0.1 or [::]"
         ) from None
     return (f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}",)
+
+
+def _forwarded_allow_ips(env: Env) -> tuple[str, ...]:
+    value = env.text("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+    entries = tuple(part.strip() for part in value.split(","))
+    for entry in entries:
+        if entry == "*" and len(entries) == 1:
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"FORWARDED_ALLOW_IPS={value!r} is not allowed: expected comma-separated "
+                "IP addresses or networks (10.0.0.0/8), or * alone for any address"
+            ) from None
+    return entries
+
+
+def _url_prefix(env: Env) -> str | None:
+    if env.text("SCRIPT_NAME", None) is not None:
+        # gunicorn reads SCRIPT_NAME from its environment itself and answers 500 to
+        # every path outside it, health checks included.
+        raise SettingsError(
+            "SCRIPT_NAME is set: unset it and set URL_PREFIX instead "
+            "(gunicorn would answer 500 to every path outside it)"
+        )
+    return env.matching(
+        "URL_PREFIX", _URL_PREFIX, "a path such as /api or /shop/v1 (no trailing slash)"
+    )
+
+
+def _trusted_hosts(env: Env) -> tuple[str, ...]:
+    value = env.text("TRUSTED_HOSTS", None)
+    if value is None:
+        return ()
+    entries = tuple(part.strip().lower() for part in value.split(","))
+    for entry in entries:
+        if not _TRUSTED_HOST.match(entry):
+            raise SettingsError(
+                f"TRUSTED_HOSTS={value!r} is not allowed: expected comma-separated host "
+                "names without scheme or port (api.example.com), .example.com for a "
+                "domain and its subdomains, or IP addresses"
+            )
+    return entries
 
 
 def default_host() -> str:

@@ -1,7 +1,8 @@
 """What the serving machinery adds to your Flask app: `init_app(app)`, called by create_app.
 
 It reads the server's settings (settings.py) and sets up, in this order: the one
-logging setup, the data location as Flask's instance path, body-size limits,
+logging setup, the data location as Flask's instance path (with a warning naming
+what in it another UID of its group cannot write), body-size limits,
 session cookie defaults, 400s for bodies gunicorn cannot parse, and the two WSGI
 middlewares (request ids and trace, security headers). Nothing here decides how
 errors look: that is errors.py in your app.
@@ -16,6 +17,7 @@ from flask import Flask
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import BadRequest
 
+from .data_files import unshared_files
 from .logging_setup import configure_logging
 from .request_context import RequestContextMiddleware
 from .security_headers import SecurityHeadersMiddleware
@@ -38,6 +40,7 @@ def init_app(app: Flask) -> None:
         # A service that keeps no files runs without it; one that does fails on
         # first write, with this line explaining why.
         log.warning("DATA_DIR %s is not writable: %s", settings.data_dir, error.strerror)
+    _warn_of_unshared_files(settings.data_dir)
 
     app.config.update(
         # Larger bodies get a 413 before the view reads them.
@@ -54,6 +57,22 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(NoMoreData, _malformed_body)
 
     app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(app.wsgi_app, app))
+
+
+def _warn_of_unshared_files(data_dir) -> None:
+    """Before the first request fails with "readonly database" or "permission denied"."""
+    unshared = unshared_files(data_dir)
+    if unshared:
+        names = ", ".join(str(path.relative_to(data_dir)) for path in unshared[:5])
+        more = f" and {len(unshared) - 5} more" if len(unshared) > 5 else ""
+        log.warning(
+            "DATA_DIR %s: %s%s cannot be written by another UID of its group (not "
+            "group-writable): create files with serving.shared_file(), see docs/state.md",
+            data_dir,
+            names,
+            more,
+            extra={"unshared_files": len(unshared)},
+        )
 
 
 def _malformed_body(error: Exception):

@@ -47,7 +47,8 @@ def shared_file(path: str | os.PathLike[str]) -> Path:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SHARED_MODE))
     except FileExistsError:
         status = path.stat()
-        if status.st_uid == os.getuid() and not status.st_mode & GROUP_WRITE:
+        mine = os.name == "posix" and status.st_uid == os.getuid()  # no UIDs on Windows
+        if mine and not status.st_mode & GROUP_WRITE:
             path.chmod(stat.S_IMODE(status.st_mode) | GROUP_WRITE)
         return path
     path.chmod(SHARED_MODE)

@@ -1,10 +1,11 @@
 """What the serving machinery adds to your Flask app: `init_app(app)`, called by create_app.
 
 It reads the server's settings (settings.py) and sets up, in this order: the one
-logging setup, the data location as Flask's instance path, body-size limits,
-session cookie defaults, 400s for bodies gunicorn cannot parse, the Host check and
-path-only routing redirects, and the WSGI middlewares (security headers, request
-ids and trace, the size limit of chunked bodies, URL_PREFIX). Nothing here decides how
+logging setup, the data location as Flask's instance path (with a warning naming
+what in it another UID of its group cannot write), body-size limits, session cookie
+defaults, 400s for bodies gunicorn cannot parse, the Host check and path-only routing
+redirects, and the WSGI middlewares (security headers, request ids and trace, the
+size limit of chunked bodies, URL_PREFIX). Nothing here decides how
 errors look: that is errors.py in your app.
 """
 
@@ -17,6 +18,7 @@ from flask import Flask
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import BadRequest
 
+from .data_files import unshared_files
 from .logging_setup import configure_logging
 from .request_bodies import ChunkedBodyLimitMiddleware
 from .request_context import RequestContextMiddleware
@@ -42,6 +44,7 @@ def init_app(app: Flask) -> None:
         # A service that keeps no files runs without it; one that does fails on
         # first write, with this line explaining why.
         log.warning("DATA_DIR %s is not writable: %s", settings.data_dir, error.strerror)
+    _warn_of_unshared_files(settings.data_dir)
 
     app.config.update(
         # Larger bodies get a 413: before the view runs when they announce their
@@ -64,6 +67,22 @@ def init_app(app: Flask) -> None:
     if settings.url_prefix:
         wsgi_app = UrlPrefixMiddleware(wsgi_app, settings.url_prefix)
     app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(wsgi_app, app))
+
+
+def _warn_of_unshared_files(data_dir) -> None:
+    """Before the first request fails with "readonly database" or "permission denied"."""
+    unshared = unshared_files(data_dir)
+    if unshared:
+        names = ", ".join(str(path.relative_to(data_dir)) for path in unshared[:5])
+        more = f" and {len(unshared) - 5} more" if len(unshared) > 5 else ""
+        log.warning(
+            "DATA_DIR %s: %s%s cannot be written by another UID of its group (not "
+            "group-writable): create files with serving.shared_file(), see docs/state.md",
+            data_dir,
+            names,
+            more,
+            extra={"unshared_files": len(unshared)},
+        )
 
 
 def _malformed_body(error: Exception):

@@ -1,6 +1,6 @@
 """What the serving machinery adds to your Flask app: `init_app(app)`, called by create_app.
 
-It reads the server's settings (settings.py) and sets up, in this order: the one
+It takes the server's settings (settings.py) and sets up, in this order: the one
 logging setup, the data location as Flask's instance path, body-size limits,
 session cookie defaults, 400s for bodies gunicorn cannot parse, and the two WSGI
 middlewares (request ids and trace, security headers). Nothing here decides how
@@ -10,7 +10,6 @@ errors look: that is errors.py in your app.
 from __future__ import annotations
 
 import logging
-import os
 
 from flask import Flask
 from gunicorn.http.errors import NoMoreData, ParseException
@@ -20,13 +19,16 @@ from .logging_setup import configure_logging
 from .request_context import RequestContextMiddleware
 from .security_headers import SecurityHeadersMiddleware
 from .sessions import ProxyAwareSessionInterface
-from .settings import load_settings
+from .settings import current_settings
 
 log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
-    settings = load_settings(os.environ)
+    # In the service, the settings the master validated at boot, which this worker
+    # inherited when it was forked: nothing is read again. Elsewhere (tests, `flask`),
+    # the environment as it is now.
+    settings = current_settings()
     configure_logging(settings.log_level, settings.log_format)
 
     # Flask would derive the instance path from the installed package: inside the

@@ -3,12 +3,13 @@
 `python -m {{ cookiecutter.package_name }}` (start.py) runs gunicorn with
 `--config python:{{ cookiecutter.package_name }}.serving.gunicorn_config`, this module; the project's
 gunicorn.conf.py imports it, so a plain `gunicorn` there runs it too. Every value comes
-from settings.py, read and validated once per boot (settings.boot_settings): under a
-plain `gunicorn` here, first, so a bad value stops it with one line before it binds.
+from settings.py, whose environment is read and validated once per boot
+(settings.boot_settings): by start.py before gunicorn runs, or by this module under a
+plain `gunicorn`. Either way a bad value stops the master with one line before it binds.
 
-What happens at boot, at each fork and at a stop (the refusals of a configuration that
-cannot serve, signals around forks, the boot line) is behaviour, not values: it lives
-in server_hooks.py, bound here under gunicorn's hook names at the end of this file.
+What happens at boot, at each fork and at a stop (refusing a configuration that cannot
+serve, signals around forks, the boot line) is behaviour, not values: it lives in
+server_hooks.py, bound here under gunicorn's hook names at the end of this file.
 
 Precedence (gunicorn's own): this file < GUNICORN_CMD_ARGS < command-line flags.
 Settings: https://gunicorn.org/reference/settings/

@@ -1,4 +1,4 @@
-"""gunicorn's own configuration file, which `gunicorn` run in this folder reads first.
+"""gunicorn's own configuration file, which `gunicorn` run in this folder reads by default.
 
 The service starts with `python -m {{ cookiecutter.package_name }}` (Makefile, Dockerfile, Procfile, every
 manifest), which names its configuration itself. This file is for gunicorn typed by
@@ -9,13 +9,15 @@ with the same one line, and runs the same hooks.
 
 Every value lives in src/{{ cookiecutter.package_name }}/serving/gunicorn_config.py, each with its reason,
 and is set through the environment (README): this file only brings them in. The app
-is named there too (`wsgi_app`), so no APP argument is needed; one given replaces it,
-and it must name a module that exists: this project's WSGI app is
-`{{ cookiecutter.package_name }}.serving.wsgi:app`, and there is no wsgi.py here.
+is named there too (`wsgi_app`), so no APP argument is needed; one given replaces it.
+There is no wsgi.py here, so `wsgi:app` stops at once with "No module named 'wsgi'":
+the app has one name, `{{ cookiecutter.package_name }}.serving.wsgi:app`, the one every start command
+and the image use.
 
-One value escapes it: a WEB_CONCURRENCY that is not a whole number stops gunicorn with
-gunicorn's own traceback, since its import runs int() on it before any config file
-is read. `python -m {{ cookiecutter.package_name }}` checks it first and says so in one line.
+Two things differ from `python -m {{ cookiecutter.package_name }}`: a WEB_CONCURRENCY that is not a
+whole number stops gunicorn with its own traceback (its import runs int() on it before
+any config file is read), and an app that fails to load is reported in gunicorn's
+lines, not in the start command's one line (serving/start.py).
 
 Not in the image (.dockerignore): its one start command does not read this file.
 """

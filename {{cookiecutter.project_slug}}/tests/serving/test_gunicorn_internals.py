@@ -402,9 +402,12 @@ def test_arbiter_internals_the_config_hooks_rely_on():
         config_hooks, "Arbiter.setup", "loads worker_class before it sets num_workers"
     )
     # With a socket per worker, this line has no address: GunicornLogger drops it.
-    assert 'self.log.info("Listening at: %s (%s)", listeners_str, self.pid)' in inspect.getsource(
-        arbiter.Arbiter.start
-    ), relies("logging_setup.py", "Arbiter.start", 'logs "Listening at: %s (%s)"')
+    from {{ cookiecutter.package_name }}.serving.logging_setup import _GUNICORN_LISTENING
+
+    logged = f'self.log.info("{_GUNICORN_LISTENING}", listeners_str, self.pid)'
+    assert logged in inspect.getsource(arbiter.Arbiter.start), relies(
+        "logging_setup.py", "Arbiter.start", f"logs {_GUNICORN_LISTENING!r}"
+    )
     assert "SIG_QUEUE" in names_used(arbiter.Arbiter.signal), relies(
         config_hooks, "Arbiter.signal", "queues signals in SIG_QUEUE"
     )

@@ -407,10 +407,11 @@ def test_gunicorn_settings_the_subclasses_read():
 
 
 def test_arbiter_internals_the_config_hooks_rely_on():
-    """gunicorn_config.py's hooks (refusals, failed boots, the fork window)."""
+    """server_hooks.py's hooks (refusals, failed boots, the fork window), bound by
+    gunicorn_config.py, and the line logging_setup.GunicornLogger drops."""
     from gunicorn import arbiter, errors
 
-    config_hooks = "gunicorn_config.py"
+    config_hooks = "server_hooks.py"
     assert hasattr(errors, "HaltServer"), relies(config_hooks, "errors.HaltServer", "exists")
     for name in ("reap_workers", "stop", "spawn_worker", "setup"):
         assert callable(getattr(arbiter.Arbiter, name, None)), relies(
@@ -422,6 +423,18 @@ def test_arbiter_internals_the_config_hooks_rely_on():
     )
     assert "num_workers" in names_used(arbiter.Arbiter.setup), relies(
         config_hooks, "Arbiter.setup", "sets num_workers from the configuration"
+    )
+    # nworkers_changed reads the worker class gunicorn loaded (refusals.unservable).
+    setup = inspect.getsource(arbiter.Arbiter.setup)
+    assert -1 < setup.find("self.worker_class =") < setup.find("self.num_workers ="), relies(
+        config_hooks, "Arbiter.setup", "loads worker_class before it sets num_workers"
+    )
+    # With a socket per worker, this line has no address: GunicornLogger drops it.
+    from {{ cookiecutter.package_name }}.serving.logging_setup import _GUNICORN_LISTENING
+
+    logged = f'self.log.info("{_GUNICORN_LISTENING}", listeners_str, self.pid)'
+    assert logged in inspect.getsource(arbiter.Arbiter.start), relies(
+        "logging_setup.py", "Arbiter.start", f"logs {_GUNICORN_LISTENING!r}"
     )
     assert "SIG_QUEUE" in names_used(arbiter.Arbiter.signal), relies(
         config_hooks, "Arbiter.signal", "queues signals in SIG_QUEUE"

@@ -186,3 +186,53 @@ def test_sessions_make_secret_key_required(monkeypatch):
     with pytest.raises(SettingsError, match="SECRET_KEY is too short"):
         config.load_config({"SECRET_KEY": "guessable"})
     assert config.load_config({"SECRET_KEY": KEY}).secret_key == KEY
+
+
+# ---- Once per boot ---------------------------------------------------------------
+
+
+@pytest.fixture
+def unbooted(monkeypatch):
+    """settings.py as before any boot in this process, and as it was after the test."""
+    from {{ cookiecutter.package_name }}.serving import settings
+
+    monkeypatch.setattr(settings, "_boot", None)
+    return settings
+
+
+def test_the_environment_is_read_once_per_boot(unbooted, monkeypatch):
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "42")
+    booted = unbooted.boot_settings()
+    assert booted.keepalive == 42
+    # Later calls (gunicorn_config.py, the logger, init_app in each forked worker)
+    # take what the boot read; a change after it is not read, nor validated again.
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "soon")
+    assert unbooted.boot_settings() is booted
+    assert unbooted.current_settings() is booted
+
+
+def test_outside_a_boot_current_settings_follow_the_environment(unbooted, monkeypatch):
+    # Tests and `flask --app` build apps with changing environments.
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "42")
+    assert unbooted.current_settings().keepalive == 42
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "43")
+    assert unbooted.current_settings().keepalive == 43
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [
+        ("GUNICORN_KEEPALIVE", "soon", "GUNICORN_KEEPALIVE='soon' is not allowed"),
+        ("SECRET_KEY", "guessable", "SECRET_KEY is too short"),  # your config.py's
+    ],
+)
+def test_a_bad_value_at_boot_is_one_line_and_exit_code_2(
+    unbooted, monkeypatch, capsys, name, value, line
+):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exit_:
+        unbooted.boot_settings()
+    assert exit_.value.code == 2
+    (printed,) = capsys.readouterr().err.splitlines()
+    assert printed.startswith("configuration error: ") and line in printed
+    assert unbooted._boot is None  # nothing half-read is kept

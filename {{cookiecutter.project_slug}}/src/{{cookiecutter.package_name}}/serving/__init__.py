@@ -2,8 +2,9 @@
 
 Settings and their validation, worker sizing and classes, logging, request ids,
 security headers, session cookies, the data location, the start command, the
-healthcheck probe and gunicorn's configuration. Template updates change this folder;
-your application lives one folder up and uses only the names below:
+healthcheck probe, gunicorn's configuration and its server hooks. Template updates
+change this folder; your application lives one folder up and uses only the names
+below:
 
 - `init_app(app)`: what your factory calls (flask_app.py);
 - `Env`, `SettingsError`: the validated reader your config.py uses (settings.py);

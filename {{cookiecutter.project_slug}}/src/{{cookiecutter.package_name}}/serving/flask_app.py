@@ -1,6 +1,6 @@
 """What the serving machinery adds to your Flask app: `init_app(app)`, called by create_app.
 
-It reads the server's settings (settings.py) and sets up, in this order: the one
+It takes the server's settings (settings.py) and sets up, in this order: the one
 logging setup, the data location as Flask's instance path (with a warning naming
 what in it another UID of its group cannot write), body-size limits, session cookie
 defaults, 400s for bodies gunicorn cannot parse, the Host check and path-only routing
@@ -12,7 +12,6 @@ errors look: that is errors.py in your app.
 from __future__ import annotations
 
 import logging
-import os
 
 from flask import Flask
 from gunicorn.http.errors import NoMoreData, ParseException
@@ -24,7 +23,7 @@ from .request_bodies import ChunkedBodyLimitMiddleware
 from .request_context import RequestContextMiddleware
 from .security_headers import SecurityHeadersMiddleware
 from .sessions import ProxyAwareSessionInterface
-from .settings import load_settings
+from .settings import current_settings
 from .trusted_hosts import init_trusted_hosts
 from .url_prefix import UrlPrefixMiddleware
 
@@ -32,7 +31,10 @@ log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
-    settings = load_settings(os.environ)
+    # In the service, the settings the master validated at boot, which this worker
+    # inherited when it was forked: nothing is read again. Elsewhere (tests, `flask`),
+    # the environment as it is now.
+    settings = current_settings()
     configure_logging(settings.log_level, settings.log_format)
 
     # Flask would derive the instance path from the installed package: inside the

@@ -3,9 +3,9 @@
 `load_settings()` holds what the serving machinery reads (bind address, workers,
 logging, the data location). Your application's own values live in `config.py` one
 folder up and use the same `Env` reader, so every value, yours and the server's, is
-validated the same way: start.py and gunicorn_config.py load both in the master
-before anything binds, and a bad value stops the service with one line that names
-the variable and what is allowed (never the value of a secret).
+validated the same way, once per boot, by `boot_settings()` in the master before
+anything binds: a bad value stops the service with one line that names the variable
+and what is allowed (never the value of a secret).
 
 This module imports only the standard library: gunicorn_config.py runs in the master,
 and the gevent worker monkey-patches sockets later, in each worker.
@@ -147,9 +147,37 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     )
 
 
-def load_settings_or_exit(environ: Mapping[str, str]) -> Settings:
-    """load_settings(), turning a bad value into one line on stderr and exit code 2."""
-    return or_exit(load_settings, environ)
+# This boot's settings, once boot_settings() has read them.
+_boot: Settings | None = None
+
+
+def boot_settings() -> Settings:
+    """The whole environment, the server's settings and your config.py, read and
+    validated once per boot; a bad value is one line on stderr and exit code 2.
+
+    The first call reads: start.py's, before gunicorn runs, or gunicorn_config.py's
+    under a plain `gunicorn` (the project's gunicorn.conf.py). Every later call returns
+    the same settings: gunicorn's config module and logger in the master, and each
+    worker, which inherits them with the master's memory when it is forked. So a worker
+    reads nothing again: what it would read is the environment it inherited, already
+    validated. Only your create_app() reads config.py again in each worker: it is your
+    factory, which tests and `flask` also call, and it cannot fail where the master's
+    check passed.
+    """
+    global _boot
+    if _boot is None:
+        from {{ cookiecutter.package_name }}.config import load_config
+
+        settings = or_exit(load_settings, os.environ)
+        or_exit(load_config, os.environ)
+        _boot = settings
+    return _boot
+
+
+def current_settings() -> Settings:
+    """This boot's settings in the service; outside one (tests, `flask --app`, bench
+    scripts), the environment as it is now, read on each call: tests change it."""
+    return _boot if _boot is not None else load_settings(os.environ)
 
 
 def or_exit(load, environ: Mapping[str, str]):

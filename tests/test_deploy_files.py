@@ -148,6 +148,7 @@ def test_cloud_run_service_fits_the_platform(platform_project):
     assert int(env["GUNICORN_GRACEFUL_TIMEOUT"]) < 10  # Cloud Run: SIGKILL 10 s after SIGTERM
     assert env["FORWARDED_ALLOW_IPS"] == "*"
     settings = load_settings_module(platform_project).load_settings({**env, "PORT": str(port)})
+    assert settings.trusted_hosts == (".run.app",), "Cloud Run's URLs end in run.app"
     concurrency = template["spec"]["containerConcurrency"]
     capacity = settings.web_concurrency * (
         settings.worker_connections if settings.worker_class == "gevent" else settings.threads
@@ -387,6 +388,8 @@ def test_railway_service_builds_the_dockerfile_and_checks_health(railway):
     assert all(v["type"] == "literal" for v in literal.values())
     assert variables["FORWARDED_ALLOW_IPS"] == "*"
     settings = load_settings_module(project).load_settings(variables)
+    # Railway's generated domains and its private network's names.
+    assert settings.trusted_hosts == (".up.railway.app", ".railway.internal")
     # The old deployment gets SIGKILL drainingSeconds after SIGTERM.
     assert settings.graceful_timeout < deploy["drainingSeconds"]
 

@@ -187,6 +187,8 @@ def test_kubernetes_deployment_drains_before_it_stops(project):
     # Above Google Cloud's Application Load Balancer's fixed 600 s keep-alive.
     assert settings.keepalive > 600
     assert env["FORWARDED_ALLOW_IPS"] == "*"
+    # A placeholder: empty answers any Host until the cluster's names are filled in.
+    assert env["TRUSTED_HOSTS"] == "" and settings.trusted_hosts == ()
     assert "WEB_CONCURRENCY" not in env, "the workers follow the CPU limit"
     port = container["ports"][0]
     assert port["name"] == "http" and str(port["containerPort"]) == env["PORT"]
@@ -307,6 +309,7 @@ def test_render_blueprint_passes_the_schema_and_fits_the_service(project):
     settings = settings_of(project, literal)
     assert settings.graceful_timeout < service["maxShutdownDelaySeconds"]
     assert literal["FORWARDED_ALLOW_IPS"] == "*"
+    assert settings.trusted_hosts == (".onrender.com",)
     github = (project / ".github").exists()
     assert service["autoDeployTrigger"] == ("checksPass" if github else "commit")
 
@@ -363,6 +366,8 @@ def test_fly_config_passes_the_schema_and_fits_the_service(project):
         assert limits["hard_limit"] == capacity(settings), "one request per worker thread"
     assert 1 <= limits["soft_limit"] < limits["hard_limit"] or limits["hard_limit"] == 1
     assert config["env"]["FORWARDED_ALLOW_IPS"] == "*"
+    # The app's own fly.dev name, not every fly.dev app's.
+    assert f"{config['app']}.fly.dev" in settings.trusted_hosts
     assert "SECRET_KEY" not in config["env"]
 
 

@@ -32,8 +32,13 @@ export default defineRailway(() => {
       // service: a fixed count keeps memory (and the bill) predictable.
       WEB_CONCURRENCY: "3",
       GUNICORN_GRACEFUL_TIMEOUT: "10",
-      // Railway's edge proxy is the only way in, from addresses not known here.
+      // Railway's edge proxy is the only way in, from addresses not known here; of
+      // its headers only X-Forwarded-Proto counts (serving/gunicorn_config.py).
       FORWARDED_ALLOW_IPS: "*",
+      // The Host names served; others get a 400, /health excepted (Railway checks it
+      // with Host healthcheck.railway.app): Railway's generated domains and the
+      // private network's. Add your custom domains.
+      TRUSTED_HOSTS: ".up.railway.app,.railway.internal",
       // A secret lives in Railway's variables, never here: set it once with
       // `railway variables --set SECRET_KEY=...`; preserve() keeps that value on
       // every apply. Required once config.py sets USES_SESSIONS = True.

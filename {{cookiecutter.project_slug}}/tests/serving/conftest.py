@@ -55,8 +55,10 @@ def start_gunicorn(tmp_path, request):
     """Start gunicorn masters on free 127.0.0.1 ports; all are killed after the test."""
     started: list[Gunicorn] = []
 
-    def start(env: dict[str, str] | None = None, app: str = PROBE_APP) -> Gunicorn:
-        server = Gunicorn(tmp_path, env or {}, app)
+    def start(
+        env: dict[str, str] | None = None, app: str = PROBE_APP, command: list[str] | None = None
+    ) -> Gunicorn:
+        server = Gunicorn(tmp_path, env or {}, app, command)
         started.append(server)
         return server
 

@@ -132,15 +132,15 @@ def test_a_configuration_that_cannot_serve_stops_with_one_line(
 def test_no_address_is_refused(monkeypatch):
     from gunicorn.config import Config
 
-    from {{ cookiecutter.package_name }}.serving.gunicorn_config import _unservable
+    from {{ cookiecutter.package_name }}.serving.refusals import unservable
 
     monkeypatch.setattr(sys, "argv", ["gunicorn"])
     cfg = Config()
     cfg.set("bind", [])
-    assert "bind is empty" in _unservable(cfg)
+    assert "bind is empty" in unservable(cfg, cfg.worker_class)
     cfg.set("bind", ["127.0.0.1:8080"])
     cfg.set("workers", 1)
-    assert _unservable(cfg) is None
+    assert unservable(cfg, cfg.worker_class) is None
 
 
 @pytest.mark.parametrize(("worker_class", "one_per_worker"), [("gthread", True), ("sync", False)])
@@ -150,9 +150,23 @@ def test_the_boot_log_names_the_addresses_served(start_gunicorn, worker_class, o
     address = f"http://127.0.0.1:{server.port}"
     assert config["listening"] == [address]
     assert config["listeners"] == ("one per worker" if one_per_worker else "shared")
-    assert any(
-        line["message"].startswith(f"Listening at: {address}") for line in server.json_lines()
-    )
+    # One line, with the address: with a socket per worker, gunicorn's own has none.
+    listening = [
+        line["message"]
+        for line in server.json_lines()
+        if line["message"].startswith("Listening at:")
+    ]
+    assert len(listening) == 1, listening
+    assert listening[0].startswith(f"Listening at: {address} ("), listening
+
+
+def test_text_logs_show_the_boot_configuration(start_gunicorn):
+    server = start_gunicorn({"LOG_FORMAT": "text"})
+    server.wait_for_line("gunicorn configuration")
+    (line,) = [line for line in server.lines() if "gunicorn configuration" in line]
+    # The fields JSON lines carry follow the message, as one JSON object.
+    fields = json.loads(line.split("gunicorn configuration ", 1)[1])
+    assert fields["config"]["listening"] == [f"http://127.0.0.1:{server.port}"]
 
 
 @pytest.mark.parametrize(
@@ -170,11 +184,11 @@ def test_the_boot_line_names_where_the_worker_count_came_from(start_gunicorn, cm
 def test_a_flag_on_the_command_line_is_named_as_such(monkeypatch):
     from gunicorn.config import Config
 
-    from {{ cookiecutter.package_name }}.serving.gunicorn_config import _source
+    from {{ cookiecutter.package_name }}.serving.refusals import source
 
     monkeypatch.setenv("GUNICORN_CMD_ARGS", "--threads 8")
     monkeypatch.setattr(sys, "argv", ["gunicorn", "--workers", "3", "app:app"])
     cfg = Config()
-    assert _source(cfg, "workers") == "command line"
-    assert _source(cfg, "threads") == "GUNICORN_CMD_ARGS"
-    assert _source(cfg, "keepalive") == "gunicorn_config.py"
+    assert source(cfg, "workers") == "command line"
+    assert source(cfg, "threads") == "GUNICORN_CMD_ARGS"
+    assert source(cfg, "keepalive") == "gunicorn_config.py"

@@ -223,6 +223,74 @@ def test_data_on_a_volume_is_shared_by_every_uid_in_group_0(docker_client, run):
         volume.remove(force=True)
 
 
+# One process writing a SQLite database in /data: creates the table if missing, inserts
+# its UID in a transaction, and prints the rows and each file's mode from inside it
+# (when the journals exist), or the error. No start command, so Docker's umask (022).
+SQLITE_WRITER = """
+import json, os, sqlite3, sys
+from pathlib import Path
+from {{ cookiecutter.package_name }}.serving import shared_file
+path, journal, how = sys.argv[1:]
+db = sqlite3.connect(shared_file(path) if how == "shared_file" else path, isolation_level=None)
+try:
+    db.execute(f"PRAGMA journal_mode = {journal}")
+    db.execute("CREATE TABLE IF NOT EXISTS writes (uid INTEGER)")
+    db.execute("BEGIN")
+    db.execute("INSERT INTO writes VALUES (?)", (os.getuid(),))
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in Path(path).parent.iterdir()}
+    db.execute("COMMIT")
+    print(json.dumps({"uids": [row[0] for row in db.execute("SELECT uid FROM writes")],
+                      "modes": modes}))
+except sqlite3.Error as error:
+    print(json.dumps({"error": str(error)}))
+"""
+
+
+def write_sqlite(docker_client, image, volume, uid: str, journal: str, how: str) -> dict:
+    container = docker_client.containers.run(
+        image.id,
+        command=["python", "-c", SQLITE_WRITER, "/data/shared.sqlite", journal, how],
+        user=f"{uid}:0",
+        volumes={volume.name: {"bind": "/data", "mode": "rw"}},
+        read_only=True,
+        tmpfs={"/tmp": ""},  # noqa: S108 (the container's own /tmp)
+        cap_drop=["ALL"],
+        detach=True,
+    )
+    try:
+        exit_code = container.wait(timeout=30)["StatusCode"]
+        output = container.logs(stdout=True, stderr=True).decode()
+        assert exit_code == 0, output
+        return json.loads(output.splitlines()[-1])
+    finally:
+        container.remove(force=True)
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+@pytest.mark.parametrize("how", ["shared_file", "sqlite3.connect alone"])
+def test_a_sqlite_database_on_a_volume_is_shared_by_every_uid_in_group_0(
+    docker_client, image, journal, how
+):
+    """A release as one UID creates the database; the service, as another, writes it."""
+    volume = docker_client.volumes.create(f"sqlite-{uuid.uuid4().hex[:8]}")
+    try:
+        first = write_sqlite(docker_client, image, volume, "20001", journal, how)
+        assert first["uids"] == [20001], first
+        second = write_sqlite(docker_client, image, volume, "20002", journal, how)
+        if how != "shared_file":
+            # What shared_file() prevents: SQLite made the file 0644, the owner's alone.
+            assert second == {"error": "attempt to write a readonly database"}
+            return
+        assert second["uids"] == [20001, 20002], second
+        # Its journals, the second UID's, were group-writable too: the first UID writes again.
+        suffixes = ["-journal"] if journal == "delete" else ["-wal", "-shm"]
+        assert second["modes"] == {f"shared.sqlite{s}": "0o664" for s in ["", *suffixes]}
+        third = write_sqlite(docker_client, image, volume, "20001", journal, how)
+        assert third["uids"] == [20001, 20002, 20001], third
+    finally:
+        volume.remove(force=True)
+
+
 def test_release_step_runs_read_only_as_an_arbitrary_uid(docker_client, image):
     container = docker_client.containers.run(
         image.id,

@@ -71,6 +71,8 @@ THREAD = "HeaderBufferingThreadWorker"
 GEVENT = "DrainingGeventWorker"
 gthread_worker = subclass_module("gthread_worker", THREAD)
 gevent_worker = subclass_module("gevent_worker", GEVENT)
+error_pages = subclass_module("error_pages", "ErrorPages")
+sync_worker = subclass_module("sync_worker", "ErrorPagesSyncWorker")
 HeaderBufferingThreadWorker = gthread_worker.HeaderBufferingThreadWorker
 DrainingGeventWorker = gevent_worker.DrainingGeventWorker
 
@@ -150,6 +152,12 @@ OVERRIDES = [
     ),
 ]
 
+# The mixin every worker class takes first (error_pages.py), on gunicorn's base Worker.
+OVERRIDES += [
+    (error_pages.ErrorPages, base.Worker, "init_process", ["self"]),
+    (error_pages.ErrorPages, base.Worker, "handle_error", ["self", "req", "client", "addr", "exc"]),
+]
+
 
 @pytest.mark.parametrize(
     ("subclass", "gunicorns", "method", "expected"),
@@ -198,6 +206,26 @@ def test_thread_worker_module_names():
     assert isinstance(linger, int | float) and linger > 0, relies(
         THREAD, "gthread.STOP_KEEPALIVE_LINGER", "the seconds a stopping worker lingers"
     )
+
+
+def test_error_pages_replace_gunicorns_page_writer():
+    mixin = "ErrorPages"
+    assert parameters(util.write_error) == ["sock", "status_int", "reason", "mesg"], relies(
+        mixin, "util.write_error", "write_error(sock, status_int, reason, mesg)"
+    )
+    assert parameters(error_pages.write_error) == parameters(util.write_error)
+    assert "write_error" in names_used(base.Worker.handle_error), relies(
+        mixin, "base.Worker.handle_error", "the page written through util.write_error"
+    )
+    assert parameters(util.write_nonblock)[:2] == ["sock", "data"], relies(
+        mixin, "util.write_nonblock", "write_nonblock(sock, data)"
+    )
+    for worker_class in (
+        HeaderBufferingThreadWorker,
+        DrainingGeventWorker,
+        sync_worker.ErrorPagesSyncWorker,
+    ):
+        assert worker_class.__mro__[1] is error_pages.ErrorPages, worker_class
 
 
 def test_lingering_close_is_gunicorns_own():
@@ -379,10 +407,11 @@ def test_gunicorn_settings_the_subclasses_read():
 
 
 def test_arbiter_internals_the_config_hooks_rely_on():
-    """gunicorn_config.py's hooks (refusals, failed boots, the fork window)."""
+    """server_hooks.py's hooks (refusals, failed boots, the fork window), bound by
+    gunicorn_config.py, and the line logging_setup.GunicornLogger drops."""
     from gunicorn import arbiter, errors
 
-    config_hooks = "gunicorn_config.py"
+    config_hooks = "server_hooks.py"
     assert hasattr(errors, "HaltServer"), relies(config_hooks, "errors.HaltServer", "exists")
     for name in ("reap_workers", "stop", "spawn_worker", "setup"):
         assert callable(getattr(arbiter.Arbiter, name, None)), relies(
@@ -394,6 +423,18 @@ def test_arbiter_internals_the_config_hooks_rely_on():
     )
     assert "num_workers" in names_used(arbiter.Arbiter.setup), relies(
         config_hooks, "Arbiter.setup", "sets num_workers from the configuration"
+    )
+    # nworkers_changed reads the worker class gunicorn loaded (refusals.unservable).
+    setup = inspect.getsource(arbiter.Arbiter.setup)
+    assert -1 < setup.find("self.worker_class =") < setup.find("self.num_workers ="), relies(
+        config_hooks, "Arbiter.setup", "loads worker_class before it sets num_workers"
+    )
+    # With a socket per worker, this line has no address: GunicornLogger drops it.
+    from {{ cookiecutter.package_name }}.serving.logging_setup import _GUNICORN_LISTENING
+
+    logged = f'self.log.info("{_GUNICORN_LISTENING}", listeners_str, self.pid)'
+    assert logged in inspect.getsource(arbiter.Arbiter.start), relies(
+        "logging_setup.py", "Arbiter.start", f"logs {_GUNICORN_LISTENING!r}"
     )
     assert "SIG_QUEUE" in names_used(arbiter.Arbiter.signal), relies(
         config_hooks, "Arbiter.signal", "queues signals in SIG_QUEUE"

@@ -71,6 +71,16 @@ def test_worker_class_values():
         ("LOG_FORMAT", "xml"),
         ("MAX_CONTENT_LENGTH", "0"),
         ("GOOGLE_CLOUD_PROJECT", "Not A Project"),
+        ("FORWARDED_ALLOW_IPS", "proxy.internal"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.0/8,*"),
+        ("URL_PREFIX", "shop"),
+        ("URL_PREFIX", "/shop/"),
+        ("URL_PREFIX", "//evil.example"),
+        ("URL_PREFIX", "/a b"),
+        ("TRUSTED_HOSTS", "https://api.example.com"),
+        ("TRUSTED_HOSTS", "api.example.com:443"),
+        ("TRUSTED_HOSTS", "*.example.com"),
+        ("TRUSTED_HOSTS", "api.example.com,,x.example.com"),
     ],
 )
 def test_bad_value_names_the_variable_and_the_value(name, value):
@@ -80,6 +90,31 @@ def test_bad_value_names_the_variable_and_the_value(name, value):
     assert name in message
     assert repr(value.strip()) in message
     assert "\n" not in message
+
+
+def test_proxy_and_host_settings():
+    defaults = load_settings({})
+    # gunicorn's own default: only a proxy on this host is trusted.
+    assert defaults.forwarded_allow_ips == ("127.0.0.1", "::1")
+    assert defaults.url_prefix is None
+    assert defaults.trusted_hosts == ()
+    parsed = load_settings(
+        {
+            "FORWARDED_ALLOW_IPS": "10.0.0.0/8, fd00::/8",
+            "URL_PREFIX": "/shop/v1",
+            "TRUSTED_HOSTS": "API.example.com, .example.org,127.0.0.1,[::1]",
+        }
+    )
+    assert parsed.forwarded_allow_ips == ("10.0.0.0/8", "fd00::/8")
+    assert parsed.url_prefix == "/shop/v1"
+    assert parsed.trusted_hosts == ("api.example.com", ".example.org", "127.0.0.1", "[::1]")
+    assert load_settings({"FORWARDED_ALLOW_IPS": "*"}).forwarded_allow_ips == ("*",)
+
+
+def test_script_name_in_the_environment_is_refused():
+    # gunicorn would take it as every request's prefix and answer 500 outside it.
+    with pytest.raises(SettingsError, match=r"SCRIPT_NAME.*URL_PREFIX"):
+        load_settings({"SCRIPT_NAME": "/shop"})
 
 
 def test_threads_with_sync_workers_is_refused():
@@ -158,3 +193,53 @@ def test_sessions_make_secret_key_required(monkeypatch):
     with pytest.raises(SettingsError, match="SECRET_KEY is too short"):
         config.load_config({**unkeyed, "SECRET_KEY": "guessable"})
     assert config.load_config({**unkeyed, "SECRET_KEY": KEY}).secret_key == KEY
+
+
+# ---- Once per boot ---------------------------------------------------------------
+
+
+@pytest.fixture
+def unbooted(monkeypatch):
+    """settings.py as before any boot in this process, and as it was after the test."""
+    from {{ cookiecutter.package_name }}.serving import settings
+
+    monkeypatch.setattr(settings, "_boot", None)
+    return settings
+
+
+def test_the_environment_is_read_once_per_boot(unbooted, monkeypatch):
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "42")
+    booted = unbooted.boot_settings()
+    assert booted.keepalive == 42
+    # Later calls (gunicorn_config.py, the logger, init_app in each forked worker)
+    # take what the boot read; a change after it is not read, nor validated again.
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "soon")
+    assert unbooted.boot_settings() is booted
+    assert unbooted.current_settings() is booted
+
+
+def test_outside_a_boot_current_settings_follow_the_environment(unbooted, monkeypatch):
+    # Tests and `flask --app` build apps with changing environments.
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "42")
+    assert unbooted.current_settings().keepalive == 42
+    monkeypatch.setenv("GUNICORN_KEEPALIVE", "43")
+    assert unbooted.current_settings().keepalive == 43
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [
+        ("GUNICORN_KEEPALIVE", "soon", "GUNICORN_KEEPALIVE='soon' is not allowed"),
+        ("SECRET_KEY", "guessable", "SECRET_KEY is too short"),  # your config.py's
+    ],
+)
+def test_a_bad_value_at_boot_is_one_line_and_exit_code_2(
+    unbooted, monkeypatch, capsys, name, value, line
+):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exit_:
+        unbooted.boot_settings()
+    assert exit_.value.code == 2
+    (printed,) = capsys.readouterr().err.splitlines()
+    assert printed.startswith("configuration error: ") and line in printed
+    assert unbooted._boot is None  # nothing half-read is kept

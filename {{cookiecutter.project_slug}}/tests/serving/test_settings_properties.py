@@ -55,6 +55,12 @@ def taken_as_given(name: str, value: str, parsed) -> bool:
         return parsed.google_cloud_project == value
     if name == "DATA_DIR":
         return parsed.data_dir == Path(os.path.abspath(value))
+    if name == "FORWARDED_ALLOW_IPS":
+        return parsed.forwarded_allow_ips == tuple(p.strip() for p in value.split(","))
+    if name == "URL_PREFIX":
+        return parsed.url_prefix == value
+    if name == "TRUSTED_HOSTS":
+        return parsed.trusted_hosts == tuple(p.strip().lower() for p in value.split(","))
     raise AssertionError(f"no property for {name}")
 
 
@@ -71,6 +77,9 @@ VARIABLES = [
     "GUNICORN_CONTROL_SOCKET",
     "GOOGLE_CLOUD_PROJECT",
     "DATA_DIR",
+    "FORWARDED_ALLOW_IPS",
+    "URL_PREFIX",
+    "TRUSTED_HOSTS",
 ]
 # Mostly plausible-looking values, to reach the edges of each rule.
 VALUES = (
@@ -91,6 +100,9 @@ VALUES = (
             "0.5",
             "my-project-1",
             "unix:/tmp/s",
+            "10.0.0.0/8",
+            "/shop",
+            ".example.com",
         ]
     )
     | st.text(max_size=20)

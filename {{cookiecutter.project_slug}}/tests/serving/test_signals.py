@@ -181,9 +181,9 @@ def test_ctrl_c_stops_quietly(start_gunicorn, worker_class):
 # whether its handler ran; one that waits out its deadline lost the signal.
 FORK_THEN_SIGNAL = """
 import os, signal, sys, time
-from {{ cookiecutter.package_name }}.serving import gunicorn_config
+from {{ cookiecutter.package_name }}.serving import server_hooks
 
-gunicorn_config._keep_stop_signals_across_forks()
+server_hooks.keep_stop_signals_across_forks()
 got = []
 signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
 lost = 0
@@ -221,15 +221,15 @@ class Exited(Exception):
 
 @pytest.fixture
 def post_fork(monkeypatch):
-    """gunicorn_config.post_fork with an exit that raises, this process's handlers restored."""
-    from {{ cookiecutter.package_name }}.serving import gunicorn_config
+    """server_hooks.post_fork with an exit that raises, this process's handlers restored."""
+    from {{ cookiecutter.package_name }}.serving import server_hooks
 
     def exit_now(signum=None, frame=None):
         raise Exited
 
-    monkeypatch.setattr(gunicorn_config, "exit_now", exit_now)
-    handlers = {signum: signal.getsignal(signum) for signum in gunicorn_config._STOP_SIGNALS}
-    yield gunicorn_config.post_fork
+    monkeypatch.setattr(server_hooks, "exit_now", exit_now)
+    handlers = {signum: signal.getsignal(signum) for signum in server_hooks.STOP_SIGNALS}
+    yield server_hooks.post_fork
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
 

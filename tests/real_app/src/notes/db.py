@@ -12,6 +12,8 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 
+from .serving import shared_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     username TEXT PRIMARY KEY,
@@ -37,7 +39,7 @@ def database_path() -> Path:
 
 def get_db() -> sqlite3.Connection:
     if "db" not in g:
-        g.db = sqlite3.connect(database_path())
+        g.db = sqlite3.connect(shared_file(database_path()))
         g.db.row_factory = sqlite3.Row
         g.db.execute("PRAGMA foreign_keys = ON")
     return g.db
@@ -51,10 +53,6 @@ def close_db(_error: BaseException | None = None) -> None:
 
 def init_db() -> None:
     """Create the tables that do not exist yet; running it again changes nothing."""
-    # SQLite creates its files rw-r--r--, whatever the umask. Made here first, the
-    # file gets the start command's umask (002): group-writable, so the service,
-    # running as another UID in group 0 than the release that made it, can write it.
-    database_path().touch(exist_ok=True)
     get_db().executescript(SCHEMA)
 
 

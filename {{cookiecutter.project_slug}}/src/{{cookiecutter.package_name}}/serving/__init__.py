@@ -2,23 +2,34 @@
 
 Settings and their validation, worker sizing and classes, logging, request ids,
 security headers, session cookies, the data location, the start command, the
-healthcheck probe and gunicorn's configuration. Template updates change this folder;
-your application lives one folder up and uses only the names below:
+healthcheck probe, gunicorn's configuration and its server hooks. Template updates
+change this folder; your application lives one folder up and uses only the names
+below:
 
 - `init_app(app)`: what your factory calls (flask_app.py);
 - `Env`, `SettingsError`: the validated reader your config.py uses (settings.py);
 - `is_draining()`: True once this worker is shutting down (lifecycle.py);
-- `sleep_unless_draining(seconds)`: the wait for streaming views (streaming.py).
+- `sleep_unless_draining(seconds)`: the wait for streaming views (streaming.py);
+- `shared_file(path)`: a file in DATA_DIR that every UID in group 0 can write, made
+  before SQLite's first connection to it (data_files.py, docs/state.md).
 
-`Env`, `SettingsError` and `is_draining` import only the standard library: gunicorn's
+`Env`, `SettingsError`, `is_draining` and `shared_file` import only the standard library: gunicorn's
 master imports your config.py, before the gevent worker patches the standard
 library, so nothing heavier may load with them. The other two load on first use.
 """
 
+from .data_files import shared_file
 from .lifecycle import is_draining
 from .settings import Env, SettingsError
 
-__all__ = ["Env", "SettingsError", "init_app", "is_draining", "sleep_unless_draining"]
+__all__ = [
+    "Env",
+    "SettingsError",
+    "init_app",
+    "is_draining",
+    "shared_file",
+    "sleep_unless_draining",
+]
 
 
 def __getattr__(name: str):

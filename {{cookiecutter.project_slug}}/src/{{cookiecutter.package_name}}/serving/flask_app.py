@@ -1,32 +1,40 @@
 """What the serving machinery adds to your Flask app: `init_app(app)`, called by create_app.
 
-It reads the server's settings (settings.py) and sets up, in this order: the one
-logging setup, the data location as Flask's instance path, body-size limits,
-session cookie defaults, 400s for bodies gunicorn cannot parse, and the two WSGI
-middlewares (request ids and trace, security headers). Nothing here decides how
+It takes the server's settings (settings.py) and sets up, in this order: the one
+logging setup, the data location as Flask's instance path (with a warning naming
+what in it another UID of its group cannot write), body-size limits, session cookie
+defaults, 400s for bodies gunicorn cannot parse, the Host check and path-only routing
+redirects, and the WSGI middlewares (security headers, request ids and trace, the
+size limit of chunked bodies, URL_PREFIX). Nothing here decides how
 errors look: that is errors.py in your app.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 from flask import Flask
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import BadRequest
 
+from .data_files import unshared_files
 from .logging_setup import configure_logging
+from .request_bodies import ChunkedBodyLimitMiddleware
 from .request_context import RequestContextMiddleware
 from .security_headers import SecurityHeadersMiddleware
 from .sessions import ProxyAwareSessionInterface
-from .settings import load_settings
+from .settings import current_settings
+from .trusted_hosts import init_trusted_hosts
+from .url_prefix import UrlPrefixMiddleware
 
 log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
-    settings = load_settings(os.environ)
+    # In the service, the settings the master validated at boot, which this worker
+    # inherited when it was forked: nothing is read again. Elsewhere (tests, `flask`),
+    # the environment as it is now.
+    settings = current_settings()
     configure_logging(settings.log_level, settings.log_format)
 
     # Flask would derive the instance path from the installed package: inside the
@@ -38,9 +46,11 @@ def init_app(app: Flask) -> None:
         # A service that keeps no files runs without it; one that does fails on
         # first write, with this line explaining why.
         log.warning("DATA_DIR %s is not writable: %s", settings.data_dir, error.strerror)
+    _warn_of_unshared_files(settings.data_dir)
 
     app.config.update(
-        # Larger bodies get a 413 before the view reads them.
+        # Larger bodies get a 413: before the view runs when they announce their
+        # length, when it reads them if chunked (request_bodies.py).
         MAX_CONTENT_LENGTH=settings.max_content_length,
         GOOGLE_CLOUD_PROJECT=settings.google_cloud_project,
         # Not sent on cross-site subrequests or POSTs: the default CSRF defence.
@@ -53,7 +63,28 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ParseException, _malformed_body)
     app.register_error_handler(NoMoreData, _malformed_body)
 
-    app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(app.wsgi_app, app))
+    init_trusted_hosts(app, settings.trusted_hosts)
+
+    wsgi_app = ChunkedBodyLimitMiddleware(app.wsgi_app, app)
+    if settings.url_prefix:
+        wsgi_app = UrlPrefixMiddleware(wsgi_app, settings.url_prefix)
+    app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(wsgi_app, app))
+
+
+def _warn_of_unshared_files(data_dir) -> None:
+    """Before the first request fails with "readonly database" or "permission denied"."""
+    unshared = unshared_files(data_dir)
+    if unshared:
+        names = ", ".join(str(path.relative_to(data_dir)) for path in unshared[:5])
+        more = f" and {len(unshared) - 5} more" if len(unshared) > 5 else ""
+        log.warning(
+            "DATA_DIR %s: %s%s cannot be written by another UID of its group (not "
+            "group-writable): create files with serving.shared_file(), see docs/state.md",
+            data_dir,
+            names,
+            more,
+            extra={"unshared_files": len(unshared)},
+        )
 
 
 def _malformed_body(error: Exception):

@@ -21,6 +21,7 @@ standard library before installing the worker's signal handlers, and until then
 the handler inherited from the master swallows the signal), and makes a timeout
 abort end the process: gunicorn raises SystemExit in whichever greenlet runs,
 where the request handler catches it and the worker lingers on.
+Its error pages carry the security headers and a request id (error_pages.py).
 Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=gevent.
 """
 
@@ -36,6 +37,8 @@ import gevent
 from gunicorn import util
 from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
+
+from .error_pages import ErrorPages
 
 # gevent's own default: connections accepted per wakeup of the listening socket.
 _GREEDY_MAX_ACCEPT = 100
@@ -59,7 +62,7 @@ class _GreedyStreamServer(ggevent.StreamServer):
         pass
 
 
-class DrainingGeventWorker(GeventWorker):
+class DrainingGeventWorker(ErrorPages, GeventWorker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._open: set[socket.socket] = set()

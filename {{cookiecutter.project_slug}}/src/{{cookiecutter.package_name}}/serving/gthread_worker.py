@@ -21,6 +21,7 @@ up to 2 s, so that unread request bytes do not make the kernel reset the respons
 and does it in the event loop: each client that kept its side open, or vanished, froze
 every other connection of the worker for 2 s. Here the linger waits in the poller.
 
+Its error pages carry the security headers and a request id (error_pages.py).
 Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=gthread.
 """
 
@@ -37,6 +38,8 @@ from functools import partial
 
 from gunicorn import util
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
+
+from .error_pages import ErrorPages
 
 # A real client, even on a slow mobile link, sends its headers within a second
 # or two; routers send them at once.
@@ -72,7 +75,7 @@ class _BufferingConn(TConn):
             super().close(graceful)
 
 
-class HeaderBufferingThreadWorker(ThreadWorker):
+class HeaderBufferingThreadWorker(ErrorPages, ThreadWorker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._buffering: deque[_BufferingConn] = deque()

@@ -14,7 +14,7 @@ _lifecycle = _Lifecycle()
 
 
 def start_draining() -> None:
-    """Called from the worker's SIGTERM handler (gunicorn_config.py)."""
+    """Called from the worker's SIGTERM handler (server_hooks.post_worker_init)."""
     _lifecycle.draining = True
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -21,13 +20,15 @@ from contextvars import ContextVar
 
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
-from .settings import load_settings
+from .settings import current_settings
 
 # Set per request by request_context.py; read by the formatter for every line.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 trace_var: ContextVar[str | None] = ContextVar("trace", default=None)
 
 _HANDLER_MARK = "_service_stdout_handler"
+# gunicorn's access log: its entries carry their fields for JSON, not for text lines.
+_ACCESS_LOGGER = "gunicorn.access"
 # Set on an exception that was logged with its request's id (request_context.py,
 # a streamed body failing after the response started), so that gunicorn's own
 # "Error handling request" line for it, written once the id is unbound, is not a
@@ -93,6 +94,11 @@ def _rfc3339_utc(created: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{milliseconds:03d}Z"
 
 
+def _extra_fields(record: logging.LogRecord) -> dict:
+    """The fields a caller passed with `extra=`."""
+    return {key: value for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES}
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the field names Cloud Logging understands."""
 
@@ -111,9 +117,8 @@ class JsonFormatter(logging.Formatter):
         if trace:
             entry["logging.googleapis.com/trace"] = trace
         # Fields passed with `extra=` become top-level keys.
-        for key, value in vars(record).items():
-            if key not in _RECORD_ATTRIBUTES and key not in entry:
-                entry[key] = value
+        for key, value in _extra_fields(record).items():
+            entry.setdefault(key, value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _encode_json(entry)
@@ -125,7 +130,8 @@ class TextFormatter(logging.Formatter):
     One entry is one line, whatever its fields hold: a path with %0d%0a, a header
     value or an exception's message cannot start a line that looks like an entry of
     its own. Control characters are written as escapes (\\r, \\n, \\x1b), and so are
-    a traceback's line breaks. Colour only when stdout is a terminal; piped or
+    a traceback's line breaks. Fields passed with `extra=` follow the message as
+    one JSON object, but for access entries. Colour only when stdout is a terminal; piped or
     redirected, the lines are plain.
     """
 
@@ -139,6 +145,12 @@ class TextFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             line = f"{line} [request_id={request_id}]"
+        fields = _extra_fields(record)
+        if fields and record.name != _ACCESS_LOGGER:
+            # The fields JSON shows beside the message (the boot line's configuration,
+            # a failed app's name), as one JSON object. An access entry's message says
+            # method, path and status already: enough to read locally.
+            line = f"{line} {_encode_json(fields)}"
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -177,19 +189,30 @@ def mark_logged(error: BaseException) -> None:
     setattr(error, _LOGGED_MARK, True)
 
 
+# gunicorn's line once its master has bound (Arbiter.start), with its sockets and pid.
+_GUNICORN_LISTENING = "Listening at: %s (%s)"
+
+
 class GunicornLogger(_GunicornBaseLogger):
     """Gunicorn's logger, writing through configure_logging() instead of its own handlers."""
 
     def setup(self, cfg) -> None:
         self.cfg = cfg
         self._access_log_enabled = bool(cfg.accesslog)
-        settings = load_settings(os.environ)
-        configure_logging(cfg.loglevel, settings.log_format)
+        configure_logging(cfg.loglevel, current_settings().log_format)
         for log in (self.error_log, self.access_log):
             log.handlers.clear()
             log.propagate = True
         self.error_log.setLevel(cfg.loglevel.upper())
         self.access_log.setLevel(logging.INFO)
+
+    def info(self, msg, *args, **kwargs) -> None:
+        # With a socket per worker (reuse_port) the master binds none, and gunicorn
+        # logs "Listening at:  (PID)" with no address; the when_ready hook
+        # (server_hooks.py) logs the addresses the workers bind instead.
+        if msg == _GUNICORN_LISTENING and args[:1] == ("",):
+            return
+        super().info(msg, *args, **kwargs)
 
     def access(self, resp, req, environ, request_time) -> None:
         if not self.access_log_enabled or not self.access_log.isEnabledFor(logging.INFO):
@@ -219,8 +242,9 @@ class GunicornLogger(_GunicornBaseLogger):
             extra=fields,
         )
         # The request id and trace live in the WSGI environ: by the time gunicorn
-        # logs the access entry, the request's context variables are reset.
-        token = request_id_var.set(environ.get("service.request_id"))
+        # logs the access entry, the request's context variables are reset. A request
+        # gunicorn answers itself has its id bound instead (error_pages.py).
+        token = request_id_var.set(environ.get("service.request_id") or request_id_var.get())
         trace_token = trace_var.set(environ.get("service.trace"))
         try:
             self.access_log.handle(record)

@@ -3,9 +3,9 @@
 `load_settings()` holds what the serving machinery reads (bind address, workers,
 logging, the data location). Your application's own values live in `config.py` one
 folder up and use the same `Env` reader, so every value, yours and the server's, is
-validated the same way: start.py and gunicorn_config.py load both in the master
-before anything binds, and a bad value stops the service with one line that names
-the variable and what is allowed (never the value of a secret).
+validated the same way, once per boot, by `boot_settings()` in the master before
+anything binds: a bad value stops the service with one line that names the variable
+and what is allowed (never the value of a secret).
 
 This module imports only the standard library: gunicorn_config.py runs in the master,
 and the gevent worker monkey-patches sockets later, in each worker.
@@ -31,6 +31,14 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 # Google Cloud project IDs: 6-30 characters, lowercase letters, digits, hyphens.
 _GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+# A URL path prefix: one or more /segment, no trailing slash, characters that need
+# no escaping in a URL (so the prefix reads the same in a request and in url_for).
+_URL_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+# A TRUSTED_HOSTS entry: a DNS name (a leading dot also takes its subdomains), an
+# IPv4 address or a bracketed IPv6 one; no port, no scheme, no wildcard.
+_TRUSTED_HOST = re.compile(
+    r"^(\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])$"
+)
 
 
 class SettingsError(ValueError):
@@ -63,6 +71,11 @@ class Settings:
     log_format: str
     # The one writable folder for the app's files (Flask's instance path).
     data_dir: Path
+    # Proxies and hosts: whose forwarding headers count, the prefix the service is
+    # mounted under, and the Host values it answers.
+    forwarded_allow_ips: tuple[str, ...]
+    url_prefix: str | None
+    trusted_hosts: tuple[str, ...]
     # Application.
     max_content_length: int
     google_cloud_project: str | None
@@ -121,6 +134,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         # The image sets DATA_DIR=/data (group 0, group-writable); elsewhere var/ in
         # the working directory, which .gitignore and .dockerignore leave out.
         data_dir=env.path("DATA_DIR", "var"),
+        # gunicorn's own default: only a proxy on this host may say the request was https.
+        forwarded_allow_ips=_forwarded_allow_ips(env),
+        url_prefix=_url_prefix(env),
+        # Unset: every Host is answered (the names are not known before a deploy, and
+        # the platforms' routers deliver only the app's own); the deploy files set it.
+        trusted_hosts=_trusted_hosts(env),
         max_content_length=env.integer("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1),
         google_cloud_project=env.matching(
             "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
@@ -128,9 +147,37 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     )
 
 
-def load_settings_or_exit(environ: Mapping[str, str]) -> Settings:
-    """load_settings(), turning a bad value into one line on stderr and exit code 2."""
-    return or_exit(load_settings, environ)
+# This boot's settings, once boot_settings() has read them.
+_boot: Settings | None = None
+
+
+def boot_settings() -> Settings:
+    """The whole environment, the server's settings and your config.py, read and
+    validated once per boot; a bad value is one line on stderr and exit code 2.
+
+    The first call reads: start.py's, before gunicorn runs, or gunicorn_config.py's
+    under a plain `gunicorn` (the project's gunicorn.conf.py). Every later call returns
+    the same settings: gunicorn's config module and logger in the master, and each
+    worker, which inherits them with the master's memory when it is forked. So a worker
+    reads nothing again: what it would read is the environment it inherited, already
+    validated. Only your create_app() reads config.py again in each worker: it is your
+    factory, which tests and `flask` also call, and it cannot fail where the master's
+    check passed.
+    """
+    global _boot
+    if _boot is None:
+        from {{ cookiecutter.package_name }}.config import load_config
+
+        settings = or_exit(load_settings, os.environ)
+        or_exit(load_config, os.environ)
+        _boot = settings
+    return _boot
+
+
+def current_settings() -> Settings:
+    """This boot's settings in the service; outside one (tests, `flask --app`, bench
+    scripts), the environment as it is now, read on each call: tests change it."""
+    return _boot if _boot is not None else load_settings(os.environ)
 
 
 def or_exit(load, environ: Mapping[str, str]):
@@ -168,6 +215,50 @@ def _bind(env: Env) -> tuple[str, ...]:
             "such as 0.0.0.0, 127.0.0.1 or [::]"
         ) from None
     return (f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}",)
+
+
+def _forwarded_allow_ips(env: Env) -> tuple[str, ...]:
+    value = env.text("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+    entries = tuple(part.strip() for part in value.split(","))
+    for entry in entries:
+        if entry == "*" and len(entries) == 1:
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"FORWARDED_ALLOW_IPS={value!r} is not allowed: expected comma-separated "
+                "IP addresses or networks (10.0.0.0/8), or * alone for any address"
+            ) from None
+    return entries
+
+
+def _url_prefix(env: Env) -> str | None:
+    if env.text("SCRIPT_NAME", None) is not None:
+        # gunicorn reads SCRIPT_NAME from its environment itself and answers 500 to
+        # every path outside it, health checks included.
+        raise SettingsError(
+            "SCRIPT_NAME is set: unset it and set URL_PREFIX instead "
+            "(gunicorn would answer 500 to every path outside it)"
+        )
+    return env.matching(
+        "URL_PREFIX", _URL_PREFIX, "a path such as /api or /shop/v1 (no trailing slash)"
+    )
+
+
+def _trusted_hosts(env: Env) -> tuple[str, ...]:
+    value = env.text("TRUSTED_HOSTS", None)
+    if value is None:
+        return ()
+    entries = tuple(part.strip().lower() for part in value.split(","))
+    for entry in entries:
+        if not _TRUSTED_HOST.match(entry):
+            raise SettingsError(
+                f"TRUSTED_HOSTS={value!r} is not allowed: expected comma-separated host "
+                "names without scheme or port (api.example.com), .example.com for a "
+                "domain and its subdomains, or IP addresses"
+            )
+    return entries
 
 
 def default_host() -> str:

@@ -13,8 +13,9 @@ All three set the umask to 002: files and folders the service creates are
 group-writable, so any UID in group 0 (the arbitrary UIDs of OpenShift, a later
 release running as another user) can update what an earlier one wrote.
 
-Serving runs gunicorn in this process with gunicorn_config.py; extra arguments go
-to gunicorn. In the image dumb-init is PID 1 and hands SIGTERM and SIGINT to this
+Serving runs gunicorn in this process with gunicorn_config.py (its values) and
+server_hooks.py (what happens at boot, fork and stop); extra arguments go to
+gunicorn. In the image dumb-init is PID 1 and hands SIGTERM and SIGINT to this
 process (the Dockerfile says why).
 
 Signals before gunicorn's own handlers. As it is imported, the first thing
@@ -73,22 +74,16 @@ if _command(sys.argv[1:]) == "serve":
         signal.signal(_signum, exit_now)
 
 
-def validate_environment() -> None:
-    """Exit with one line if any setting, the server's or the app's, is bad."""
-    from {{ cookiecutter.package_name }}.config import load_config
-
-    from .settings import load_settings, or_exit
-
-    or_exit(load_settings, os.environ)
-    or_exit(load_config, os.environ)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if _command(args) != "serve":
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    validate_environment()
+    # Read and validated here, once for this boot: gunicorn_config.py, the logger and
+    # the workers reuse what this read (settings.boot_settings says how).
+    from .settings import boot_settings
+
+    boot_settings()
     os.umask(UMASK)
     if args[:1] == ["release"]:
         manage(["release", *args[1:]])

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from {{ cookiecutter.package_name }} import serving
@@ -79,6 +79,26 @@ def spin():
 def echo():
     """Reads the whole body, so body framing and size limits are exercised."""
     return jsonify(size=len(request.get_data()))
+
+
+@probe.post("/json")
+def json_body():
+    """Parses a JSON body: the size limit must hold for get_json() too."""
+    return jsonify(items=len(request.get_json()))
+
+
+@probe.post("/form")
+def form_body():
+    """Parses a url-encoded or multipart form: the size limit must hold for forms too."""
+    return jsonify(
+        fields=len(request.form), files=sum(len(f.read()) for f in request.files.values())
+    )
+
+
+@probe.get("/redirect-to-url")
+def redirect_to_url():
+    """Redirects to this app's own URL built by url_for, as a view would."""
+    return redirect(url_for("_probe.url"))
 
 
 @probe.post("/data/<name>")

@@ -15,9 +15,15 @@ PROBE_APP = "harness.probe_app:app"
 
 
 class Gunicorn:
-    """One gunicorn master started with gunicorn_config.py; always stopped by the fixture."""
+    """One gunicorn master started with gunicorn_config.py; always stopped by the fixture.
 
-    def __init__(self, tmp_path: Path, env: dict[str, str], app: str) -> None:
+    Started as production starts it, `python -m {{ cookiecutter.package_name }} APP`, unless `command` says
+    otherwise (plain `gunicorn`, which reads the project's gunicorn.conf.py).
+    """
+
+    def __init__(
+        self, tmp_path: Path, env: dict[str, str], app: str, command: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = tmp_path / f"gunicorn-{self.port}.log"
@@ -38,7 +44,7 @@ class Gunicorn:
         self.workers = int(concurrency) if concurrency.isdigit() else 0
         with self.output.open("wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "{{ cookiecutter.package_name }}", app],
+                command or [sys.executable, "-m", "{{ cookiecutter.package_name }}", app],
                 cwd=PROJECT,
                 env=full_env,
                 stdout=sink,

@@ -1,0 +1,1 @@
+# A package only so that conftest.py here imports as flask_idioms.conftest (see there).

@@ -1,0 +1,237 @@
+"""gunicorn's server hooks: what happens at boot, at each fork and when a worker stops.
+
+gunicorn_config.py holds the values and binds these functions under gunicorn's own
+hook names (gunicorn reads hooks only from its config module). In the order gunicorn
+calls them:
+
+- nworkers_changed: refuse a configuration that cannot serve (refusals.py);
+- on_starting: no stop signal lost at a fork; one halt when workers fail to boot;
+- when_ready: the boot line, the effective configuration as one JSON entry;
+- post_fork: a worker told to stop before it has booted exits at once;
+- post_worker_init: /ready answers 503 as soon as the worker is told to stop.
+
+They read the settings this boot validated (settings.boot_settings), never the
+environment again.
+Hooks: https://gunicorn.org/reference/settings/#server-hooks
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import sys
+
+from gunicorn.errors import HaltServer
+
+from .refusals import CONFIG_FILE, source, unservable
+from .settings import boot_settings
+from .start import exit_now
+from .worker_sizing import worker_count
+
+# The signals that stop a worker: TERM from the master (graceful), QUIT from the
+# master after its own SIGINT (quick), INT from a terminal's Ctrl-C.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT)
+
+
+def nworkers_changed(server, new_value, old_value):
+    """Refuse, with one line and exit code 2, a configuration that cannot serve.
+
+    gunicorn calls this hook first with the effective configuration (the config file,
+    GUNICORN_CMD_ARGS and the command line applied), before it logs, binds or forks;
+    old_value is None only then.
+    """
+    if old_value is None:
+        problem = unservable(server.cfg, server.worker_class)
+        if problem:
+            print(f"configuration error: {problem}", file=sys.stderr)
+            raise SystemExit(2)
+
+
+def on_starting(server):
+    """Set up the master: no stop signal lost at a fork, one halt when workers fail to boot."""
+    keep_stop_signals_across_forks()
+    _halt_once(server)
+
+
+def keep_stop_signals_across_forks():
+    """Block the stop signals while the master forks, so a worker cannot miss one.
+
+    CPython clears the signals a child received before its own after-fork code ran
+    (bpo-9535: so that one signal is not handled twice). The master sends its
+    SIGTERM as soon as a stop comes, and a worker forked in that instant lost it,
+    served on, and held the stop for the whole graceful timeout (once in ~300
+    stops; a bare fork-then-kill loses 294 of 300 on 2 cores). Blocked, a signal
+    stays pending in the kernel across the fork, and arrives once the mask is
+    restored: in the master, or in the worker as a queued signal that post_fork
+    finds. Only the master's forks are touched: a fork in the app is unchanged.
+    """
+    master, masks = os.getpid(), []
+
+    def block():
+        if os.getpid() == master:
+            masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS))
+
+    def restore():
+        if masks:  # the mask from before the fork, in the master and its new child
+            signal.pthread_sigmask(signal.SIG_SETMASK, masks.pop())
+
+    os.register_at_fork(before=block, after_in_parent=restore, after_in_child=restore)
+
+
+def _halt_once(server):
+    """Halt once when workers fail to boot.
+
+    A worker that cannot boot or load the app exits with 3 or 4, and gunicorn halts:
+    it stops the other workers and reaps them. When another one fails too (they all
+    load the same app), or one fails while the master stops anyway, gunicorn raises
+    HaltServer inside its own stop, and the master dies with a traceback of two
+    dozen lines instead of its exit status. The first reason is the reason; later
+    failures are reaped as workers that exited.
+    """
+    reap, stop = server.reap_workers, server.stop
+    stopping = []
+
+    def reap_workers():
+        while True:
+            try:
+                return reap()
+            except HaltServer:
+                if not stopping:
+                    stopping.append(True)
+                    raise
+
+    def stop_noted(graceful=True):
+        stopping.append(True)
+        stop(graceful)
+
+    server.reap_workers, server.stop = reap_workers, stop_noted
+
+
+def when_ready(server):
+    """Log the effective configuration as one JSON entry, once, when the master is up.
+
+    With a socket per worker the master binds none, and gunicorn's own "Listening at:"
+    line has no address (logging_setup.GunicornLogger drops it): this one names them.
+    """
+    cfg = server.cfg
+    settings = boot_settings()
+    listening = _listening(server)
+    if not server.LISTENERS:
+        server.log.info("Listening at: %s (one socket per worker)", ",".join(listening))
+    workers_source = source(cfg, "workers")
+    if workers_source == CONFIG_FILE:  # from the environment: say which limit decided
+        workers_source = worker_count(settings).source
+    server.log.info(
+        "gunicorn configuration",
+        extra={
+            "config": {
+                "bind": cfg.bind,
+                "listening": listening,
+                "workers": cfg.workers,
+                "workers_source": workers_source,
+                "worker_class": settings.worker_class
+                if source(cfg, "worker_class") == CONFIG_FILE
+                else cfg.worker_class_str,
+                "threads": cfg.threads,
+                "worker_connections": cfg.worker_connections,
+                "timeout": cfg.timeout,
+                "graceful_timeout": cfg.graceful_timeout,
+                "keepalive": cfg.keepalive,
+                "max_requests": cfg.max_requests,
+                "max_requests_jitter": cfg.max_requests_jitter,
+                "preload_app": cfg.preload_app,
+                "listeners": "one per worker" if cfg.reuse_port else "shared",
+                "worker_tmp_dir": cfg.worker_tmp_dir,
+                "control_socket": None if cfg.control_socket_disable else cfg.control_socket,
+                "forwarded_allow_ips": cfg.forwarded_allow_ips,
+                "loglevel": cfg.loglevel,
+            }
+        },
+    )
+
+
+def _listening(server) -> list[str]:
+    """The addresses served: the master's sockets, or with reuse_port, what each worker binds."""
+    if server.LISTENERS:
+        return [str(listener) for listener in server.LISTENERS]
+    scheme = "https" if server.cfg.is_ssl else "http"
+    addresses = []
+    for address in server.cfg.address:
+        if isinstance(address, tuple):
+            host, port = address
+            host = f"[{host}]" if ":" in host else host
+            addresses.append(f"{scheme}://{host}:{port}")
+        else:  # a Unix socket path, or an inherited descriptor (fd://N)
+            addresses.append(f"fd://{address}" if isinstance(address, int) else f"unix:{address}")
+    return addresses
+
+
+def post_fork(server, worker):
+    """Exit at once a worker told to stop before it has booted.
+
+    A forked worker starts with the master's handlers, which only queue the signal
+    in the worker's copy of the master's queue, where nothing reads it: a SIGTERM
+    in the worker's first milliseconds (gunicorn logs "Booting worker" and binds the
+    worker's sockets before this hook) was lost, and the worker served on and held
+    the shutdown for GUNICORN_GRACEFUL_TIMEOUT (measured: `docker stop` 8.2-8.5 s,
+    not 1 s, when it came just after a worker was forked). From here on such a
+    signal exits at once; one that came earlier is found in that queue. gunicorn's
+    own handlers replace these once the worker sets up.
+    """
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, exit_now)
+    if _stop_signal_queued(server):
+        exit_now()
+
+    # gunicorn installs these methods as the worker's handlers (init_signals). Until
+    # the worker has booted (loading the app can take seconds) there is nothing to
+    # finish: it exits at once.
+    handle_exit, handle_quit = worker.handle_exit, worker.handle_quit
+    quitting = []
+
+    def exit_or_stop(signum, frame):
+        if not worker.booted:
+            exit_now()
+        handle_exit(signum, frame)
+
+    def quit_once(signum, frame):
+        # Ctrl-C reaches the worker as INT and, through the master, as QUIT. The second
+        # one exits at once, without a second SystemExit (a "SystemExit: 0" traceback
+        # under gevent): the first one's can be swallowed by a finalizer it interrupted,
+        # which left a gthread worker serving on until the master's SIGKILL (8 s).
+        if not worker.booted or quitting:
+            exit_now()
+        quitting.append(signum)
+        handle_quit(signum, frame)
+
+    worker.handle_exit, worker.handle_quit = exit_or_stop, quit_once
+
+
+def _stop_signal_queued(server) -> bool:
+    """Whether a stop signal reached this worker while it had the master's handler.
+
+    gunicorn 27's arbiter queues signals in `SIG_QUEUE`; the worker never reads
+    its copy, so emptying it here takes nothing from the master.
+    """
+    signals = getattr(server, "SIG_QUEUE", None)
+    stop = False
+    try:
+        while signals is not None:
+            stop = signals.get_nowait() in STOP_SIGNALS or stop
+    except queue.Empty:
+        pass
+    return stop
+
+
+def post_worker_init(worker):
+    """Make /ready answer 503 as soon as this worker is told to stop."""
+    from .lifecycle import start_draining
+
+    stop = signal.getsignal(signal.SIGTERM)
+
+    def drain_then_stop(signum, frame):
+        start_draining()
+        stop(signum, frame)
+
+    signal.signal(signal.SIGTERM, drain_then_stop)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from environment import app_environment
 from harness import reliability
-from harness.probe_app import create_probe_app
 from harness.servers import PROBE_APP, Gunicorn
 
 from {{ cookiecutter.package_name }}.serving import lifecycle
@@ -41,6 +40,10 @@ def _not_draining():
 def app(tmp_path, monkeypatch):
     """Here `app` is the probe app (harness/probe_app.py), never yours: the serving tests
     check what serving.init_app adds to any app. TESTING on, a data folder of its own."""
+    # Imported here, not at the top: the module builds its own app on import, which must
+    # wait for pytest_configure's test environment.
+    from harness.probe_app import create_probe_app
+
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     return create_probe_app({"TESTING": True})
 

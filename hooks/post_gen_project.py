@@ -34,7 +34,7 @@ OWNED_BY_ANSWER = {
     "deploy_fly": ["fly.toml", "docs/deploy-fly.md"],
     "deploy_kubernetes": ["deploy/kubernetes", "docs/deploy-kubernetes.md"],
     "deploy_systemd": ["deploy/systemd", "docs/deploy-systemd.md"],
-    "github_actions": [".github", "requirements-update.txt"],
+    "github_actions": [".github"],
 }
 # Paths of the tree that serve the template and never reach a project: the licence
 # texts that LICENSE includes.

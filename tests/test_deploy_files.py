@@ -572,11 +572,8 @@ def test_template_update_tools_come_from_a_hashed_lock(bake):
         r"uv pip compile --group pyproject.toml:template-update .*-o requirements-update.txt",
         makefile,
     )
-    # Without GitHub Actions, no workflow needs them: no lock, group or lock line.
-    plain = bake(github_actions="no")
-    assert not (plain / "requirements-update.txt").exists()
-    assert "template-update" not in (plain / "pyproject.toml").read_text()
-    assert "requirements-update" not in (plain / "Makefile").read_text()
+    # Updating by hand uses them too, so every project has them.
+    assert "requirements-update.txt" in (project / "docs/template-updates.md").read_text()
 
 
 def test_ci_workflow_runs_lint_tests_image_and_hadolint(bake):

@@ -23,11 +23,15 @@ BINARY_SUFFIXES = {".png"}
 # the app's Flask templates (src/PACKAGE/templates/) keep theirs.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")
 UNRENDERED_IN_FLASK_TEMPLATES = re.compile(r"cookiecutter\.")
+# Renovate's own Handlebars templates ({{newValue}}, {{#if newDigest}}) in renovate.json.
+RENOVATE_TEMPLATES = re.compile(r"\{\{(?:#if |/)?\w+\}\}")
 
 
 def unrendered(project: Path, path: Path, text: str) -> re.Match | None:
     """Where cookiecutter left Jinja in a baked file, if anywhere."""
     flask_template = "templates" in path.relative_to(project).parts
+    if path.name == "renovate.json":
+        text = RENOVATE_TEMPLATES.sub("", text)
     return (UNRENDERED_IN_FLASK_TEMPLATES if flask_template else UNRENDERED).search(text)
 
 

@@ -135,10 +135,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         banner = _dev_server_banner(record)
         if banner:
-            return "\n".join(
-                self.format(logging.makeLogRecord({**vars(record), "msg": line}))
-                for line in banner
-            )
+            lines = [logging.makeLogRecord({**vars(record), "msg": line}) for line in banner]
+            return "\n".join(self.format(line) for line in lines)
         record.message = record.getMessage()
         record.asctime = self.formatTime(record, self.datefmt)
         line = self.formatMessage(record)

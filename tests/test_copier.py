@@ -118,9 +118,11 @@ def test_sections_are_jinja_conditions_that_both_tools_render():
 
 
 @pytest.mark.parametrize("name", list(ANSWER_SETS))
-def test_copier_cruft_and_cookiecutter_make_the_same_project(template_git, tmp_path, name):
+def test_copier_cruft_and_cookiecutter_make_the_same_project(
+    template_git, tmp_path, name, record_property
+):
     answers = ANSWER_SETS[name]
-    clock = Stopwatch()
+    clock = Stopwatch(record_property)
     with git_environment():
         with clock.step("cookiecutter"):
             baked = Path(

@@ -15,6 +15,8 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 # Every deploy target answered "no": a bake with no platform files at all.
 NO_TARGETS = {answer: "no" for answer in DEFAULTS if answer.startswith("deploy_")}
+# The name under which template_repo.Stopwatch records its timings for the summary.
+TIMINGS = "timings"
 # Charts: cookiecutter copies binary files as they are, without rendering them.
 BINARY_SUFFIXES = {".png"}
 
@@ -56,3 +58,20 @@ def bake(tmp_path_factory):
         return baked[key]
 
     return bake
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The timing tables tests recorded (template_repo.Stopwatch), after the summary:
+    pytest keeps what a passing test prints, so a print would never be seen."""
+    tables = [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == TIMINGS
+    ]
+    if tables:
+        terminalreporter.section("timings")
+        for table in tables:
+            terminalreporter.write_line(table)

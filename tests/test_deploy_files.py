@@ -326,13 +326,24 @@ def railway_sdk(pins):
     (staging / "package.json").write_text(
         json.dumps({"private": True, "type": "module", "devDependencies": pins})
     )
-    result = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
-        cwd=staging,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # npm's own download cache (and its logs) in a folder of this install, removed with
+    # it: the packages are kept above, so ~/.npm would only keep a second copy.
+    npm_cache = staging.parent / f".npm-cache.{os.getpid()}"
+    try:
+        result = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+            cwd=staging,
+            env={
+                **os.environ,
+                "npm_config_cache": str(npm_cache),
+                "npm_config_update_notifier": "false",
+            },
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        shutil.rmtree(npm_cache, ignore_errors=True)
     assert result.returncode == 0, result.stdout + result.stderr
     try:
         staging.rename(target)  # atomic: a half-done install is never reused
@@ -355,7 +366,10 @@ def railway(bake, tmp_path_factory):
     (work / "node_modules").symlink_to(railway_sdk(pins), target_is_directory=True)
     (work / "evaluate.mts").write_text(EVALUATE)
     bin_dir = work / "node_modules" / ".bin"
-    run = {"cwd": work, "capture_output": True, "text": True, "timeout": 120}
+    # tsx keeps compiled files and its IPC folder in the temporary folder: no cache, and
+    # that folder is this test's own.
+    environment = {**os.environ, "TSX_DISABLE_CACHE": "1", "TMPDIR": str(work)}
+    run = {"cwd": work, "env": environment, "capture_output": True, "text": True, "timeout": 120}
     typecheck = subprocess.run([bin_dir / "tsc", "--noEmit", "-p", "tsconfig.json"], **run)
     evaluated = subprocess.run([bin_dir / "tsx", "evaluate.mts", str(work / "railway.ts")], **run)
     assert evaluated.returncode == 0, evaluated.stderr

@@ -29,6 +29,7 @@ import yaml
 from test_deploy_files import load_settings_module, schema, start_command, validate
 
 from conftest import DEFAULTS, TEMPLATE
+from docker_images import new_layers, remove_image
 
 WORKER_CLASSES = DEFAULTS["worker_class"]
 # Each worker class, and the longest names the answers allow.
@@ -651,8 +652,19 @@ def poll(check, what, deadline_s=30.0):
         time.sleep(0.1)
 
 
+@pytest.fixture
+def built_images():
+    """Tag -> the layers its build made: all removed after the test, even on failure."""
+    built: dict[str, list[str]] = {}
+    yield built
+    if built:
+        client = docker_client()
+        for tag, layers in reversed(built.items()):
+            remove_image(client, tag, layers)
+
+
 @pytest.mark.docker
-def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path):
+def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path, built_images):
     if Path("/sys/fs/cgroup/cgroup.controllers").exists():
         pytest.skip("made to work on a cgroup v1 host only (this template's CI machine)")
     client = docker_client()
@@ -661,7 +673,10 @@ def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path):
     base = os.environ.get("PYTHON_IMAGE", f"python:{DEFAULTS['python_version'][0]}-slim")
     key = hashlib.sha256(f"{project}{base}".encode()).hexdigest()[:10]
     app_tag, systemd_tag = f"wsgi-template-app:{key}", f"wsgi-template-systemd:{key}"
-    client.images.build(path=str(project), tag=app_tag, buildargs={"PYTHON_IMAGE": base}, rm=True)
+    _, app_log = client.images.build(
+        path=str(project), tag=app_tag, buildargs={"PYTHON_IMAGE": base}, rm=True
+    )
+    built_images[app_tag] = new_layers(app_log)
     context = tmp_path / "context"
     (context / "units").mkdir(parents=True)
     for path in unit_files(project):
@@ -670,7 +685,8 @@ def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path):
         drop_in.mkdir()
         (drop_in / "container.conf").write_text(CONTAINER_DROP_IN)
     (context / "Dockerfile").write_text(SYSTEMD_IMAGE.format(app=app_tag, base=base, slug=slug))
-    client.images.build(path=str(context), tag=systemd_tag, rm=True)
+    _, systemd_log = client.images.build(path=str(context), tag=systemd_tag, rm=True)
+    built_images[systemd_tag] = new_layers(systemd_log)
 
     container = client.containers.run(
         systemd_tag,

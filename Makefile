@@ -37,7 +37,10 @@ $(VENV)/.installed-dev: requirements-dev.txt | $(BIN)/python
 ## Render the template with its default answers and start the generated service on
 ## http://127.0.0.1:8080 (Ctrl-C stops it). Each version of the template renders once,
 ## into build/demo-DIGEST/ (a digest of the template's files): a second `make demo`
-## starts that project again, and never renders over edits made in it.
+## starts that project again, and never renders over edits made in it. One worker
+## unless WEB_CONCURRENCY says otherwise: each worker imports the app after the fork,
+## on a listener of its own, so a first request waits for the slowest of them, and a
+## demo serves one browser.
 demo: $(VENV)/.installed-demo
 	@project="$(DEMO_DIR)/demo-$$($(BIN)/python scripts/template_digest.py)/my-service"; \
 	if [ -d "$$project" ]; then \
@@ -46,7 +49,7 @@ demo: $(VENV)/.installed-demo
 		$(BIN)/cookiecutter --no-input --output-dir "$${project%/my-service}" . >/dev/null || exit 1; \
 		echo "demo: rendered into $$project"; \
 	fi; \
-	$(MAKE) --no-print-directory -C "$$project" run UV="$(abspath $(UV))"
+	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-1} $(MAKE) --no-print-directory -C "$$project" run UV="$(abspath $(UV))"
 
 ## Every test of the template: hooks, bakes of every answer, and each baked
 ## project's own suite. Its container tests skip without Docker unless

@@ -12,13 +12,13 @@ SOURCES = ("cookiecutter.json", "hooks", "{{cookiecutter.project_slug}}")
 SKIPPED = {"__pycache__", ".pytest_cache", ".ruff_cache", ".venv"}
 
 
-def digest() -> str:
+def digest(root: Path = ROOT) -> str:
     sha = hashlib.sha256()
     for source in SOURCES:
-        top = ROOT / source
+        top = root / source
         files = [top] if top.is_file() else sorted(top.rglob("*"))
         for path in files:
-            relative = path.relative_to(ROOT)
+            relative = path.relative_to(root)
             if path.is_dir() or SKIPPED.intersection(relative.parts):
                 continue
             sha.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

@@ -15,10 +15,15 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
 endif
 UV_PIP = $(UV) pip --quiet
 
+# The pip of $(PYTHON) installs into .venv when it can (pip 22.3+), else the venv's own
+# (ensurepip: about 3 s more).
 $(BIN)/uv:
 	@echo "uv is not on PATH: installing the locked uv into $(VENV) with pip (https://docs.astral.sh/uv/ makes this step unneeded)"
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes --no-deps --only-binary=:all: \
+	$(PYTHON) -m venv --without-pip $(VENV)
+	if $(PYTHON) -m pip --python $(BIN)/python --version >/dev/null 2>&1; then \
+		pip="$(PYTHON) -m pip --python $(BIN)/python"; \
+	else $(BIN)/python -m ensurepip --default-pip >/dev/null && pip="$(BIN)/python -m pip"; fi; \
+	$$pip install --quiet --no-compile --require-hashes --no-deps --only-binary=:all: \
 		-r "{{cookiecutter.project_slug}}/requirements-build.txt"
 
 $(BIN)/python: | $(UV)

@@ -586,7 +586,7 @@ def test_template_update_tools_come_from_a_hashed_lock(bake):
         assert f"\n{name}=={version} " in (TEMPLATE / "requirements-dev.txt").read_text()
     makefile = (project / "Makefile").read_text()
     assert re.search(
-        r"uv pip compile --group pyproject.toml:template-update .*-o requirements-update.txt",
+        r"--group pyproject.toml:template-update .*-o requirements-update.txt",
         makefile,
     )
     # Updating by hand uses them too, so every project has them.

@@ -12,8 +12,10 @@ Python (pathlib, shutil), no shell, so it also runs on Windows.
 """
 
 import json
+import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 # cookiecutter renders this file before running it: the answers arrive as JSON in a
@@ -69,10 +71,26 @@ def remove(project, relative):
         parent.rmdir()
 
 
+def rendered_by_cruft_to_compare(project):
+    """True when cruft renders the template only to compare, not for anyone to `cd` into.
+
+    `cruft update` (twice: the project's release and the new one), `cruft diff` and
+    `cruft check` render into a fresh `tempfile.TemporaryDirectory()` (a `tmpXXXXXXXX`
+    folder directly in the temporary folder) and move the files out; no answer or
+    setting tells this hook so. The next steps are printed once, for a project made.
+    """
+    folder = project.resolve().parent
+    return folder.parent == Path(tempfile.gettempdir()).resolve() and bool(
+        re.fullmatch(r"tmp[a-z0-9_]{8}", folder.name)
+    )
+
+
 def main():
     project = Path.cwd()
     for relative in removed_paths(json.loads(ANSWERS_JSON)):
         remove(project, relative)
+    if rendered_by_cruft_to_compare(project):
+        return 0
     print(
         f"\nCreated {project.name}. Next:\n"
         f"  cd {project.name}\n"

@@ -15,6 +15,8 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 # Every deploy target answered "no": a bake with no platform files at all.
 NO_TARGETS = {answer: "no" for answer in DEFAULTS if answer.startswith("deploy_")}
+# The name under which template_repo.Stopwatch records its timings for the summary.
+TIMINGS = "timings"
 # Charts: cookiecutter copies binary files as they are, without rendering them.
 BINARY_SUFFIXES = {".png"}
 
@@ -23,11 +25,15 @@ BINARY_SUFFIXES = {".png"}
 # the app's Flask templates (src/PACKAGE/templates/) keep theirs.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")
 UNRENDERED_IN_FLASK_TEMPLATES = re.compile(r"cookiecutter\.")
+# Renovate's own Handlebars templates ({{newValue}}, {{#if newDigest}}) in renovate.json.
+RENOVATE_TEMPLATES = re.compile(r"\{\{(?:#if |/)?\w+\}\}")
 
 
 def unrendered(project: Path, path: Path, text: str) -> re.Match | None:
     """Where cookiecutter left Jinja in a baked file, if anywhere."""
     flask_template = "templates" in path.relative_to(project).parts
+    if path.name == "renovate.json":
+        text = RENOVATE_TEMPLATES.sub("", text)
     return (UNRENDERED_IN_FLASK_TEMPLATES if flask_template else UNRENDERED).search(text)
 
 
@@ -52,3 +58,20 @@ def bake(tmp_path_factory):
         return baked[key]
 
     return bake
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The timing tables tests recorded (template_repo.Stopwatch), after the summary:
+    pytest keeps what a passing test prints, so a print would never be seen."""
+    tables = [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == TIMINGS
+    ]
+    if tables:
+        terminalreporter.section("timings")
+        for table in tables:
+            terminalreporter.write_line(table)

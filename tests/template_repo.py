@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import TEMPLATE
+from conftest import TEMPLATE, TIMINGS
 
 # Git without the user's configuration: no identity prompts, signing or hooks of theirs.
 GIT_ENV = {
@@ -80,9 +80,14 @@ def git_environment():
 
 
 class Stopwatch:
-    """Seconds per labelled step (and counts), printed as one table by a test."""
+    """Seconds per labelled step (and counts), as one table after the run's summary.
 
-    def __init__(self):
+    pytest keeps what a passing test prints to itself; the table goes through the
+    test's `record_property` instead, and tests/conftest.py prints each one.
+    """
+
+    def __init__(self, record_property):
+        self.record_property = record_property
         self.rows: list[str] = []
 
     @contextmanager
@@ -95,4 +100,4 @@ class Stopwatch:
         self.rows.append(f"  {label:<44} {value:7d}")
 
     def report(self, title: str) -> None:
-        print("\n".join([f"\n{title}", *self.rows]))
+        self.record_property(TIMINGS, "\n".join([title, *self.rows]))

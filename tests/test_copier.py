@@ -7,7 +7,9 @@ a refused answer is refused by each with the same line.
 """
 
 import json
+import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import DEFAULTS, TEMPLATE
-from template_repo import Stopwatch, git_environment, snapshot
+from template_repo import Stopwatch, commit, git, git_environment, snapshot
 
 sys.path.insert(0, str(TEMPLATE / "scripts"))
 import copier_config  # noqa: E402  (a script, not a package)
@@ -118,9 +120,11 @@ def test_sections_are_jinja_conditions_that_both_tools_render():
 
 
 @pytest.mark.parametrize("name", list(ANSWER_SETS))
-def test_copier_cruft_and_cookiecutter_make_the_same_project(template_git, tmp_path, name):
+def test_copier_cruft_and_cookiecutter_make_the_same_project(
+    template_git, tmp_path, name, record_property
+):
     answers = ANSWER_SETS[name]
-    clock = Stopwatch()
+    clock = Stopwatch(record_property)
     with git_environment():
         with clock.step("cookiecutter"):
             baked = Path(
@@ -300,3 +304,135 @@ def test_copiers_validators_say_what_the_hook_says(answers):
         and (message := env.from_string(question["validator"]).render(**answers).strip())
     ]
     assert by_copier == list(pre.problems(answers))
+
+
+# ---- What each command line prints around the line -------------------------------
+
+BIN = Path(sys.executable).parent
+VERSION_LINE = "error: version 'one' is not valid: use a release number such as 0.1.0 or 1.0.0rc1"
+# What cookiecutter adds after the hook's lines, which no hook can silence: it logs the
+# hook's failure with logger.exception (hooks.run_hook_from_repo_dir), then its CLI
+# echoes the exception. Its ERROR line, a traceback of 10 lines, "Hook script failed".
+COOKIECUTTER_OWN = 12
+# copier (9.19) lets a validator's ValueError end its CLI in a traceback: 39 lines of
+# Python 3.11's traceback (frames and their ^ markers), then copier's line with ours.
+COPIER_LINES = 40
+
+
+def command_line(*args: str, cwd: Path) -> list[str]:
+    """What a terminal shows for a failed command: stdout and stderr as they come."""
+    with git_environment():
+        result = subprocess.run(
+            args,
+            cwd=cwd,
+            env={**os.environ, "COLUMNS": "80"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1, result.stdout
+    return result.stdout.splitlines()
+
+
+def test_each_command_line_shows_the_line_first_or_last(template_git, tmp_path):
+    """The hook's line comes first from cookiecutter and cruft, copier's ends the output;
+    the rest is each tool's own, counted here (the READMEs give these counts)."""
+    out = tmp_path / "out"
+    lines = command_line(
+        str(BIN / "cookiecutter"),
+        "--no-input",
+        "-o",
+        str(out),
+        str(template_git),
+        "version=one",
+        cwd=tmp_path,
+    )
+    assert lines[0] == VERSION_LINE
+    assert len(lines) == 1 + COOKIECUTTER_OWN, lines
+    assert lines[-1] == "Hook script failed (exit status: 1)"
+
+    lines = command_line(
+        str(BIN / "cruft"),
+        "create",
+        str(template_git),
+        "--no-input",
+        "--output-dir",
+        str(out),
+        "--extra-context",
+        '{"version": "one"}',
+        cwd=tmp_path,
+    )
+    # Then cookiecutter's 11 (through Python's last-resort log handler, its CLI's echo
+    # aside) and typer's boxed traceback, whose length follows the terminal's width.
+    assert lines[0] == VERSION_LINE and lines.count(VERSION_LINE) == 1
+    assert lines[1].startswith("Stopping generation because pre_gen_project hook")
+    assert lines[-1] == "FailedHookException: Hook script failed (exit status: 1)"
+
+    lines = command_line(
+        str(BIN / "copier"),
+        "copy",
+        "--defaults",
+        "-d",
+        "version=one",
+        str(template_git),
+        str(out / "copier"),
+        cwd=tmp_path,
+    )
+    assert lines[-1] == (
+        "ValueError: Validation error for question 'version': "
+        + VERSION_LINE.removeprefix("error: ")
+    )
+    assert len(lines) == COPIER_LINES, lines
+    assert not out.exists() or not any(out.iterdir()), "a refused answer left files behind"
+
+
+def test_a_python_version_not_offered_is_refused_by_each_tool_itself(template_git, tmp_path):
+    """A choice outside cookiecutter.json's list stops cookiecutter (and cruft) before
+    any hook, with a ValueError traceback whose last line names the answer and the
+    choices; copier checks its `choices:` the same way."""
+    out = tmp_path / "out"
+    lines = command_line(
+        str(BIN / "cookiecutter"),
+        "--no-input",
+        "-o",
+        str(out),
+        str(template_git),
+        "python_version=3.10",
+        cwd=tmp_path,
+    )
+    assert lines[-1] == (
+        "ValueError: 3.10 provided for choice variable python_version, "
+        "but the choices are ['3.13', '3.12', '3.14']."
+    )
+    lines = command_line(
+        str(BIN / "copier"),
+        "copy",
+        "--defaults",
+        "-d",
+        "python_version=3.10",
+        str(template_git),
+        str(out / "copier"),
+        cwd=tmp_path,
+    )
+    assert lines[-1] == (
+        "ValueError: Invalid choice for 'python_version': '3.10' is not in ['3.13', '3.12', '3.14']"
+    )
+    assert not out.exists()
+
+
+def test_cruft_prints_the_next_steps_once_for_a_project_and_not_for_an_update(tmp_path, capfd):
+    """cruft renders the template twice more for an update (the project's release and
+    the new one, in temporary folders): the hook's next steps are for a project made."""
+    with git_environment():
+        template = snapshot(tmp_path / "template", "v1.0.0")
+        capfd.readouterr()
+        project = cruft.create(str(template), output_dir=tmp_path / "made", no_input=True)
+        assert capfd.readouterr().out.count(f"Created {project.name}. Next:") == 1
+        git(project, "init", "-q")
+        commit(project, message="New service")
+        (template / "{{cookiecutter.project_slug}}" / "RELEASE").write_text("1.1\n")
+        commit(template, "v1.1.0")
+        assert cruft.update(project, checkout="v1.1.0", skip_apply_ask=True)
+    assert "Created" not in capfd.readouterr().out
+    assert (project / "RELEASE").read_text() == "1.1\n"

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -325,13 +326,24 @@ def railway_sdk(pins):
     (staging / "package.json").write_text(
         json.dumps({"private": True, "type": "module", "devDependencies": pins})
     )
-    result = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
-        cwd=staging,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # npm's own download cache (and its logs) in a folder of this install, removed with
+    # it: the packages are kept above, so ~/.npm would only keep a second copy.
+    npm_cache = staging.parent / f".npm-cache.{os.getpid()}"
+    try:
+        result = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+            cwd=staging,
+            env={
+                **os.environ,
+                "npm_config_cache": str(npm_cache),
+                "npm_config_update_notifier": "false",
+            },
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        shutil.rmtree(npm_cache, ignore_errors=True)
     assert result.returncode == 0, result.stdout + result.stderr
     try:
         staging.rename(target)  # atomic: a half-done install is never reused
@@ -354,7 +366,10 @@ def railway(bake, tmp_path_factory):
     (work / "node_modules").symlink_to(railway_sdk(pins), target_is_directory=True)
     (work / "evaluate.mts").write_text(EVALUATE)
     bin_dir = work / "node_modules" / ".bin"
-    run = {"cwd": work, "capture_output": True, "text": True, "timeout": 120}
+    # tsx keeps compiled files and its IPC folder in the temporary folder: no cache, and
+    # that folder is this test's own.
+    environment = {**os.environ, "TSX_DISABLE_CACHE": "1", "TMPDIR": str(work)}
+    run = {"cwd": work, "env": environment, "capture_output": True, "text": True, "timeout": 120}
     typecheck = subprocess.run([bin_dir / "tsc", "--noEmit", "-p", "tsconfig.json"], **run)
     evaluated = subprocess.run([bin_dir / "tsx", "evaluate.mts", str(work / "railway.ts")], **run)
     assert evaluated.returncode == 0, evaluated.stderr
@@ -431,6 +446,15 @@ def test_workflows_and_dependabot_pass_schemas_and_actionlint(project):
             str(project / ".github" / "dependabot.yml"),
         ]
     )
+    # Renovate's own schema, as check-jsonschema vendors it (no copy kept here).
+    check(
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.renovate",
+            str(project / ".github" / "renovate.json"),
+        ]
+    )
 
 
 def test_template_workflow_passes_schema_and_actionlint():
@@ -481,6 +505,92 @@ def test_cloud_run_deploy_workflow(bake):
     assert replace in script and replace in (project / "docs/deploy-cloud-run.md").read_text()
     for name in ("service.yaml", "release-job.yaml"):
         assert (project / "deploy/cloudrun" / name).read_text().count("image: IMAGE") == 1
+
+
+def test_dependabot_waits_before_proposing_a_release(bake):
+    """Every ecosystem has a cooldown of a week at least (zizmor's dependabot-cooldown)."""
+    dependabot = yaml.safe_load((bake() / ".github" / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"]: update for update in dependabot["updates"]}
+    assert set(ecosystems) == {"pip", "github-actions"}, "the base image is Renovate's"
+    for name, update in ecosystems.items():
+        cooldown = update["cooldown"]
+        assert cooldown["default-days"] >= 7, name
+        assert all(days >= cooldown["default-days"] for days in cooldown.values()), name
+
+
+def test_renovate_follows_the_base_image_the_dockerfile_names(bake):
+    """Its pattern, in Python's syntax, finds the default of ARG PYTHON_IMAGE, pinned or not."""
+    project = bake(python_version="3.12")
+    renovate = json.loads((project / ".github" / "renovate.json").read_text())
+    assert renovate["enabledManagers"] == ["custom.regex"]
+    (manager,) = renovate["customManagers"]
+    (pattern,) = manager["matchStrings"]
+    pattern = re.compile(pattern.replace("(?<", "(?P<"))
+    dockerfile = (project / "Dockerfile").read_text()
+    (found,) = [m.groupdict() for m in pattern.finditer(dockerfile)]
+    assert found == {"depName": "python", "currentValue": "3.12-slim", "currentDigest": None}
+    # The line the pinned digest gives (autoReplaceStringTemplate), found again.
+    digest = "sha256:" + "0" * 64
+    pinned = manager["autoReplaceStringTemplate"]
+    for name, value in (("depName", "python"), ("newValue", "3.12-slim"), ("newDigest", digest)):
+        pinned = pinned.replace("{{" + name + "}}", value)
+    pinned = re.sub(r"\{\{#if newDigest\}\}(.*?)\{\{/if\}\}", r"\1", pinned)
+    assert pinned == f"ARG PYTHON_IMAGE=python:3.12-slim@{digest}"
+    assert pattern.fullmatch(pinned)["currentDigest"] == digest
+    # Major and minor updates (another Python) stay the project's decision.
+    (rule,) = renovate["packageRules"]
+    assert rule["enabled"] is False and set(rule["matchUpdateTypes"]) == {"major", "minor"}
+
+
+def test_template_update_runs_the_templates_code_without_a_token_that_writes(bake):
+    project = bake()
+    workflow = yaml.safe_load((project / ".github/workflows/template-update.yml").read_text())
+    jobs = workflow["jobs"]
+    for name, job in jobs.items():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, name
+    scripts = {
+        name: "\n".join(step.get("run", "") for step in job["steps"]) for name, job in jobs.items()
+    }
+    (runner,) = [name for name, script in scripts.items() if "copier update" in script]
+    assert "cruft update" in scripts[runner]
+    # The job that runs the template's code reads, and holds no token of its own.
+    assert jobs[runner]["permissions"] == {"contents": "read"}
+    assert "github.token" not in yaml.safe_dump(jobs[runner])
+    assert "secrets." not in yaml.safe_dump(jobs[runner])
+    # copier and cruft from the hashed lock.
+    (install,) = [line for line in scripts[runner].splitlines() if "pip install" in line]
+    assert "--require-hashes" in install and "-r requirements-update.txt" in install
+    # The job that writes runs git and gh, never the template's tools or pip.
+    (writer,) = [name for name, job in jobs.items() if job["permissions"]["contents"] == "write"]
+    assert jobs[writer]["needs"] == runner
+    for tool_name in ("copier", "cruft", "pip", "python"):
+        assert not re.search(rf"\b{tool_name}\b", scripts[writer]), tool_name
+    assert "push --force origin" in scripts[writer] and "gh pr create" in scripts[writer]
+
+
+def test_template_update_tools_come_from_a_hashed_lock(bake):
+    """requirements-update.txt: the pyproject group's exact versions, hashed, `make lock`'s."""
+    project = bake()
+    lock = (project / "requirements-update.txt").read_text()
+    pins = re.findall(r"^([\w.-]+)==(\S+) \\$", lock, re.MULTILINE)
+    assert len(pins) > 2
+    assert lock.count("--hash=sha256:") >= len(pins)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    group = pyproject["dependency-groups"]["template-update"]
+    for requirement in group:
+        name, version = requirement.split("==")
+        assert (name, version) in pins, requirement
+        # The versions the template's own update tests run (its requirements-dev.txt).
+        assert f"\n{name}=={version} " in (TEMPLATE / "requirements-dev.txt").read_text()
+    makefile = (project / "Makefile").read_text()
+    assert re.search(
+        r"--group pyproject.toml:template-update .*-o requirements-update.txt",
+        makefile,
+    )
+    # Updating by hand uses them too, so every project has them.
+    assert "requirements-update.txt" in (project / "docs/template-updates.md").read_text()
 
 
 def test_ci_workflow_runs_lint_tests_image_and_hadolint(bake):

@@ -29,6 +29,7 @@ import yaml
 from test_deploy_files import load_settings_module, schema, start_command, validate
 
 from conftest import DEFAULTS, TEMPLATE
+from docker_images import new_layers, remove_image
 
 WORKER_CLASSES = DEFAULTS["worker_class"]
 # Each worker class, and the longest names the answers allow.
@@ -119,7 +120,7 @@ def kube_validate(obj, version):
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_kubernetes_objects_pass_the_kubernetes_schemas(project, version):
     objects = base_objects(project) + rendered_overlay(project)
-    assert len(objects) == 10
+    assert len(objects) == 12
     for obj in objects:
         kube_validate(obj, version)
 
@@ -159,13 +160,23 @@ def test_kubernetes_overlay_renders_one_environment(project):
     assert "IMAGE" not in yaml.safe_dump_all(objects).replace("name: IMAGE", "")
     hpa = kinds["HorizontalPodAutoscaler"]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 20)
-    # The guide's two applies: the release Job alone, then everything else.
+    # The guide's two applies: the release Job with the NetworkPolicy that fences it,
+    # then everything else.
     component = [obj["metadata"]["labels"]["app.kubernetes.io/component"] for obj in objects]
     assert (
         component.count("release") == 1
         and kinds["Job"]["metadata"]["labels"]["app.kubernetes.io/component"] == "release"
     )
-    assert component.count("web") == len(objects) - 1
+    assert kinds["NetworkPolicy"]["metadata"]["labels"]["app.kubernetes.io/component"] == (
+        "network"
+    )
+    assert component.count("web") == len(objects) - 2
+    guide = (project / "docs/deploy-kubernetes.md").read_text()
+    applies = re.findall(r"kubectl apply -f \S+ -l (.+)", guide)
+    assert applies == [
+        "'app.kubernetes.io/component in (network,release)'",
+        "app.kubernetes.io/component=web",
+    ]
 
 
 def pod_of(objects, kind):
@@ -240,11 +251,86 @@ def test_kubernetes_pods_are_hardened_as_the_container_tests_run_them(project):
         }
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert set(mounts) == {"/tmp", "/data"}  # noqa: S108 (the pod's mount points)
+        # The pod's mount points: scratch, data, and the Secret's files.
+        assert set(mounts) == {"/tmp", "/data", SECRETS_DIR}  # noqa: S108
         assert volumes[mounts["/tmp"]]["emptyDir"]["medium"] == "Memory"  # noqa: S108
         assert "medium" not in volumes[mounts["/data"]]["emptyDir"]
-        secret = next(e for e in container["env"] if e["name"] == "SECRET_KEY")
-        assert secret["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+SECRETS_DIR = "/run/secrets/app"
+
+
+def env_of(container):
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+def test_kubernetes_secrets_reach_the_pods_as_files_never_as_variables(project):
+    """SECRET_KEY_FILE names a key of the Secret, mounted read-only, readable by group 0."""
+    (config,) = [path.read_text() for path in (project / "src").glob("*/config.py")]
+    assert re.search(r'env\.secret\(\s*"SECRET_KEY"', config), "config.py reads SECRET_KEY"
+    guide = (project / "docs/deploy-kubernetes.md").read_text()
+    (created,) = re.findall(r"create secret generic (\S+) \\\n\s+--from-literal=(\w+)=", guide)
+    for objects in (base_objects(project), rendered_overlay(project)):
+        for kind in ("Deployment", "Job"):
+            pod = pod_of(objects, kind)
+            (container,) = pod["containers"]
+            text = yaml.safe_dump(container)
+            # No variable is filled from a Secret, one by one or all at once.
+            assert "secretKeyRef" not in text and "secretRef" not in text, kind
+            env = env_of(container)
+            path = Path(env["SECRET_KEY_FILE"]["value"])
+            assert "SECRET_KEY" not in env, kind
+            (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == SECRETS_DIR]
+            assert path.parent == Path(mount["mountPath"]) and mount["readOnly"] is True
+            volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+            assert (volume["secretName"], path.name) == created, kind
+            # Owner and group read, nobody else: the service's group is 0 (runAsGroup),
+            # and fsGroup gives the files group 0.
+            assert volume["defaultMode"] == 0o440, kind
+            context = pod["securityContext"]
+            assert context["runAsGroup"] == context["fsGroup"] == 0, kind
+            # Missing, the file stops the service with a line naming SECRET_KEY_FILE.
+            assert volume["optional"] is True
+    settings = load_settings_module(project)
+    with pytest.raises(settings.SettingsError, match="SECRET_KEY_FILE=.* cannot be read"):
+        settings.Env({"SECRET_KEY_FILE": "/nonexistent/key"}).secret("SECRET_KEY", required=False)
+
+
+def test_kubernetes_network_policy_admits_only_the_ingress_path(project):
+    objects = rendered_overlay(project)
+    kinds = by_kind(objects)
+    policy = kinds["NetworkPolicy"]
+    spec = policy["spec"]
+    assert policy["metadata"]["namespace"] == kinds["Deployment"]["metadata"]["namespace"]
+    # Every pod of the service: the web pods and the release Job's.
+    selector = spec["podSelector"]["matchLabels"]
+    for kind in ("Deployment", "Job"):
+        labels = kinds[kind]["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items(), kind
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+    # In: one rule, from one namespace (no empty `from`, which admits everyone), to the
+    # web container's http port only.
+    (rule,) = spec["ingress"]
+    (source,) = rule["from"]
+    assert set(source) == {"namespaceSelector"}
+    namespace = source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    assert namespace == "ingress-nginx"
+    guide = (project / "docs/deploy-kubernetes.md").read_text()
+    assert f"`kubernetes.io/metadata.name: {namespace}` (the default)" in guide
+    (container,) = pod_of(objects, "Deployment")["containers"]
+    (port,) = container["ports"]
+    assert rule["ports"] == [{"port": port["name"], "protocol": "TCP"}]
+    (job_container,) = pod_of(objects, "Job")["containers"]
+    assert "ports" not in job_container, "the ingress rule would reach the release Job"
+    # Out: DNS to the cluster's resolver, nothing else.
+    (dns,) = spec["egress"]
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    assert sorted((p["port"], p["protocol"]) for p in dns["ports"]) == [(53, "TCP"), (53, "UDP")]
 
 
 def test_kubernetes_objects_select_the_web_pods(project):
@@ -566,8 +652,19 @@ def poll(check, what, deadline_s=30.0):
         time.sleep(0.1)
 
 
+@pytest.fixture
+def built_images():
+    """Tag -> the layers its build made: all removed after the test, even on failure."""
+    built: dict[str, list[str]] = {}
+    yield built
+    if built:
+        client = docker_client()
+        for tag, layers in reversed(built.items()):
+            remove_image(client, tag, layers)
+
+
 @pytest.mark.docker
-def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path):
+def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path, built_images):
     if Path("/sys/fs/cgroup/cgroup.controllers").exists():
         pytest.skip("made to work on a cgroup v1 host only (this template's CI machine)")
     client = docker_client()
@@ -576,7 +673,10 @@ def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path):
     base = os.environ.get("PYTHON_IMAGE", f"python:{DEFAULTS['python_version'][0]}-slim")
     key = hashlib.sha256(f"{project}{base}".encode()).hexdigest()[:10]
     app_tag, systemd_tag = f"wsgi-template-app:{key}", f"wsgi-template-systemd:{key}"
-    client.images.build(path=str(project), tag=app_tag, buildargs={"PYTHON_IMAGE": base}, rm=True)
+    _, app_log = client.images.build(
+        path=str(project), tag=app_tag, buildargs={"PYTHON_IMAGE": base}, rm=True
+    )
+    built_images[app_tag] = new_layers(app_log)
     context = tmp_path / "context"
     (context / "units").mkdir(parents=True)
     for path in unit_files(project):
@@ -585,7 +685,8 @@ def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path):
         drop_in.mkdir()
         (drop_in / "container.conf").write_text(CONTAINER_DROP_IN)
     (context / "Dockerfile").write_text(SYSTEMD_IMAGE.format(app=app_tag, base=base, slug=slug))
-    client.images.build(path=str(context), tag=systemd_tag, rm=True)
+    _, systemd_log = client.images.build(path=str(context), tag=systemd_tag, rm=True)
+    built_images[systemd_tag] = new_layers(systemd_log)
 
     container = client.containers.run(
         systemd_tag,

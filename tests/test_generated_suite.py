@@ -2,9 +2,10 @@
 
 The default bake runs its whole suite. Each other worker class runs everything
 but the `slow` fault and fuzz tests, which already cover all three classes; the
-container tests are included (one image build per bake; the dependency layer is
-cached across bakes). Other Python versions run neither `slow` nor container
-tests: their base image would have to come from a registry.
+container tests are included (one image build per bake, removed at the end of that
+bake's suite with every layer it made, so the next bake builds afresh). Other Python
+versions run neither `slow` nor container tests: their base image would have to come
+from a registry.
 """
 
 import os

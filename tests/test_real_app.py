@@ -13,7 +13,6 @@ unnoticed. REPLACED are the starter files of the user's room the app brings its 
 version of. No file the template owns changes: its suite must pass as it was baked.
 """
 
-import contextlib
 import filecmp
 import importlib.util
 import os
@@ -34,6 +33,7 @@ import requests
 from cookiecutter.main import cookiecutter
 
 from conftest import TEMPLATE
+from docker_images import new_layers, remove_image
 from test_generated_suite import run_suite
 
 REAL_APP = Path(__file__).resolve().parent / "real_app"
@@ -45,8 +45,6 @@ VENV = Path(sys.executable).parent.parent
 DEPENDENCY = "markdown-it-py>=3"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 API_CLIENT = {"Accept": "application/json"}
-# A step's image in the classic builder's output (not " ---> Running in ...").
-LAYER = re.compile(r"---> ([0-9a-f]{12,64})$")
 STAT_DATABASE = (
     "import os; s = os.stat('/data/notes.sqlite'); "
     "print(s.st_uid, s.st_gid, oct(s.st_mode & 0o777))"
@@ -326,38 +324,6 @@ def wait_for_health(container, url: str, timeout: float = 60.0) -> None:
             pass  # not listening yet, or no worker has built the app yet to answer
         time.sleep(0.1)
     raise AssertionError(f"{url}/health did not answer 200 within {timeout}s")
-
-
-def new_layers(build_log) -> list[str]:
-    """The images this build made rather than took from the cache, both stages, in order.
-
-    The classic builder prints each step's image as ` ---> ID`, after ` ---> Using cache`
-    when it reused one; a FROM step's is the base image's.
-    """
-    made, step, cached = [], "", False
-    for chunk in build_log:
-        for line in chunk.get("stream", "").splitlines():
-            line = line.strip()
-            if line.startswith("Step "):
-                step, cached = line, False
-            elif line == "---> Using cache":
-                cached = True
-            elif (image := LAYER.match(line)) and not cached and " : FROM " not in step:
-                made.append(image[1])
-    return made
-
-
-def remove_image(client, tag: str, layers: list[str]) -> None:
-    """The tag, then every untagged image the build made (the builder stage's too)."""
-    import docker
-
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        client.images.remove(tag)
-    for layer in reversed(layers):
-        # Gone with the tag, or now a parent of another build's image: left alone.
-        with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
-            if not client.images.get(layer).tags:
-                client.images.remove(layer, noprune=True)
 
 
 @pytest.mark.docker

@@ -190,8 +190,10 @@ def resolve_keeping_ours(path: Path, tool: str) -> None:
 
 
 @pytest.mark.parametrize("tool", ["copier", "cruft", "cookiecutter"])
-def test_an_update_takes_the_release_and_keeps_the_users_edits(template_git, tmp_path, tool):
-    clock = Stopwatch()
+def test_an_update_takes_the_release_and_keeps_the_users_edits(
+    template_git, tmp_path, tool, record_property
+):
+    clock = Stopwatch(record_property)
     with git_environment():
         with clock.step(f"{tool}: create from v1.0.0 (and commit)"):
             project = create(tool, template_git, tmp_path / tool)
@@ -308,3 +310,26 @@ def test_the_upgrade_note_accounts_for_every_file_of_a_project_made_before_1_0(t
     for token in named:
         if token.startswith(("src/", "tests/")) and "/" in token:
             assert (new / token).exists() or (old / token).exists(), token
+
+
+def test_no_instruction_names_a_release_tag_the_repository_lacks(bake):
+    """The READMEs, the CHANGELOG and the generated docs name tags by pattern (vX.Y.Z,
+    TAG) unless the tag exists: a command with a tag that is not there fails."""
+    listed = subprocess.run(["git", "tag", "--list"], cwd=TEMPLATE, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: its tags are unknown")
+    tags = set(listed.stdout.split())
+    project = bake()
+    pages = [
+        TEMPLATE / "README.md",
+        TEMPLATE / "CHANGELOG.md",
+        project / "README.md",
+        *sorted((project / "docs").glob("*.md")),
+    ]
+    named = {
+        f"{page.name}: {tag}"
+        for page in pages
+        for tag in re.findall(r"\bv\d+\.\d+\.\d+\b", page.read_text(encoding="utf-8"))
+        if tag not in tags
+    }
+    assert not named, f"tags the repository does not have (git tag): {sorted(named)}"

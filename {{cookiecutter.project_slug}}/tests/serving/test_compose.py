@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import requests
 from environment import app_environment
+from harness import images
 from harness.budgets import app_times, image_workers
 from harness.http import free_port, wait_for, wait_for_health
 
@@ -88,6 +89,7 @@ class Compose:
         # Unique, so parallel runs and leftovers never share containers or volumes.
         self.name = f"compose-test-{uuid.uuid4().hex[:8]}"
         self.web_port, self.dev_port = two_free_ports()
+        self.made: list[str] = []  # the images its build made, from the build's output
         self.env = {
             # PATH, DOCKER_HOST and PYTHON_IMAGE (the base image) from the caller...
             **os.environ,
@@ -124,12 +126,26 @@ class Compose:
         result = self.run("logs", "--no-color", check=False)
         return f"--- compose logs of {self.name} ---\n{result.stdout}{result.stderr}"
 
+    def build(self) -> None:
+        result = self.run("build", timeout=BUILD_TIMEOUT, check=False)
+        lines = (result.stdout + result.stderr).splitlines()
+        # Removed by down(), even when the build failed half-way.
+        self.made = images.made_by(lines)
+        if result.returncode != 0:
+            pytest.fail(
+                f"build exited {result.returncode}:\n{images.base_image_hint(lines)}"
+                + "\n".join(lines),
+                pytrace=False,
+            )
+
     def down(self) -> None:
-        # Containers, the network, the named volumes and the images this project built.
+        # Containers, the network, the named volumes and the images this project built
+        # (tagged), then the untagged ones its build left (the builder stage's).
         result = self.run(
             "down", "--volumes", "--rmi", "local", "--remove-orphans", "--timeout", "10"
         )
         print(result.stdout + result.stderr)
+        images.remove(self.client, None, self.made)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +165,7 @@ def compose(tmp_path_factory):
     shutil.copytree(PROJECT, copy, ignore=NOT_COPIED)
     project = Compose(command, copy, client)
     try:
-        project.run("build", timeout=BUILD_TIMEOUT)
+        project.build()
         try:
             project.run("up", "--detach", "--no-build", "web", "dev")
         except BaseException:

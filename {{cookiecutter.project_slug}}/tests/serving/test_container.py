@@ -10,6 +10,7 @@ only that it serves; the rest mount and run the probe app.
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import time
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import requests
 from environment import app_environment
+from harness import images
 from harness.budgets import app_times, image_workers
 from harness.http import BackgroundRequest, wait_for, wait_for_health
 from harness.probe_app import SLOW_STARTED
@@ -58,33 +60,19 @@ def docker_client():
     client.close()
 
 
-def build(client, context: Path, tag: str):
-    buildargs = {}
-    if os.environ.get("PYTHON_IMAGE"):
-        buildargs["PYTHON_IMAGE"] = os.environ["PYTHON_IMAGE"]
-    try:
-        built, _ = client.images.build(
-            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True
-        )
-    except docker.errors.BuildError as error:
-        log = "".join(chunk.get("stream", "") + chunk.get("error", "") for chunk in error.build_log)
-        pytest.fail(f"docker build failed: {error}\n{log}")
-    return built
-
-
 @pytest.fixture(scope="session")
 def image(docker_client):
     tag = f"{{ cookiecutter.project_slug }}:test-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    built = build(docker_client, PROJECT, tag)
+    built, made = images.build(docker_client, PROJECT, tag)
     print(
         f"\nimage {tag}: built in {time.monotonic() - started:.1f}s, "
         f"{built.attrs['Size'] / 1e6:.1f} MB"
     )
     yield built
-    # By tag: another test's build may share this image ID. Keep the parent layers:
-    # the next build reuses the dependency layer.
-    docker_client.images.remove(tag, noprune=True)
+    # By tag: another test's build may share this image ID. Then every image this build
+    # made, the builder stage's too: a run leaves no image behind.
+    images.remove(docker_client, tag, made)
 
 
 class Container:
@@ -453,7 +441,7 @@ def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, tmp_path):
     # Every planted file is ignored, so the build cache may well give the very same
     # image as the session's: hence removal by tag.
     tag = f"planted-secrets:{uuid.uuid4().hex[:8]}"
-    planted = build(docker_client, context, tag)
+    planted, made = images.build(docker_client, context, tag)
     try:
         files = image_files(docker_client, planted)
         leaked = [
@@ -470,4 +458,27 @@ def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, tmp_path):
         assert "pip install" not in history
         assert not [f for f in files if "/site-packages/pip/" in f or "flit_core" in f]
     finally:
-        docker_client.images.remove(tag, noprune=True)
+        images.remove(docker_client, tag, made)
+
+
+def test_a_base_image_out_of_reach_is_named_as_python_image(docker_client, monkeypatch):
+    # A name no registry holds: the pull fails at the first FROM, at once, with or
+    # without Docker Hub. The message says which variable to set, from the tests and
+    # from `make image` alike.
+    base = f"local/no-such-base-{uuid.uuid4().hex[:8]}:0"
+    monkeypatch.setenv("PYTHON_IMAGE", base)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        images.build(docker_client, PROJECT, f"no-base:{uuid.uuid4().hex[:8]}")
+    assert f"the base image ({base}) could not be pulled: set PYTHON_IMAGE" in str(failed.value)
+    make = shutil.which("make")
+    if make and shutil.which("docker"):
+        tag = f"no-base:{uuid.uuid4().hex[:8]}"
+        made = subprocess.run(
+            [make, "--no-print-directory", "image", f"IMAGE={tag}", f"PYTHON_IMAGE={base}"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert made.returncode != 0
+        assert f"its base image ({base}), set PYTHON_IMAGE to one" in made.stderr

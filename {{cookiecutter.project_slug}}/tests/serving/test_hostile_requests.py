@@ -2,6 +2,7 @@
 never a 5xx or a dead worker, and /health answers afterwards."""
 
 import contextlib
+import select
 import socket
 import time
 
@@ -51,7 +52,18 @@ HOSTILE = {
     "HTTP/2 preface on HTTP/1": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     "body over MAX_CONTENT_LENGTH": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Content-Length: 2000000\r\n\r\n" + b"x" * 2_000_000,
+    # Path traversal, plain and encoded: a 4xx, never a file from outside the app.
+    "dot-dot path": b"GET /static/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    "encoded dot-dot path": b"GET /static/%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\n"
+    b"Host: x\r\n\r\n",
+    "encoded slash dot-dot path": b"GET /static/..%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\n"
+    b"Host: x\r\n\r\n",
+    "backslash dot-dot path": b"GET /static/..\\..\\etc\\passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    "absolute-form request target": b"GET http://evil.example/../etc/passwd HTTP/1.1\r\n"
+    b"Host: x\r\n\r\n",
 }
+# A body this large is refused while it is still arriving, however it is framed.
+HUGE_BODY = 100 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +99,43 @@ def test_hostile_request_gets_a_4xx_or_a_closed_connection(server, name):
     workers = worker_pids(server.process.pid)
     status = send_raw(server.port, HOSTILE[name])
     assert status is None or 400 <= status < 500, f"{name}: {status}"
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+    assert worker_pids(server.process.pid) == workers, "a worker died"
+
+
+def send_huge_body(port: int, head: bytes, chunked: bool) -> tuple[int | None, int]:
+    """Stream up to HUGE_BODY bytes after `head`, stopping as soon as the server answers
+    or closes; the status (None when closed without one) and the bytes sent."""
+    piece = b"x" * 65536
+    frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        try:
+            connection.sendall(head)
+            while sent < HUGE_BODY:
+                readable, _, _ = select.select([connection], [], [], 0)
+                if readable:
+                    break
+                connection.sendall(frame)
+                sent += len(piece)
+            head = connection.recv(64)
+        except OSError:  # reset or closed while sending: refused without an answer
+            return None, sent
+    if not head.startswith(b"HTTP/1."):
+        return None, sent
+    return int(head.split(b" ", 2)[1]), sent
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_100_mib_body_is_refused_while_it_arrives(server, chunked):
+    workers = worker_pids(server.process.pid)
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % HUGE_BODY
+    head = b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n\r\n"
+    status, sent = send_huge_body(server.port, head, chunked)
+    assert status in (None, 413), status
+    # Refused long before the end: the limit is 1 MiB, and the socket buffers hold a
+    # few MiB more at most.
+    assert sent < HUGE_BODY // 4, f"the server read {sent} bytes before refusing"
     assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
     assert worker_pids(server.process.pid) == workers, "a worker died"
 

@@ -287,6 +287,20 @@ def test_a_text_entry_with_a_traceback_is_one_line(text_logs, capsys):
     assert line.endswith("ValueError: bad\\r\\nvalue")
 
 
+def test_the_dev_servers_banner_is_a_line_per_line_and_nothing_else_splits(text_logs, capsys):
+    # What `make dev` printed as one line with a written \n: Werkzeug's own text.
+    capsys.readouterr()
+    banner = "WARNING: This is a development server.\n * Running on http://127.0.0.1:8080"
+    logging.getLogger("werkzeug").info(banner)
+    # The same shape with request data in it, or from another logger, stays one line.
+    logging.getLogger("werkzeug").info("%s\n * Running on x", "GET /")
+    logging.getLogger("svc").info(banner)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("INFO werkzeug: WARNING: This is a development server.")
+    assert lines[1].endswith("INFO werkzeug:  * Running on http://127.0.0.1:8080")
+    assert len(lines) == 4 and all("\\n * Running on" in line for line in lines[2:])
+
+
 def test_the_app_room_uses_only_the_public_names_of_serving():
     import ast
     from pathlib import Path

@@ -139,6 +139,10 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        banner = _dev_server_banner(record)
+        if banner:
+            lines = [logging.makeLogRecord({**vars(record), "msg": line}) for line in banner]
+            return "\n".join(self.format(line) for line in lines)
         record.message = record.getMessage()
         record.asctime = self.formatTime(record, self.datefmt)
         line = self.formatMessage(record)
@@ -162,6 +166,21 @@ class TextFormatter(logging.Formatter):
             return line
         colour = _LEVEL_COLOURS.get(record.levelname)
         return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
+
+
+def _dev_server_banner(record: logging.LogRecord) -> list[str] | None:
+    """The lines of Werkzeug's development server announcing itself (`make dev`).
+
+    It logs its warning and its ` * Running on ...` lines as one message. That text is
+    its own, with no request data in it, so each line is shown as an entry of its own
+    rather than joined by a written `\\n`; any other message still escapes its breaks.
+    """
+    if record.name != "werkzeug" or record.args or not isinstance(record.msg, str):
+        return None
+    first, *rest = record.msg.split("\n")
+    if rest and all(line.startswith(" * Running on ") for line in rest):
+        return [first, *rest]
+    return None
 
 
 def _stdout_is_a_terminal() -> bool:

@@ -66,6 +66,13 @@ def test_web_is_locked_down_like_the_container_tests(project):
     assert any(volume.endswith(":/data") for volume in web["volumes"])
 
 
+def test_both_services_read_the_tests_environment_file(project):
+    # The one place a user puts test values (tests/environment.py reads it too).
+    for service in services(project).values():
+        assert service["env_file"] == ["tests/test.env"]
+    assert (project / "tests" / "test.env").is_file()
+
+
 def test_both_services_publish_on_loopback_only(project):
     ports = {name: service["ports"] for name, service in services(project).items()}
     assert ports == {

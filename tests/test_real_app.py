@@ -2,13 +2,19 @@
 its own tests, the generated suite and the container suite, and runs in the image.
 
 tests/real_app/ holds the files of a small notes app written for a bake named `notes`:
-pages with templates and a stylesheet, a JSON API, a login with sessions, a SQLite
-store its release step creates, a Markdown dependency and its own tests. EDITS below
-are the changes the worked path asks for in the bake's own files, one anchored
-replacement each: an anchor that is gone fails the test with the step's name, so a
-template or README change that breaks the path cannot pass unnoticed.
+pages with templates and a stylesheet, a JSON API, a login with sessions, a required
+API token of its own, its own error shape and error pages, a SQLite store its release
+step creates, a Markdown dependency and its own tests. It is as awkward for the
+template's suite as a large app: create_app takes a second and each worker holds
+100 MiB (model.py). EDITS below are the changes the worked path asks for in the bake's
+own files, one anchored replacement each: an anchor that is gone fails the test with
+the step's name, so a template or README change that breaks the path cannot pass
+unnoticed. REPLACED are the starter files of the user's room the app brings its own
+version of. No file the template owns changes: its suite must pass as it was baked.
 """
 
+import filecmp
+import importlib.util
 import os
 import re
 import secrets
@@ -20,7 +26,7 @@ import tomllib
 import uuid
 import xml.etree.ElementTree as ElementTree
 from importlib.util import find_spec
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import requests
@@ -54,15 +60,35 @@ def init_db_command() -> None:
     click.echo("Initialised the database.")
 '''
 
+# The starter's files of the user's room that the app replaces with its own, and why.
+REPLACED = {
+    "src/notes/errors.py": "its own error shape and pages, as the README invites",
+    "tests/test_app.py": "the starter's tests, kept for the app's error shape",
+}
+# What the template owns (README: "the template's (updated by it)"): none may change.
+TEMPLATE_OWNED = (
+    "src/notes/serving/",
+    "tests/serving/",
+    "Dockerfile",
+    ".dockerignore",
+    "Makefile",
+    "compose.yaml",
+    "bench/",
+    "docs/",
+)
+# Its test value, where the README says test values go (a placeholder, never a secret).
+API_TOKEN_LINE = "NOTES_API_TOKEN=notes-test-token-not-a-secret\n"
+
 # (step of the README's worked path, file, anchor, what replaces it)
 EDITS = [
     (
-        "A page, A JSON endpoint, State: register the blueprints and the database",
+        "A page, A JSON endpoint, State: the blueprints, the database and the model",
         "src/notes/app.py",
         "    # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)\n",
         "    # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)\n"
-        "    from . import api, db, pages\n"
+        "    from . import api, db, model, pages\n"
         "\n"
+        "    model.load(app)\n"
         "    db.init_app(app)\n"
         "    app.register_blueprint(pages.bp)\n"
         "    app.register_blueprint(api.bp)\n",
@@ -116,6 +142,34 @@ EDITS = [
         "        SECRET_KEY=config.secret_key,\n        NOTES_PAGE_SIZE=config.notes_page_size,\n",
     ),
     (
+        "A secret: the app's own, a field on Config",
+        "src/notes/config.py",
+        "    secret_key: str | None\n",
+        "    secret_key: str | None\n"
+        "    # The bearer token scripts write notes with (api.py).\n"
+        "    notes_api_token: str\n",
+    ),
+    (
+        "A secret: env.secret(NAME, required=True)",
+        "src/notes/config.py",
+        "    return Config(\n",
+        "    return Config(\n"
+        '        notes_api_token=env.secret("NOTES_API_TOKEN", required=True, min_length=16),\n',
+    ),
+    (
+        "A secret: copied into app.config",
+        "src/notes/app.py",
+        "        SECRET_KEY=config.secret_key,\n",
+        "        SECRET_KEY=config.secret_key,\n        NOTES_API_TOKEN=config.notes_api_token,\n",
+    ),
+    (
+        "Tests: the new required variable's test value in tests/test.env",
+        "tests/test.env",
+        "# SECRET_KEY and DATA_DIR are not here: environment.py makes fresh ones for each run.\n",
+        "# SECRET_KEY and DATA_DIR are not here: environment.py makes fresh ones for each run.\n"
+        + API_TOKEN_LINE,
+    ),
+    (
         "A secret: sessions make SECRET_KEY required",
         "src/notes/config.py",
         "USES_SESSIONS = False\n",
@@ -140,13 +194,18 @@ def edit(project: Path, step: str, name: str, anchor: str, replacement: str) -> 
 
 
 def copy_app_files(project: Path) -> None:
-    """The app's own files (src/notes/..., tests/...), each one new to the bake."""
+    """The app's own files (src/notes/..., tests/...): new to the bake, or in REPLACED."""
     for folder in ("src", "tests"):
         for source in sorted((REAL_APP / folder).rglob("*")):
             if source.is_dir() or "__pycache__" in source.parts:
                 continue
             target = project / source.relative_to(REAL_APP)
-            assert not target.exists(), f"the bake already has {target.relative_to(project)}"
+            name = target.relative_to(project).as_posix()
+            assert target.exists() == (name in REPLACED), (
+                f"{name}: in the bake already, and not in REPLACED"
+                if target.exists()
+                else f"{name}: in REPLACED, but the bake has no such file"
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
 
@@ -157,13 +216,17 @@ def run(command: list[str], cwd: Path) -> str:
     return result.stdout
 
 
+def bake_notes(output: Path) -> Path:
+    return Path(
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=ANSWERS, output_dir=str(output))
+    )
+
+
 @pytest.fixture(scope="module")
 def notes_project(tmp_path_factory) -> Path:
     """A bake of its own (edited, so never the shared `bake` fixture's), with the app."""
     output = tmp_path_factory.mktemp("real-app")
-    project = Path(
-        cookiecutter(str(TEMPLATE), no_input=True, extra_context=ANSWERS, output_dir=str(output))
-    )
+    project = bake_notes(output)
     copy_app_files(project)
     for step, name, anchor, replacement in EDITS:
         edit(project, step, name, anchor, replacement)
@@ -181,6 +244,30 @@ def test_make_lock_pins_the_new_dependency_with_hashes(notes_project):
     for name in ("markdown-it-py", "mdurl"):  # mdurl: markdown-it-py's own dependency
         assert re.search(rf"^{name}==\S+ \\\n\s+--hash=sha256:", locked, re.MULTILINE), name
     assert "markdown-it-py==" in (notes_project / "requirements-dev.txt").read_text()
+
+
+def changed_files(baked: Path, edited: Path) -> list[str]:
+    """Every file the move-in changed, added or removed, relative to the project."""
+    names = {
+        path.relative_to(root).as_posix()
+        for root in (baked, edited)
+        for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    return sorted(
+        name
+        for name in names
+        if not ((baked / name).is_file() and (edited / name).is_file())
+        or not filecmp.cmp(baked / name, edited / name, shallow=False)
+    )
+
+
+def test_the_move_in_changes_no_file_the_template_owns(notes_project, tmp_path):
+    changed = changed_files(bake_notes(tmp_path), notes_project)
+    assert "tests/test.env" in changed and "src/notes/config.py" in changed  # it did compare
+    owned = [name for name in changed if name.startswith(TEMPLATE_OWNED)]
+    assert not owned, f"the move-in changed files the template owns: {owned}"
+    assert API_TOKEN_LINE in (notes_project / "tests" / "test.env").read_text()
 
 
 def test_the_app_passes_the_bakes_ruff(notes_project):
@@ -224,7 +311,8 @@ def docker_client():
     client.close()
 
 
-def wait_for_health(container, url: str, timeout: float = 20.0) -> None:
+# Five workers build the app at once, a second and 100 MiB each: room for a loaded machine.
+def wait_for_health(container, url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container.reload()
@@ -232,8 +320,8 @@ def wait_for_health(container, url: str, timeout: float = 20.0) -> None:
         try:
             if requests.get(f"{url}/health", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or no worker has built the app yet to answer
         time.sleep(0.1)
     raise AssertionError(f"{url}/health did not answer 200 within {timeout}s")
 
@@ -261,7 +349,8 @@ def test_the_image_serves_the_app_from_a_volume_shared_by_two_uids(notes_project
             "tmpfs": {"/tmp": ""},
             "cap_drop": ["ALL"],
             "volumes": {volume.name: {"bind": "/data", "mode": "rw"}},
-            "environment": {"SECRET_KEY": secrets.token_urlsafe(32)},
+            # The bake's test environment (tests/test.env and a fresh SECRET_KEY).
+            "environment": bake_test_environment(notes_project),
             "detach": True,
         }
         release = docker_client.containers.run(
@@ -278,7 +367,7 @@ def test_the_image_serves_the_app_from_a_volume_shared_by_two_uids(notes_project
         port = service.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
         url = f"http://127.0.0.1:{port}"
         wait_for_health(service, url)
-        check_the_app(url)
+        check_the_app(url, hardened["environment"]["NOTES_API_TOKEN"])
 
         # The file is the release's; the service, another UID in group 0, wrote to it.
         code, stat = service.exec_run(["python", "-c", STAT_DATABASE])
@@ -296,7 +385,17 @@ def test_the_image_serves_the_app_from_a_volume_shared_by_two_uids(notes_project
         remove_image(docker_client, tag, layers)
 
 
-def check_the_app(url: str) -> None:
+def bake_test_environment(project: Path) -> dict[str, str]:
+    """What the bake's tests/environment.py gives a container: the one place tests read."""
+    spec = importlib.util.spec_from_file_location(
+        "notes_test_environment", project / "tests" / "environment.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app_environment(PurePosixPath("/data"))
+
+
+def check_the_app(url: str, api_token: str) -> None:
     browser = requests.Session()
     page = browser.get(f"{url}/", headers=BROWSER, timeout=5)
     assert page.status_code == 200
@@ -320,12 +419,17 @@ def check_the_app(url: str) -> None:
     assert created.json()["author"] == "grace"
     assert "<strong>on a volume</strong>" in browser.get(f"{url}/", timeout=5).text
 
+    token = {"Authorization": f"Bearer {api_token}"}
+    exported = requests.get(f"{url}/api/export", headers=token, timeout=5)
+    assert exported.status_code == 200, exported.text
+    assert [n["title"] for n in exported.json()["notes"]] == ["From the container"]
+
     missing = f"{url}/api/notes/{created.json()['id'] + 1}"
     message = f"Note {created.json()['id'] + 1} does not exist."
     html = requests.get(missing, headers=BROWSER, timeout=5)
     assert html.status_code == 404
     assert html.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert message in html.text
+    assert "Sorry, the notes could not do that (404)" in html.text and message in html.text
     as_json = requests.get(missing, headers=API_CLIENT, timeout=5)
     assert as_json.status_code == 404
-    assert as_json.json()["error"]["message"] == message
+    assert as_json.json()["problem"]["detail"] == message

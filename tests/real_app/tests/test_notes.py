@@ -4,6 +4,7 @@ import secrets
 from pathlib import Path
 
 import pytest
+from environment import app_environment
 
 from notes import create_app
 from notes.config import load_config
@@ -113,7 +114,18 @@ def test_api_writes_a_note_with_the_session(client):
 def test_api_writes_need_a_login(client):
     response = client.post("/api/notes", json={"title": "x"}, headers=API)
     assert response.status_code == 401
-    assert response.get_json()["error"]["message"] == "Log in to write notes."
+    assert response.get_json()["problem"]["detail"] == "Log in to write notes."
+
+
+def test_the_export_needs_the_api_token(app, client):
+    log_in(client)
+    client.post("/api/notes", json={"title": "Kept"})
+    token = {"Authorization": f"Bearer {app.config['NOTES_API_TOKEN']}"}
+    response = client.get("/api/export", headers=token)
+    assert [note["title"] for note in response.get_json()["notes"]] == ["Kept"]
+    wrong = client.get("/api/export", headers={"Authorization": "Bearer not-the-token"})
+    assert wrong.status_code == 401
+    assert wrong.get_json()["problem"]["detail"] == "Send the API token."
 
 
 @pytest.mark.parametrize("payload", NOT_A_NOTE)
@@ -121,20 +133,26 @@ def test_api_refuses_a_note_without_a_title(client, payload):
     log_in(client)
     response = client.post("/api/notes", json=payload)
     assert response.status_code == 400
-    assert response.get_json()["error"]["message"].startswith('Send {"title"')
+    assert response.get_json()["problem"]["detail"].startswith('Send {"title"')
 
 
 def test_a_missing_note_is_json_for_an_api_client(client):
     response = client.get("/api/notes/404", headers=API)
     assert response.status_code == 404
-    assert response.get_json()["error"]["message"] == "Note 404 does not exist."
+    assert response.get_json()["problem"] == {
+        "status": 404,
+        "title": "Not Found",
+        "detail": "Note 404 does not exist.",
+    }
 
 
 def test_a_missing_note_is_an_html_page_for_a_browser(client):
     response = client.get("/api/notes/404", headers=BROWSER)
     assert response.status_code == 404
     assert response.content_type == "text/html; charset=utf-8"
-    assert b"Note 404 does not exist." in response.data
+    page = response.data.decode()
+    assert "Sorry, the notes could not do that (404)" in page and "Note 404 does not exist." in page
+    assert '<link rel="stylesheet" href="/static/notes.css">' in page  # the app's own layout
 
 
 def test_the_page_size_comes_from_the_environment(app, monkeypatch):
@@ -148,9 +166,16 @@ def test_the_page_size_comes_from_the_environment(app, monkeypatch):
     assert [note["title"] for note in client.get("/api/notes").get_json()["notes"]] == ["newer"]
 
 
-def test_a_bad_page_size_is_refused_by_name():
-    environ = {"SECRET_KEY": secrets.token_urlsafe(32), "NOTES_PAGE_SIZE": "0"}
+def test_a_bad_page_size_is_refused_by_name(tmp_path):
+    environ = {**app_environment(tmp_path), "NOTES_PAGE_SIZE": "0"}
     with pytest.raises(ValueError, match="NOTES_PAGE_SIZE='0' is not allowed"):
+        load_config(environ)
+
+
+def test_the_api_token_is_required(tmp_path):
+    environ = app_environment(tmp_path)
+    del environ["NOTES_API_TOKEN"]
+    with pytest.raises(ValueError, match="NOTES_API_TOKEN is not set"):
         load_config(environ)
 
 

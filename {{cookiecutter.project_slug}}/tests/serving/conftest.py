@@ -37,6 +37,23 @@ def _not_draining():
 
 
 @pytest.fixture
+def app(tmp_path, monkeypatch):
+    """Here `app` is the probe app (harness/probe_app.py), never yours: the serving tests
+    check what serving.init_app adds to any app. TESTING on, a data folder of its own."""
+    # Imported here, not at the top: the module builds its own app on import, which must
+    # wait for pytest_configure's test environment.
+    from harness.probe_app import create_probe_app
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    return create_probe_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
 def start_gunicorn(tmp_path, request):
     """Start gunicorn masters on free 127.0.0.1 ports; all are killed after the test."""
     started: list[Gunicorn] = []

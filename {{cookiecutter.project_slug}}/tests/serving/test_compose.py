@@ -18,6 +18,7 @@ import pytest
 import requests
 from environment import app_environment
 from harness import images
+from harness.budgets import app_times, image_workers
 from harness.http import free_port, wait_for, wait_for_health
 
 try:
@@ -33,14 +34,25 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 BUILD_TIMEOUT = 900
 # Any other compose command (up, ps, logs, down) is done in seconds.
 COMMAND_TIMEOUT = 120
-# The image's HEALTHCHECK runs every 10 s, the first time 10 s after the start.
-HEALTHY_TIMEOUT = 60
-# Werkzeug's stat reloader looks at the files every second, then restarts the server.
-RELOAD_TIMEOUT = 30
+# The image's HEALTHCHECK runs every 10 s, the first time 10 s after the start; your
+# app's boot comes on top (healthy_timeout()).
+HEALTHCHECK_SECONDS = 60
+# Werkzeug's stat reloader looks at the files every second, then restarts the server,
+# which builds your app again (reload_timeout()).
+RELOADER_SECONDS = 30
 # Neither the build context nor the services need these; .git may be large.
 NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv", "venv", "var", "__pycache__", ".pytest_cache", ".ruff_cache"
 )
+
+
+def healthy_timeout() -> float:
+    """web and dev answering, then healthy: the checks' own pace plus your app's boot."""
+    return HEALTHCHECK_SECONDS + app_times().deadline(image_workers())
+
+
+def reload_timeout() -> float:
+    return RELOADER_SECONDS + app_times().deadline()
 
 
 def unavailable(reason: str):
@@ -81,7 +93,8 @@ class Compose:
         self.env = {
             # PATH, DOCKER_HOST and PYTHON_IMAGE (the base image) from the caller...
             **os.environ,
-            # ...then the test values of what compose.yaml passes in (a fresh SECRET_KEY).
+            # ...then the test values: compose.yaml passes SECRET_KEY in from here (a fresh
+            # one) and reads the rest from tests/test.env itself.
             **app_environment(PurePosixPath("/data")),
             "WEB_PORT": str(self.web_port),
             "DEV_PORT": str(self.dev_port),
@@ -181,12 +194,23 @@ def health_status(container) -> str:
 
 def test_web_turns_healthy_and_answers_on_loopback_only(services):
     web = services.container("web")
-    wait_for_health(f"http://127.0.0.1:{services.web_port}", timeout=HEALTHY_TIMEOUT)
-    wait_for(lambda: health_status(web) == "healthy", HEALTHY_TIMEOUT, "web to be healthy")
+    wait_for_health(f"http://127.0.0.1:{services.web_port}", timeout=healthy_timeout())
+    wait_for(lambda: health_status(web) == "healthy", healthy_timeout(), "web to be healthy")
     # The image's own HEALTHCHECK, not one of compose.yaml's.
     assert f"{PACKAGE}.serving.healthcheck" in web.attrs["Config"]["Healthcheck"]["Test"]
     (binding,) = web.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
     assert binding == {"HostIp": "127.0.0.1", "HostPort": str(services.web_port)}
+
+
+def test_both_services_get_the_test_values_of_tests_test_env(services):
+    from environment import TEST_ENV, read_env_file
+
+    for service in ("web", "dev"):
+        environment = services.container(service).attrs["Config"]["Env"]
+        for name, value in read_env_file(TEST_ENV).items():
+            assert f"{name}={value}" in environment, (service, name)
+        # And the fresh key from the shell, over anything the file might hold.
+        assert f"SECRET_KEY={services.env['SECRET_KEY']}" in environment, service
 
 
 def proc_status(container) -> dict[str, str]:
@@ -201,7 +225,7 @@ def proc_status(container) -> dict[str, str]:
 
 def test_web_runs_read_only_as_10001_0_without_capabilities(services):
     web = services.container("web")
-    wait_for_health(f"http://127.0.0.1:{services.web_port}", timeout=HEALTHY_TIMEOUT)
+    wait_for_health(f"http://127.0.0.1:{services.web_port}", timeout=healthy_timeout())
     assert web.attrs["HostConfig"]["ReadonlyRootfs"] is True
     assert web.attrs["HostConfig"]["CapDrop"] == ["ALL"]
 
@@ -229,7 +253,7 @@ def compose_reload():
 def test_dev_serves_an_edit_without_a_restart(services):
     dev = services.container("dev")
     dev_url, web_url = (f"http://127.0.0.1:{p}" for p in (services.dev_port, services.web_port))
-    wait_for_health(dev_url, timeout=HEALTHY_TIMEOUT)
+    wait_for_health(dev_url, timeout=healthy_timeout())
     started_at = dev.attrs["State"]["StartedAt"]
 
     marker = uuid.uuid4().hex
@@ -242,7 +266,7 @@ def test_dev_serves_an_edit_without_a_restart(services):
         response = requests.get(f"{dev_url}/compose-reload", timeout=1)
         return response.status_code == 200 and response.json() == {"marker": marker}
 
-    wait_for(serves_the_edit, RELOAD_TIMEOUT, "dev to serve the edited view")
+    wait_for(serves_the_edit, reload_timeout(), "dev to serve the edited view")
     # The reloader restarted the server inside the container, not the container.
     dev.reload()
     assert dev.attrs["State"]["StartedAt"] == started_at

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness.budgets import app_times
 from harness.http import wait_for_health
 from harness.servers import PROJECT
 
@@ -24,7 +25,8 @@ def test_plain_gunicorn_serves_with_the_environment_driven_configuration(start_g
     # HOST and PORT from the environment, not gunicorn's 127.0.0.1:8000.
     assert boot["config"]["listening"] == [server.url]
     assert boot["config"]["workers_source"] == "environment (WEB_CONCURRENCY)"
-    response = wait_for_health(server.url)
+    # gunicorn.conf.py names your app: as long as its measured boot allows.
+    response = wait_for_health(server.url, timeout=app_times().deadline(2))
     assert response.headers["X-Request-ID"]  # the serving machinery's, around the app
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from environment import app_environment
+from harness.budgets import app_times
 from harness.http import free_port, wait_for_health
 
 from {{ cookiecutter.package_name }}.serving import settings
@@ -92,7 +93,8 @@ def test_procfile_web_command_binds_port(tmp_path):
             start_new_session=True,
         )
     try:
-        wait_for_health(f"http://127.0.0.1:{port}")
+        # Your app, as the dyno runs it: as long as its measured boot allows.
+        wait_for_health(f"http://127.0.0.1:{port}", timeout=app_times().deadline())
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)

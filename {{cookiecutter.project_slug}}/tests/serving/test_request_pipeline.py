@@ -1,15 +1,16 @@
-"""The serving machinery inside the app: request ids, security headers, limits, logs,
+"""The serving machinery inside an app: request ids, security headers, limits, logs,
 draining, session cookies and the data folder, through Flask's test client.
 
-Routes these tests add are named `_test_*` and live under /_test/, clear of yours.
+`app` and `client` are the probe app's (conftest.py), never yours: these tests check
+what serving.init_app adds to any app. Routes they add are named `_test_*`.
 """
 
 import json
 import logging
 
 import pytest
+from harness.probe_app import create_probe_app
 
-from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.serving.lifecycle import start_draining
 from {{ cookiecutter.package_name }}.serving.security_headers import SECURITY_HEADERS
 
@@ -28,7 +29,7 @@ def test_ready_answers_503_once_draining(client):
     assert client.get("/health").status_code == 200
 
 
-def test_body_over_the_limit_is_a_json_413(app, client):
+def test_body_over_the_limit_is_a_413_from_the_apps_handler(app, client):
     app.config["MAX_CONTENT_LENGTH"] = 10
     app.add_url_rule(
         "/_test/echo",
@@ -38,7 +39,7 @@ def test_body_over_the_limit_is_a_json_413(app, client):
     )
     response = client.post("/_test/echo", data=b"x" * 11)
     assert response.status_code == 413
-    assert response.get_json()["error"]["status"] == 413
+    assert response.get_json()["probe_error"]["status"] == 413
     assert client.post("/_test/echo", data=b"x" * 10).status_code == 200
 
 
@@ -112,7 +113,7 @@ def test_log_lines_are_json_with_request_id(app, client, capsys):
     ],
 )
 def test_trace_header_becomes_the_cloud_logging_trace(client, capsys, header):
-    app = create_app({"TESTING": True, "GOOGLE_CLOUD_PROJECT": "my-project"})
+    app = create_probe_app({"TESTING": True, "GOOGLE_CLOUD_PROJECT": "my-project"})
     app.add_url_rule("/_test/hello", "_test_hello", lambda: app.logger.warning("hi") or "ok")
     capsys.readouterr()
     app.test_client().get("/_test/hello", headers=[header])
@@ -193,7 +194,8 @@ def test_instance_path_is_the_data_location(app, tmp_path):
 def _session_app(**overrides):
     from flask import session
 
-    app = create_app({"TESTING": True, **overrides})
+    # A key of its own: whatever your tests/environment.py gives, sessions need one.
+    app = create_probe_app({"TESTING": True, "SECRET_KEY": "probe-session-key-" * 2, **overrides})
     app.add_url_rule("/_test/login", "_test_login", lambda: session.update(user="u") or "ok")
     return app
 

@@ -177,15 +177,22 @@ def test_data_dir_is_absolute_and_follows_the_variable(tmp_path, monkeypatch):
 
 
 def test_sessions_make_secret_key_required(monkeypatch):
+    from pathlib import PurePath
+
+    from environment import app_environment
+
     from {{ cookiecutter.package_name }} import config
 
-    assert config.USES_SESSIONS or config.load_config({}).secret_key is None
+    # Your test environment (every variable your config.py requires) without a key.
+    tests = app_environment(PurePath("/data"))
+    unkeyed = {name: value for name, value in tests.items() if not name.startswith("SECRET_KEY")}
+    assert config.USES_SESSIONS or config.load_config(unkeyed).secret_key is None
     monkeypatch.setattr(config, "USES_SESSIONS", True)
     with pytest.raises(SettingsError, match="SECRET_KEY is not set"):
-        config.load_config({})
+        config.load_config(unkeyed)
     with pytest.raises(SettingsError, match="SECRET_KEY is too short"):
-        config.load_config({"SECRET_KEY": "guessable"})
-    assert config.load_config({"SECRET_KEY": KEY}).secret_key == KEY
+        config.load_config({**unkeyed, "SECRET_KEY": "guessable"})
+    assert config.load_config({**unkeyed, "SECRET_KEY": KEY}).secret_key == KEY
 
 
 # ---- Once per boot ---------------------------------------------------------------

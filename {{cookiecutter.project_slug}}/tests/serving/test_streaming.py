@@ -16,10 +16,10 @@ import requests
 from flask import abort, request, send_file, stream_with_context
 from harness import reliability
 from harness.http import wait_for, wait_for_health
+from harness.probe_app import create_probe_app
 from harness.stream_app import EVENTS_STARTED
 from werkzeug.test import EnvironBuilder
 
-from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.serving import lifecycle
 from {{ cookiecutter.package_name }}.serving.streaming import sleep_unless_draining
 
@@ -114,10 +114,11 @@ def test_a_body_failing_before_its_first_chunk_gets_the_apps_500(start_gunicorn,
         assert "X-Stream" not in response.headers
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert as_json.headers["X-Request-ID"] == "before-json-1"
-    assert as_json.json()["error"]["status"] == 500
+    # The app's own error handler answered (the probe app's shape, in both kinds).
+    assert as_json.json()["probe_error"]["status"] == 500
     assert as_html.headers["X-Request-ID"] == "before-html-1"
     assert as_html.headers["Content-Type"].startswith("text/html")
-    assert "<h1>500 Internal Server Error</h1>" in as_html.text
+    assert "probe error 500" in as_html.text
 
     access = access_lines(server)
     print(f"{worker_class}: access lines: {[line['message'] for line in access]}")
@@ -274,7 +275,7 @@ def test_a_stream_that_ignores_draining_is_cut_at_the_graceful_timeout(
 
 
 def _streaming_app(**overrides):
-    app = create_app({"TESTING": False, **overrides})
+    app = create_probe_app({"TESTING": False, **overrides})
     produced = []
 
     def body(count: int, fail_at: int | None = None):
@@ -324,7 +325,7 @@ def test_before_the_first_chunk_with_testing_on_the_test_sees_the_exception():
 
 
 def test_before_the_first_chunk_with_flasks_stream_with_context(capsys):
-    app = create_app({"TESTING": False})
+    app = create_probe_app({"TESTING": False})
 
     @stream_with_context
     def failing():
@@ -334,7 +335,7 @@ def test_before_the_first_chunk_with_flasks_stream_with_context(capsys):
     app.add_url_rule("/_test/context", "_test_context", lambda: failing())
     capsys.readouterr()
     response = app.test_client().get("/_test/context", headers={"X-Request-ID": "context-1"})
-    assert response.status_code == 500 and response.get_json()["error"]["status"] == 500
+    assert response.status_code == 500 and response.get_json()["probe_error"]["status"] == 500
     assert response.headers["X-Request-ID"] == "context-1"
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     (error,) = [line for line in lines if line["severity"] == "ERROR"]
@@ -343,7 +344,7 @@ def test_before_the_first_chunk_with_flasks_stream_with_context(capsys):
 
 
 def test_before_the_first_chunk_an_http_error_is_answered_as_the_view_would():
-    app = create_app({"TESTING": False})
+    app = create_probe_app({"TESTING": False})
 
     def forbidden():
         abort(403, "Not yours.")
@@ -352,7 +353,7 @@ def test_before_the_first_chunk_an_http_error_is_answered_as_the_view_would():
     app.add_url_rule("/_test/forbidden", "_test_forbidden", lambda: forbidden())
     response = app.test_client().get("/_test/forbidden", headers={"X-Request-ID": "abort-1234"})
     assert response.status_code == 403
-    assert response.get_json()["error"]["message"] == "Not yours."
+    assert response.get_json()["probe_error"]["message"] == "Not yours."
     assert response.headers["X-Request-ID"] == "abort-1234"
 
 
@@ -365,7 +366,7 @@ def test_a_file_wrapper_goes_to_the_server_untouched():
         def __iter__(self):
             return iter(())
 
-    app = create_app({"TESTING": False})
+    app = create_probe_app({"TESTING": False})
     app.add_url_rule(
         "/_test/file",
         "_test_file",

@@ -1,9 +1,14 @@
-"""The JSON API: read notes, and write one once logged in (the same session as the pages).
+"""The JSON API: read notes, write one once logged in (the same session as the pages),
+and export them for a backup script that sends the API token
+(`Authorization: Bearer NOTES_API_TOKEN`).
 
-Errors come from errors.py: JSON for API clients, an HTML page for browsers.
+Errors come from errors.py: the app's own problem JSON for API clients, its own page
+for browsers.
 """
 
 from __future__ import annotations
+
+import hmac
 
 from flask import Blueprint, abort, current_app, jsonify, request, session, url_for
 
@@ -24,6 +29,19 @@ def show_note(note_id: int):
     if note is None:
         abort(404, f"Note {note_id} does not exist.")
     return jsonify(note)
+
+
+# Notes an export holds at most: NOTES_PAGE_SIZE's own maximum.
+EXPORT_LIMIT = 500
+
+
+@bp.get("/export")
+def export_notes():
+    expected = f"Bearer {current_app.config['NOTES_API_TOKEN']}"
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        abort(401, "Send the API token.")
+    return jsonify(notes=db.latest_notes(EXPORT_LIMIT))
 
 
 @bp.post("/notes")

@@ -1,19 +1,25 @@
-"""Your app plus endpoints that only the serving tests use. Never deployed.
+"""The serving tests' own app: the serving machinery around probe endpoints. Never deployed.
 
-Tests run it in place of `{{ cookiecutter.package_name }}.serving.wsgi:app` (and mount it
-into containers), so the production app carries no slow or introspection endpoints.
-Every probe route lives under /_probe/ and every endpoint name under `_probe.`, so
-nothing here can collide with a route or endpoint of your app.
+Tests run it in place of `{{ cookiecutter.package_name }}.serving.wsgi:app` (and mount it into
+containers). It is built the way your create_app builds yours (`serving.init_app`) but
+never calls it: the machinery is tested on its own, whatever your app's start-up time,
+memory, routes or error pages. It has /health and /ready of its own (the image's
+HEALTHCHECK polls /health), its own error shape, and every other route under /_probe/.
 """
 
+import json
 import logging
+import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, Flask, current_app, jsonify, redirect, request, url_for
+from werkzeug.exceptions import HTTPException
 
-from {{ cookiecutter.package_name }} import create_app
+from {{ cookiecutter.package_name }} import serving
 
 log = logging.getLogger("probe")
 # Logged when /_probe/slow or /_probe/spin starts, so a test knows without sleeping.
@@ -21,6 +27,21 @@ SLOW_STARTED = "slow request started"
 SPIN_STARTED = "spin request started"
 
 probe = Blueprint("_probe", __name__, url_prefix="/_probe")
+# Where platforms and the image's HEALTHCHECK look: the paths your app answers too.
+checks = Blueprint("_probe_checks", __name__)
+
+
+@checks.route("/health", methods=["GET", "HEAD"])
+def health():
+    return jsonify(status="ok")
+
+
+@checks.get("/ready")
+def ready():
+    """503 from the moment this worker drains (SIGTERM), as routers expect of /ready."""
+    if serving.is_draining():
+        return jsonify(status="draining"), 503
+    return jsonify(status="ready")
 
 
 @probe.get("/slow")
@@ -89,5 +110,32 @@ def append_data(name):
     return jsonify(path=str(path), size=path.stat().st_size, mode=oct(path.stat().st_mode & 0o777))
 
 
-app = create_app()
-app.register_blueprint(probe)
+def probe_error(error: HTTPException):
+    """Its own error shape, like no app's: a test that finds it knows the app's handler answered."""
+    response = error.get_response()
+    if request.accept_mimetypes.best_match(("application/json", "text/html")) == "text/html":
+        response.set_data(f"<!doctype html><title>probe</title><p>probe error {error.code}</p>")
+        response.content_type = "text/html; charset=utf-8"
+    else:
+        body = {"probe_error": {"status": error.code, "message": error.description}}
+        response.set_data(json.dumps(body))
+        response.content_type = "application/json"
+    return response
+
+
+def create_probe_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """The probe app; in-process tests pass Flask settings, as your create_app takes them."""
+    app = Flask(__name__)
+    serving.init_app(app)
+    # The key the start command validated, read the way your config.py reads it.
+    secret_key = serving.Env(os.environ).secret("SECRET_KEY", required=False)
+    app.config.update(SERVICE_NAME="probe", SECRET_KEY=secret_key)
+    if overrides:
+        app.config.update(overrides)
+    app.register_error_handler(HTTPException, probe_error)
+    app.register_blueprint(checks)
+    app.register_blueprint(probe)
+    return app
+
+
+app = create_probe_app()

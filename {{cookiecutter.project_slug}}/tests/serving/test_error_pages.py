@@ -8,8 +8,8 @@ import json
 import socket
 
 import pytest
-from harness.http import wait_for, wait_for_health
-from harness.servers import Gunicorn
+from harness.http import wait_for
+from harness.servers import probe_server
 
 from {{ cookiecutter.package_name }}.serving.security_headers import SECURITY_HEADERS
 
@@ -25,14 +25,8 @@ REFUSED = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
     env = {"WEB_CONCURRENCY": "1"}
-    server = Gunicorn(tmp_path_factory.mktemp("errors"), env, "harness.probe_app:app")
-    try:
-        wait_for_health(server.url)
+    with probe_server(tmp_path_factory.mktemp("errors"), env, request) as server:
         yield server
-    finally:
-        server.stop()
-        if request.node.session.testsfailed:
-            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))
 
 
 def exchange(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:

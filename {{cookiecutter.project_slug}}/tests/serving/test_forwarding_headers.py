@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from harness.http import wait_for_health
-from harness.servers import Gunicorn
+from harness.servers import probe_server
 
 PEERS = {"trusted": "127.0.0.1", "untrusted": "192.0.2.1"}
 
@@ -19,14 +19,8 @@ PEERS = {"trusted": "127.0.0.1", "untrusted": "192.0.2.1"}
 @pytest.fixture(scope="module", params=list(PEERS))
 def server(request, tmp_path_factory):
     env = {"FORWARDED_ALLOW_IPS": PEERS[request.param], "WEB_CONCURRENCY": "1"}
-    server = Gunicorn(tmp_path_factory.mktemp("forwarding"), env, "harness.probe_app:app")
-    try:
-        wait_for_health(server.url)
+    with probe_server(tmp_path_factory.mktemp("forwarding"), env, request) as server:
         yield server
-    finally:
-        server.stop()
-        if request.node.session.testsfailed:
-            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))
 
 
 def get(server, path, headers):

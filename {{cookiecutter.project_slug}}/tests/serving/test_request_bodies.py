@@ -10,8 +10,7 @@ import json
 
 import pytest
 import requests
-from harness.http import wait_for_health
-from harness.servers import Gunicorn
+from harness.servers import probe_server
 
 LIMIT = 64 * 1024
 # Over the limit by more than a chunk, under what the kernel buffers on loopback:
@@ -22,14 +21,8 @@ OVER = 3 * LIMIT
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
     env = {"MAX_CONTENT_LENGTH": str(LIMIT), "WEB_CONCURRENCY": "1"}
-    server = Gunicorn(tmp_path_factory.mktemp("bodies"), env, "harness.probe_app:app")
-    try:
-        wait_for_health(server.url)
+    with probe_server(tmp_path_factory.mktemp("bodies"), env, request) as server:
         yield server
-    finally:
-        server.stop()
-        if request.node.session.testsfailed:
-            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))
 
 
 def json_body(size):

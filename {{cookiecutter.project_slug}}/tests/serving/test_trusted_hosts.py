@@ -11,7 +11,7 @@ import sys
 import pytest
 import requests
 from harness.http import wait_for_health
-from harness.servers import PROJECT, Gunicorn
+from harness.servers import PROJECT, probe_server
 
 TRUSTED = "api.example.com,.example.org"
 
@@ -19,14 +19,8 @@ TRUSTED = "api.example.com,.example.org"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
     env = {"TRUSTED_HOSTS": TRUSTED, "WEB_CONCURRENCY": "1"}
-    server = Gunicorn(tmp_path_factory.mktemp("hosts"), env, "harness.probe_app:app")
-    try:
-        wait_for_health(server.url)
+    with probe_server(tmp_path_factory.mktemp("hosts"), env, request) as server:
         yield server
-    finally:
-        server.stop()
-        if request.node.session.testsfailed:
-            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))
 
 
 def get(server, path, host):

@@ -1,5 +1,6 @@
 """A real gunicorn master started the way production starts it, for tests."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from environment import app_environment
 
-from harness.http import free_port, wait_for
+from harness.http import free_port, wait_for, wait_for_health
 
 PROJECT = Path(__file__).resolve().parents[3]
 PROBE_APP = "harness.probe_app:app"
@@ -81,3 +82,17 @@ class Gunicorn:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def probe_server(tmp_path: Path, env: dict[str, str], request):
+    """A probe-app master for a module's tests: answering /health before the block,
+    stopped after it, its output printed when a test of the session failed."""
+    server = Gunicorn(tmp_path, env, PROBE_APP)
+    try:
+        wait_for_health(server.url)
+        yield server
+    finally:
+        server.stop()
+        if request.node.session.testsfailed:
+            print(f"--- gunicorn output ({server.url}) ---\n" + "\n".join(server.lines()))

@@ -280,7 +280,9 @@ def test_the_app_passes_the_bakes_ruff(notes_project):
 def test_the_bake_passes_every_suite_with_the_app(notes_project, tmp_path):
     assert find_spec("markdown_it"), f"the shared venv has no {DEPENDENCY} to run the app with"
     report = tmp_path / "junit.xml"
-    run_suite(notes_project, "-m", "not slow", f"--junitxml={report}")
+    # Compose too (slow, but it runs the app with compose.yaml's environment, the
+    # required NOTES_API_TOKEN from tests/test.env included).
+    run_suite(notes_project, "-m", "not slow or compose", f"--junitxml={report}")
     cases = ElementTree.parse(report).getroot().iter("testcase")
     outcomes: dict[str, list[str]] = {}
     for case in cases:
@@ -294,6 +296,8 @@ def test_the_bake_passes_every_suite_with_the_app(notes_project, tmp_path):
     assert containers, "tests/serving/test_container.py was not collected"
     if os.environ.get("REQUIRE_DOCKER") == "1":
         assert set(containers) == {"ran"}, "container tests were skipped"
+        compose = outcomes.get("tests.serving.test_compose", [])
+        assert compose and set(compose) == {"ran"}, "compose tests did not run"
 
 
 @pytest.fixture(scope="module")

@@ -111,3 +111,24 @@ def test_production_500_has_no_traceback_and_logs_it(app, monkeypatch, capsys, h
 def test_release_command_runs_and_does_nothing_by_default(app):
     result = app.test_cli_runner().invoke(args=["release"])
     assert result.exit_code == 0, result.output
+
+
+def test_sessions_make_secret_key_required(monkeypatch):
+    from pathlib import PurePath
+
+    from environment import app_environment
+
+    from {{ cookiecutter.package_name }} import config
+    from {{ cookiecutter.package_name }}.serving import SettingsError
+
+    # Your test environment (every variable your config.py requires) without a key.
+    tests = app_environment(PurePath("/data"))
+    unkeyed = {name: value for name, value in tests.items() if not name.startswith("SECRET_KEY")}
+    assert config.USES_SESSIONS or config.load_config(unkeyed).secret_key is None
+    monkeypatch.setattr(config, "USES_SESSIONS", True)
+    with pytest.raises(SettingsError, match="SECRET_KEY is not set"):
+        config.load_config(unkeyed)
+    with pytest.raises(SettingsError, match="SECRET_KEY is too short"):
+        config.load_config({**unkeyed, "SECRET_KEY": "guessable"})
+    key = "k" * 40
+    assert config.load_config({**unkeyed, "SECRET_KEY": key}).secret_key == key

@@ -27,7 +27,7 @@ except ImportError:  # a dev dependency; reported by `unavailable` below
     docker = None
 
 # slow too: a build and two services up and down, about 25 s.
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.compose]
 PROJECT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
 # A cold build installs every locked dependency; a warm one reuses the cached layers.

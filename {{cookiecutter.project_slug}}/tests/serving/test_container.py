@@ -304,12 +304,9 @@ def test_release_step_refuses_a_bad_environment_first(docker_client, image):
     output = docker_client.containers.run(
         image.id,
         command=["python", "-m", "{{ cookiecutter.package_name }}", "release"],
-        # Everything else your app requires is in place: the key is what is wrong.
-        environment={
-            **app_environment(PurePosixPath("/data")),
-            "SECRET_KEY": "short",
-            "SECRET_KEY_FILE": "/run/secrets/key",
-        },
+        # Everything else your app requires is in place: one server setting is wrong
+        # (settings are read, yours with them, before the release step runs).
+        environment={**app_environment(PurePosixPath("/data")), "GUNICORN_TIMEOUT": "soon"},
         stderr=True,
         stdout=False,
         remove=False,
@@ -318,7 +315,8 @@ def test_release_step_refuses_a_bad_environment_first(docker_client, image):
     try:
         assert output.wait(timeout=30)["StatusCode"] == 2
         (line,) = output.logs(stdout=False, stderr=True).decode().splitlines()
-        assert "SECRET_KEY and SECRET_KEY_FILE are both set" in line
+        assert line.startswith("configuration error: ")
+        assert "GUNICORN_TIMEOUT='soon' is not allowed" in line
     finally:
         output.remove(force=True)
 

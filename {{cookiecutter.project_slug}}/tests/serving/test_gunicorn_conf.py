@@ -34,12 +34,13 @@ def test_plain_gunicorn_serves_with_the_environment_driven_configuration(start_g
     ("env", "named"),
     [
         # (Not WEB_CONCURRENCY=zero: gunicorn's own import runs int() on it and fails
-        # with a traceback before it reads any config file. gunicorn.conf.py says so.)
+        # with a traceback before it reads any config file. gunicorn.conf.py says so.
+        # Nor a value of your config.py: it stops the same boot_settings() with its one
+        # line, which test_settings.py tests with a load_config that refuses.)
         ({"PORT": "eighty"}, "PORT='eighty' is not allowed"),
-        ({"SECRET_KEY": "short"}, "SECRET_KEY is too short"),  # your config.py's
         ({"GUNICORN_CMD_ARGS": "--workers 0"}, "set by GUNICORN_CMD_ARGS"),
     ],
-    ids=["server-setting", "app-setting", "refusal"],
+    ids=["server-setting", "refusal"],
 )
 def test_a_bad_value_stops_plain_gunicorn_with_the_start_commands_one_line(
     start_gunicorn, env, named

@@ -5,6 +5,7 @@ import contextlib
 import select
 import socket
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -14,6 +15,19 @@ from harness.processes import worker_pids
 from harness.servers import Gunicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+# Deep enough to reach / from wherever the project is: were a traversal followed, the
+# answer would be /etc/passwd. The probe app's static folder (harness/static) holds one
+# file, so /static/ is a route that really serves files.
+UP = b"../" * 16
+TRAVERSALS = {
+    "dot-dot path": b"/static/" + UP + b"etc/passwd",
+    "encoded dot-dot path": b"/static/" + b"%2e%2e/" * 16 + b"etc/passwd",
+    "encoded slash dot-dot path": b"/static/" + b"..%2f" * 16 + b"etc%2fpasswd",
+    "backslash dot-dot path": b"/static/" + b"..\\" * 16 + b"etc\\passwd",
+    "absolute-form request target": b"http://evil.example/static/" + UP + b"etc/passwd",
+}
+STATIC_FILE = Path(__file__).with_name("harness") / "static" / "probe.txt"
 
 HOSTILE = {
     "malformed request line": b"GARBAGE\r\n\r\n",
@@ -52,15 +66,12 @@ HOSTILE = {
     "HTTP/2 preface on HTTP/1": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     "body over MAX_CONTENT_LENGTH": b"POST /_probe/echo HTTP/1.1\r\nHost: x\r\n"
     b"Content-Length: 2000000\r\n\r\n" + b"x" * 2_000_000,
-    # Path traversal, plain and encoded: a 4xx, never a file from outside the app.
-    "dot-dot path": b"GET /static/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
-    "encoded dot-dot path": b"GET /static/%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\n"
-    b"Host: x\r\n\r\n",
-    "encoded slash dot-dot path": b"GET /static/..%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\n"
-    b"Host: x\r\n\r\n",
-    "backslash dot-dot path": b"GET /static/..\\..\\etc\\passwd HTTP/1.1\r\nHost: x\r\n\r\n",
-    "absolute-form request target": b"GET http://evil.example/../etc/passwd HTTP/1.1\r\n"
-    b"Host: x\r\n\r\n",
+    # Path traversal, plain and encoded: a 4xx, never a file from outside the app
+    # (test_path_traversal_never_leaves_the_static_folder reads the whole answer).
+    **{
+        name: b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        for name, target in TRAVERSALS.items()
+    },
 }
 # A body this large is refused while it is still arriving, however it is framed.
 HUGE_BODY = 100 * 1024 * 1024
@@ -101,6 +112,41 @@ def test_hostile_request_gets_a_4xx_or_a_closed_connection(server, name):
     assert status is None or 400 <= status < 500, f"{name}: {status}"
     assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
     assert worker_pids(server.process.pid) == workers, "a worker died"
+
+
+def exchange(port: int, data: bytes) -> tuple[int | None, bytes]:
+    """Send bytes and read until the server closes: the status (None if it closed
+    without one) and every byte of the answer."""
+    received = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        with contextlib.suppress(OSError):
+            connection.sendall(data)
+        with contextlib.suppress(ConnectionResetError):  # a timeout fails the test
+            while chunk := connection.recv(65536):
+                received.append(chunk)
+    answer = b"".join(received)
+    if not answer.startswith(b"HTTP/1."):
+        return None, answer
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def get_closing(target: bytes) -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def test_the_probe_apps_static_file_is_served(server):
+    # The route the traversals aim at serves files: a 404 to them says something.
+    status, answer = exchange(server.port, get_closing(b"/static/probe.txt"))
+    assert status == 200, answer
+    assert answer.partition(b"\r\n\r\n")[2] == STATIC_FILE.read_bytes()
+
+
+@pytest.mark.parametrize("name", list(TRAVERSALS))
+def test_path_traversal_never_leaves_the_static_folder(server, name):
+    assert b"root:" in Path("/etc/passwd").read_bytes()  # what a followed traversal would send
+    status, answer = exchange(server.port, get_closing(TRAVERSALS[name]))
+    assert status is None or 400 <= status < 500, f"{name}: {answer[:200]!r}"
+    assert b"root:" not in answer
 
 
 def send_huge_body(port: int, head: bytes, chunked: bool) -> tuple[int | None, int]:

@@ -82,3 +82,45 @@ def test_the_limit_is_exact_for_chunked_bodies(server, size, status):
     assert response.status_code == status
     if status == 200:
         assert response.json() == {"size": LIMIT}
+
+
+class CountingStream:
+    """A chunked body of `size` bytes that counts what was taken from it."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.taken = 0
+
+    def read(self, size=None):
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        self.left -= size
+        self.taken += size
+        return b"x" * size
+
+    def readline(self, size=None):
+        return self.read(size)
+
+
+@pytest.mark.parametrize("method", ["read", "readline"])
+def test_a_read_of_everything_takes_at_most_one_byte_past_the_limit(app, method):
+    # A view reading wsgi.input itself (`.read()`, no size) would otherwise take in the
+    # whole body, however large, before it is counted.
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    from {{ cookiecutter.package_name }}.serving.request_bodies import ChunkedBodyLimitMiddleware
+
+    body = CountingStream(100 * 1024 * 1024)
+    seen = {}
+
+    def view(environ, start_response):
+        stream = environ["wsgi.input"]
+        with pytest.raises(RequestEntityTooLarge):
+            getattr(stream, method)()
+        seen["taken"] = body.taken
+        return []
+
+    app.config["MAX_CONTENT_LENGTH"] = LIMIT
+    environ = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": body}
+    with app.app_context():
+        ChunkedBodyLimitMiddleware(view, app)(environ, lambda *args: None)
+    assert seen["taken"] == LIMIT + 1

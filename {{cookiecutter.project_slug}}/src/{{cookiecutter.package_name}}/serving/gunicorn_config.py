@@ -52,7 +52,9 @@ _WORKER_CLASSES = {
     "gthread": "{{ cookiecutter.package_name }}.serving.gthread_worker.HeaderBufferingThreadWorker",
     "gevent": "{{ cookiecutter.package_name }}.serving.gevent_worker.DrainingGeventWorker",
 }
-worker_class = _WORKER_CLASSES.get(_settings.worker_class, _settings.worker_class)
+# Indexed, not looked up with a fallback: settings.py admits only these three, and a
+# class without the error-pages mixin must not slip in unnoticed.
+worker_class = _WORKER_CLASSES[_settings.worker_class]
 # Threads per gthread worker; sync workers must keep 1 (settings.py explains why).
 threads = _settings.threads
 # Concurrent connections per gevent or gthread worker.

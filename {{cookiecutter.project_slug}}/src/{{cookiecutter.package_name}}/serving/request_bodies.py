@@ -58,11 +58,20 @@ class _LimitedBody:
             raise RequestEntityTooLarge()
         return data
 
+    def _bounded(self, size: int | None) -> int | None:
+        """At most one byte past the limit: a view's read() of "everything" must not
+        take in a 100 MiB body before it is counted."""
+        limit = self._limit()
+        if limit is None:
+            return size
+        room = max(limit - self._read + 1, 1)
+        return room if size is None or size < 0 or size > room else size
+
     def read(self, size: int | None = None) -> bytes:
-        return self._count(self._stream.read(size))
+        return self._count(self._stream.read(self._bounded(size)))
 
     def readline(self, size: int | None = None) -> bytes:
-        return self._count(self._stream.readline(size))
+        return self._count(self._stream.readline(self._bounded(size)))
 
     def readlines(self, hint: int | None = None) -> list[bytes]:
         return list(iter(self.readline, b""))

@@ -145,6 +145,11 @@ def when_ready(server):
                 "worker_tmp_dir": cfg.worker_tmp_dir,
                 "control_socket": None if cfg.control_socket_disable else cfg.control_socket,
                 "forwarded_allow_ips": cfg.forwarded_allow_ips,
+                # The service's own limits, beside gunicorn's: a wrong TRUSTED_HOSTS
+                # passes every probe (they are exempt), so the boot line shows it.
+                "trusted_hosts": list(settings.trusted_hosts) or None,
+                "url_prefix": settings.url_prefix,
+                "max_content_length": settings.max_content_length,
                 "loglevel": cfg.loglevel,
             }
         },

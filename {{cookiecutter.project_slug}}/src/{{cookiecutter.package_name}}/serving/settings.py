@@ -34,11 +34,10 @@ _GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 # A URL path prefix: one or more /segment, no trailing slash, characters that need
 # no escaping in a URL (so the prefix reads the same in a request and in url_for).
 _URL_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
-# A TRUSTED_HOSTS entry: a DNS name (a leading dot also takes its subdomains), an
-# IPv4 address or a bracketed IPv6 one; no port, no scheme, no wildcard.
-_TRUSTED_HOST = re.compile(
-    r"^(\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])$"
-)
+# A TRUSTED_HOSTS entry: a DNS name (a leading dot also takes its subdomains) or an
+# IPv4 address; no port, no scheme, no wildcard. No IPv6 address: Werkzeug's check
+# cuts each entry and each Host at its first colon, so `[::1]` would never match.
+_TRUSTED_HOST = re.compile(r"^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
 class SettingsError(ValueError):
@@ -252,11 +251,17 @@ def _trusted_hosts(env: Env) -> tuple[str, ...]:
         return ()
     entries = tuple(part.strip().lower() for part in value.split(","))
     for entry in entries:
+        if ":" in entry:
+            raise SettingsError(
+                f"TRUSTED_HOSTS={value!r} is not allowed: {entry!r} is an IPv6 address or "
+                "has a port; list host names and IPv4 addresses only (probes need no entry: "
+                "/health and /ready answer any Host)"
+            )
         if not _TRUSTED_HOST.match(entry):
             raise SettingsError(
                 f"TRUSTED_HOSTS={value!r} is not allowed: expected comma-separated host "
                 "names without scheme or port (api.example.com), .example.com for a "
-                "domain and its subdomains, or IP addresses"
+                "domain and its subdomains, or IPv4 addresses"
             )
     return entries
 

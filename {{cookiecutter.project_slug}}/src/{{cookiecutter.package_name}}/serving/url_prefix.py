@@ -19,6 +19,11 @@ class UrlPrefixMiddleware:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == self.prefix or path.startswith(self.prefix + "/"):
-            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
-            environ["PATH_INFO"] = path[len(self.prefix) :]
+            # A copy: gunicorn logs the access line from its own environ, which keeps
+            # the path the client asked for (`/shop/x`, not `/x`).
+            environ = {
+                **environ,
+                "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + self.prefix,
+                "PATH_INFO": path[len(self.prefix) :],
+            }
         return self.app(environ, start_response)

@@ -70,3 +70,5 @@ def test_url_prefix_mounts_the_app_under_a_fixed_path(start_gunicorn):
     # Outside the prefix, as it is: probes and a proxy that strips the prefix.
     assert get(server, "/health", {}).status_code == 200
     assert get(server, "/shopping/health", {}).status_code == 404
+    # The access line keeps the path the client asked for, prefix included.
+    server.wait_for_line('"path": "/shop/_probe/redirect-to-url"')

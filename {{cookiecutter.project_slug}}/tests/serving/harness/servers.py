@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,8 @@ class Gunicorn:
                 env=full_env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
+                # A group of its own, so stop() reaches the workers too.
+                start_new_session=True,
             )
 
     def lines(self) -> list[str]:
@@ -79,9 +82,11 @@ class Gunicorn:
         return wait_for(booted, timeout, f"{count} workers booted")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        """Kill the master and its workers: a worker in a long request outlived a master
+        killed alone (it notices a lost master only between requests)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
 
 @contextlib.contextmanager

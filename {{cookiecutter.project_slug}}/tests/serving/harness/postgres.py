@@ -34,6 +34,12 @@ import pytest
 
 from harness.http import free_port, wait_for
 
+# compose.yaml's default image for its postgres service, and the stand-in built from
+# Debian's postgresql (postgres_image/) where no registry can be reached: its name says
+# it is not the official image.
+OFFICIAL_IMAGE = "postgres:17-bookworm"
+STANDIN_IMAGE = "local/debian-postgresql:17"
+STANDIN_CONTEXT = Path(__file__).with_name("postgres_image")
 INSTALL_HINT = (
     "install PostgreSQL's server (apt-get install postgresql, or brew install postgresql) "
     "so the tests start their own, or set TEST_POSTGRES_URL to an admin URL of a running one"
@@ -287,6 +293,43 @@ def start_throwaway() -> ThrowawayServer:
         server.close()
         raise
     return server
+
+
+def compose_image(client) -> str:
+    """The image for compose.yaml's postgres service: POSTGRES_IMAGE when set, else the
+    official image when this engine has it, else the stand-in, built on first use.
+
+    The stand-in is kept afterwards, like the base image PYTHON_IMAGE names: it does
+    not depend on the project, and building it takes half a minute (apt-get).
+    """
+    import docker
+
+    if os.environ.get("POSTGRES_IMAGE"):
+        return os.environ["POSTGRES_IMAGE"]
+    for image in (OFFICIAL_IMAGE, STANDIN_IMAGE):
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.get(image)
+            return image
+    base = os.environ.get("PYTHON_IMAGE")
+    print(f"building {STANDIN_IMAGE} (Debian's postgresql) on {base or 'its default base'}")
+    try:
+        client.images.build(
+            path=str(STANDIN_CONTEXT),
+            tag=STANDIN_IMAGE,
+            buildargs={"BASE_IMAGE": base} if base else {},
+            rm=True,
+            forcerm=True,
+        )
+    except docker.errors.BuildError as error:
+        log = "".join(chunk.get("stream", "") + chunk.get("error", "") for chunk in error.build_log)
+        reason = (
+            f"no PostgreSQL image for compose: {OFFICIAL_IMAGE} is absent and the stand-in "
+            f"did not build ({error}); set POSTGRES_IMAGE to one this engine has\n{log}"
+        )
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(f"REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return STANDIN_IMAGE
 
 
 @contextlib.contextmanager

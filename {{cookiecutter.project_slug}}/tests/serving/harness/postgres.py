@@ -151,17 +151,23 @@ class ThrowawayServer(Server):
     stops it and removes the folder.
     """
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, socket_only: bool = False) -> None:
         self.bindir = bindir
         self.folder = Path(tempfile.mkdtemp(prefix="pytest-postgres-"))
         self.data = self.folder / "data"
         self.socket_dir = self.folder / "socket"
         self.log = self.folder / "postgres.log"
-        self.port = free_port()
+        # Socket only: no TCP listener, so the socket can be .s.PGSQL.5432, the one a URL
+        # without a port names (Cloud SQL's form), while another server holds 5432.
+        self.socket_only = socket_only
+        self.port = 5432 if socket_only else free_port()
         self.password = secrets.token_urlsafe(16)
         self.process: subprocess.Popen | None = None
         self.user = _unprivileged_user()
-        super().__init__(f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres")
+        host = f"@/postgres?host={quote(str(self.socket_dir))}" if socket_only else (
+            f"@127.0.0.1:{self.port}/postgres"
+        )
+        super().__init__(f"postgresql://postgres:{self.password}{host}")
         self.socket_dir.mkdir()
         # The folder and socket/ are entered by the server's user and by containers.
         self.folder.chmod(0o755)
@@ -208,7 +214,7 @@ class ThrowawayServer(Server):
     def start(self) -> None:
         settings = {
             **THROWAWAY_SETTINGS,
-            "listen_addresses": "127.0.0.1",
+            "listen_addresses": "" if self.socket_only else "127.0.0.1",
             "port": str(self.port),
             "unix_socket_directories": str(self.socket_dir),
         }
@@ -254,11 +260,10 @@ class ThrowawayServer(Server):
 
     def socket_url(self, database: str, host: str) -> str:
         """The URL of `database` through the unix socket, as seen where socket/ is
-        mounted at `host` (a container): postgresql://USER:PASS@/DB?host=FOLDER&port=N."""
-        return (
-            f"postgresql://postgres:{self.password}@/{quote(database)}"
-            f"?host={quote(host)}&port={self.port}"
-        )
+        mounted at `host` (a container): postgresql://USER:PASS@/DB?host=FOLDER, with
+        &port=N unless the server is socket_only (on 5432, which needs no port)."""
+        port = "" if self.port == 5432 else f"&port={self.port}"
+        return f"postgresql://postgres:{self.password}@/{quote(database)}?host={host}{port}"
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -281,11 +286,11 @@ def _server_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
 
 
-def start_throwaway() -> ThrowawayServer:
+def start_throwaway(socket_only: bool = False) -> ThrowawayServer:
     bindir = find_bindir()
     if bindir is None:
         unavailable(f"no PostgreSQL binaries (initdb, postgres) found: {INSTALL_HINT}")
-    server = ThrowawayServer(bindir)
+    server = ThrowawayServer(bindir, socket_only)
     try:
         server.start()
     except BaseException:
@@ -333,9 +338,9 @@ def compose_image(client) -> str:
 
 
 @contextlib.contextmanager
-def throwaway_server():
+def throwaway_server(socket_only: bool = False):
     """A throwaway server for the block, stopped and removed after it, even on failure."""
-    server = start_throwaway()
+    server = start_throwaway(socket_only)
     try:
         yield server
     finally:

@@ -16,7 +16,7 @@ if [ "$(id -u)" = 0 ]; then
   mkdir -p "$PGDATA"
   chown postgres:postgres "$PGDATA"
   chmod 0700 "$PGDATA"
-  exec setpriv --reuid postgres --regid postgres --init-groups "$0" postgres "$@"
+  exec setpriv --reuid postgres --regid postgres --init-groups bash "$0" postgres "$@"
 fi
 
 user="${POSTGRES_USER:-postgres}"
@@ -31,9 +31,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   # Any client of the container's network, with the password (the official default).
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   if [ "$database" != postgres ]; then
-    # On the unix socket only while the database is made: nothing connects too early.
-    pg_ctl --pgdata="$PGDATA" --options="-c listen_addresses=''" --wait --silent start
-    psql --username="$user" --dbname=postgres --set=ON_ERROR_STOP=1 --set=db="$database" \
+    # No TCP and a socket inside the data folder while the database is made: neither
+    # clients nor a pg_isready healthcheck see this short-lived server.
+    pg_ctl --pgdata="$PGDATA" --wait --silent \
+      --options="-c listen_addresses='' -c unix_socket_directories='$PGDATA'" start
+    psql --host="$PGDATA" --username="$user" --dbname=postgres --set=ON_ERROR_STOP=1 \
+      --set=db="$database" \
       --quiet <<<'CREATE DATABASE :"db";'
     pg_ctl --pgdata="$PGDATA" --mode=fast --wait --silent stop
   fi

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 DATABASE_APP = "harness.database_app:app"
 # A query that holds its connection a little, so the shutdown meets queries in flight.
-QUERY_PATH = "/_db/sleep?seconds=0.02"
+QUERY_PATH = "/_probe/db/sleep?seconds=0.02"
 # Any request while the server is down answers within the connect bound (refused at
 # once on 127.0.0.1; CONNECT_TIMEOUT for a host that does not answer), plus a margin
 # for a loaded 2-core machine: far below the worker timeout (30 s) a hang would reach.
@@ -143,9 +143,7 @@ def test_a_database_restart_under_load_answers_503_fast_then_recovers(
         fault="server stopped, then started on the same port",
         requests=len(everything),
         failed=sum(o.status != "200" for o in everything),
-        outcome=(
-            f"down: {len(outage)} x 503; back: {len(after)} x 200; slowest {slowest:.2f}s"
-        ),
+        outcome=f"down: {len(outage)} x 503; back: {len(after)} x 200; slowest {slowest:.2f}s",
     )
     # Only answers: a 503 or a 200, never a 500, a reset or a hang to the worker timeout.
     assert statuses <= {"200", "503"}, statuses

@@ -164,10 +164,11 @@ class ThrowawayServer(Server):
         self.password = secrets.token_urlsafe(16)
         self.process: subprocess.Popen | None = None
         self.user = _unprivileged_user()
-        host = f"@/postgres?host={quote(str(self.socket_dir))}" if socket_only else (
-            f"@127.0.0.1:{self.port}/postgres"
-        )
-        super().__init__(f"postgresql://postgres:{self.password}{host}")
+        if socket_only:
+            where = f"/postgres?host={quote(str(self.socket_dir))}"
+        else:
+            where = f"127.0.0.1:{self.port}/postgres"
+        super().__init__(f"postgresql://postgres:{self.password}@{where}")
         self.socket_dir.mkdir()
         # The folder and socket/ are entered by the server's user and by containers.
         self.folder.chmod(0o755)

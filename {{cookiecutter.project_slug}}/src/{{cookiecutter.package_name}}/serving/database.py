@@ -45,7 +45,8 @@ READY_STATEMENT_TIMEOUT_MS = 1000
 UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
 
 _engine: Engine | None = None
-_engine_pid: int | None = None
+# The process and the URL it was made for: a fork, or a test's new database, makes another.
+_made_for: tuple[int, str] | None = None
 _probe_engine: Engine | None = None
 _lock = threading.Lock()
 
@@ -77,22 +78,23 @@ def engine_options(application_name: str | None = None) -> dict[str, Any]:
 
 def database_engine() -> Engine:
     """This process's engine, made on first use (after the fork, in a worker)."""
-    global _engine, _engine_pid, _probe_engine
-    if _engine is not None and _engine_pid == os.getpid():
+    global _engine, _made_for, _probe_engine
+    wanted = (os.getpid(), current_settings().database.url)
+    if _engine is not None and _made_for == wanted:
         return _engine
     with _lock:
-        if _engine is not None and _engine_pid != os.getpid():
-            # Inherited from the parent: its connections are the parent's sockets.
-            # close=False forgets them here without a word to the server.
-            _engine.dispose(close=False)
-            _engine = None
-            if _probe_engine is not None:
-                _probe_engine.dispose(close=False)
-                _probe_engine = None
+        if _engine is not None and _made_for != wanted:
+            # Inherited from the parent, whose sockets its connections are: close=False
+            # forgets them here without a word to the server. (A test's new URL: closed.)
+            inherited = _made_for[0] != wanted[0]
+            for engine in (_engine, _probe_engine):
+                if engine is not None:
+                    engine.dispose(close=not inherited)
+            _engine = _probe_engine = None
         if _engine is None:
             options = engine_options(_application_name())
             _engine = create_engine(options.pop("url"), **options)
-            _engine_pid = os.getpid()
+            _made_for = wanted
     return _engine
 
 
@@ -125,7 +127,7 @@ def database_is_reachable() -> bool:
     connection. The statement is bounded too (READY_STATEMENT_TIMEOUT_MS).
     """
     global _probe_engine
-    database_engine()  # drops an inherited probe engine with the main one
+    database_engine()  # drops an inherited or outdated probe engine with the main one
     with _lock:
         if _probe_engine is None:
             options = engine_options(_application_name())

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import ServiceUnavailable
 
-from .settings import current_settings
+from .database_settings import DatabaseSettings
+from .settings import SettingsError, current_settings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ READY_STATEMENT_TIMEOUT_MS = 1000
 UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
 
 _engine: Engine | None = None
-_engine_pid: int | None = None
+# The process and the URL it was made for: a fork, or a test's new database, makes another.
+_made_for: tuple[int, str] | None = None
 _probe_engine: Engine | None = None
 _lock = threading.Lock()
 
@@ -56,7 +58,7 @@ def engine_options(application_name: str | None = None) -> dict[str, Any]:
     An app on Flask-SQLAlchemy takes them as they are (docs/database.md):
     SQLALCHEMY_DATABASE_URI = options.pop("url"), SQLALCHEMY_ENGINE_OPTIONS = options.
     """
-    database = current_settings().database
+    database = _database_settings()
     connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
     if application_name:
         # Shown in pg_stat_activity: whose connections these are.
@@ -77,23 +79,32 @@ def engine_options(application_name: str | None = None) -> dict[str, Any]:
 
 def database_engine() -> Engine:
     """This process's engine, made on first use (after the fork, in a worker)."""
-    global _engine, _engine_pid, _probe_engine
-    if _engine is not None and _engine_pid == os.getpid():
+    global _engine, _made_for, _probe_engine
+    wanted = (os.getpid(), _database_settings().url)
+    if _engine is not None and _made_for == wanted:
         return _engine
     with _lock:
-        if _engine is not None and _engine_pid != os.getpid():
-            # Inherited from the parent: its connections are the parent's sockets.
-            # close=False forgets them here without a word to the server.
-            _engine.dispose(close=False)
-            _engine = None
-            if _probe_engine is not None:
-                _probe_engine.dispose(close=False)
-                _probe_engine = None
+        if _engine is not None and _made_for != wanted:
+            # Inherited from the parent, whose sockets its connections are: close=False
+            # forgets them here without a word to the server. (A test's new URL: closed.)
+            inherited = _made_for[0] != wanted[0]
+            for engine in (_engine, _probe_engine):
+                if engine is not None:
+                    engine.dispose(close=not inherited)
+            _engine = _probe_engine = None
         if _engine is None:
             options = engine_options(_application_name())
             _engine = create_engine(options.pop("url"), **options)
-            _engine_pid = os.getpid()
+            _made_for = wanted
     return _engine
+
+
+def _database_settings() -> DatabaseSettings:
+    """This boot's (the service requires one), or, in tests and scripts, the environment's."""
+    database = current_settings().database
+    if database is None:
+        raise SettingsError("DATABASE_URL is not set: the database cannot be used without it")
+    return database
 
 
 def _application_name() -> str | None:
@@ -125,7 +136,7 @@ def database_is_reachable() -> bool:
     connection. The statement is bounded too (READY_STATEMENT_TIMEOUT_MS).
     """
     global _probe_engine
-    database_engine()  # drops an inherited probe engine with the main one
+    database_engine()  # drops an inherited or outdated probe engine with the main one
     with _lock:
         if _probe_engine is None:
             options = engine_options(_application_name())
@@ -175,7 +186,7 @@ def log_pool_at_boot(workers: int) -> None:
     Called by the first worker gunicorn forks, in a thread of its own (a greenlet
     under gevent): it connects, which the master must not, and never delays serving.
     """
-    database = current_settings().database
+    database = _database_settings()
     per_instance = (database.pool_size + database.max_overflow) * workers
     figures: dict[str, Any] = {
         "pool_size": database.pool_size,

@@ -72,10 +72,13 @@ class DatabaseSettings:
 
 def load_database_settings(
     env: Env, worker_class: str, threads: int, worker_connections: int
-) -> DatabaseSettings:
+) -> DatabaseSettings | None:
+    """The database's settings; None when DATABASE_URL is unset (boot refuses that)."""
     from .settings import SettingsError
 
-    raw = env.secret("DATABASE_URL", required=True)
+    raw = env.secret("DATABASE_URL", required=False)
+    if raw is None:
+        return None
     url, redacted, driver = normalised(raw, SettingsError)
     default_pool = {
         "sync": 1,
@@ -121,8 +124,12 @@ def normalised(raw: str, error: type[Exception]) -> tuple[str, str, str]:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as problem:
-        raise error(f"DATABASE_URL={redacted!r} is not allowed: {problem}") from None
+    except ValueError:
+        # Not the parser's message: it can quote the password (as a bad port).
+        raise error(
+            f"DATABASE_URL={redacted!r} is not allowed: not a valid URL (percent-encode "
+            f"/ : @ # ? in a user name or password); expected {URL_FORM}"
+        ) from None
     socket_folder = parse_qs(parts.query).get("host", [""])[0]
     if parts.hostname:
         if not _HOST.match(parts.hostname):

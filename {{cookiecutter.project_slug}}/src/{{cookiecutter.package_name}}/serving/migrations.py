@@ -21,17 +21,19 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from .database import _reason, engine_options
-from .settings import current_settings
+from .database import _database_settings, _reason, engine_options
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,13 @@ class ReleaseError(RuntimeError):
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration without a file: the script location and a connection."""
+    """Alembic's configuration without a file: the script location and a connection.
+
+    Alembic is imported here, not at the top: workers register the `db` commands
+    with every app and never run them, and need not carry Alembic in memory.
+    """
+    from alembic.config import Config
+
     # Seven INFO lines per command that say only which plugins Alembic loaded.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     config = Config()
@@ -64,7 +72,7 @@ def single_connection_engine() -> Engine:
 
 def wait_for_database(engine: Engine, wait: int) -> None:
     """Return once SELECT 1 succeeds; raise ReleaseError after `wait` seconds of trying."""
-    database = current_settings().database
+    database = _database_settings()
     start = time.monotonic()
     attempt = 0
     while True:
@@ -95,9 +103,10 @@ def release() -> None:
     """The release step: wait for the database, then upgrade it to the newest revision."""
     try:
         engine = single_connection_engine()
-        wait_for_database(engine, current_settings().database.release_wait)
+        wait_for_database(engine, _database_settings().release_wait)
         with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
+            config = alembic_config(connection)
+            alembic_command("upgrade")(config, "head")
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
         log.info("release: database at revision %s", revision, extra={"revision": revision})
     except Exception as error:  # one line for any cause; the traceback at DEBUG
@@ -114,23 +123,30 @@ def db_commands() -> None:
     """Migrations of the database (Alembic): upgrade, downgrade, revision, current, history."""
 
 
-def _run(operation, *args, **kwargs) -> None:
+def alembic_command(name: str):
+    from alembic import command
+
+    return getattr(command, name)
+
+
+def _run(name: str, *args, **kwargs) -> None:
     with single_connection_engine().begin() as connection:
-        operation(alembic_config(connection), *args, **kwargs)
+        config = alembic_config(connection)
+        alembic_command(name)(config, *args, **kwargs)
 
 
 @db_commands.command("upgrade")
 @click.argument("revision", default="head")
 def upgrade_command(revision: str) -> None:
     """Upgrade to REVISION (default: head), without waiting for the database."""
-    _run(command.upgrade, revision)
+    _run("upgrade", revision)
 
 
 @db_commands.command("downgrade")
 @click.argument("revision")
 def downgrade_command(revision: str) -> None:
     """Downgrade to REVISION (-1: one step back, base: nothing)."""
-    _run(command.downgrade, revision)
+    _run("downgrade", revision)
 
 
 @db_commands.command("revision")
@@ -138,16 +154,16 @@ def downgrade_command(revision: str) -> None:
 @click.option("--empty", is_flag=True, help="An empty revision, not compared with models.py.")
 def revision_command(message: str, empty: bool) -> None:
     """Write the next revision: what models.py has that the database lacks."""
-    _run(command.revision, message=message, autogenerate=not empty)
+    _run("revision", message=message, autogenerate=not empty)
 
 
 @db_commands.command("current")
 def current_command() -> None:
     """The database's revision."""
-    _run(command.current)
+    _run("current")
 
 
 @db_commands.command("history")
 def history_command() -> None:
     """Every revision, newest first."""
-    _run(command.history)
+    _run("history")

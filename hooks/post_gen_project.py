@@ -47,7 +47,6 @@ OWNED_BY_ANSWER = {
             "src/{{ cookiecutter.package_name }}/models.py",
             "src/{{ cookiecutter.package_name }}/migrations",
             "tests/serving/harness/database_app.py",
-            "tests/serving/harness/databases.py",
             "tests/serving/test_database.py",
             "tests/serving/test_database_settings.py",
             "tests/serving/harness/postgres.py",

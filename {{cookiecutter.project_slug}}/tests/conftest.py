@@ -4,24 +4,20 @@ import pytest
 from environment import app_environment
 
 from {{ cookiecutter.package_name }} import create_app
+
 {%- if cookiecutter.database == "postgresql" %}
 
-
-@pytest.fixture
-def database_url():
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards (it skips
-    without TEST_POSTGRES_URL: tests/serving/harness/databases.py)."""
-    from harness.databases import admin_url, fresh_database
-
-    with fresh_database(admin_url()) as url:
-        yield url
+# A real PostgreSQL for your tests: the server at TEST_POSTGRES_URL, or one the tests
+# start from the installed binaries (tests/serving/harness/postgres.py). Every test
+# that asks for `postgres_database_url` gets a fresh, empty database of its own.
+pytest_plugins = ["harness.postgres"]
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, database_url):
+def app(tmp_path, monkeypatch, postgres_database_url):
     for name, value in app_environment(tmp_path / "data").items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATABASE_URL", postgres_database_url)
     app = create_app({"TESTING": True})
     # Your migrations, as every deploy's release step runs them.
     result = app.test_cli_runner().invoke(args=["release"])
@@ -29,22 +25,11 @@ def app(tmp_path, monkeypatch, database_url):
     return app
 {%- else %}
 
-{%- if cookiecutter.database == "postgresql" %}
-
-# A real PostgreSQL for your tests: the server at TEST_POSTGRES_URL, or one the tests
-# start from the installed binaries (tests/serving/harness/postgres.py). It gives every
-# test that asks for `postgres_database_url` a fresh, empty database.
-pytest_plugins = ["harness.postgres"]
-{%- endif %}
-
 
 @pytest.fixture
-def app(tmp_path, monkeypatch{% if cookiecutter.database == "postgresql" %}, postgres_database_url{% endif %}):
+def app(tmp_path, monkeypatch):
     for name, value in app_environment(tmp_path / "data").items():
         monkeypatch.setenv(name, value)
-{%- if cookiecutter.database == "postgresql" %}
-    monkeypatch.setenv("DATABASE_URL", postgres_database_url)
-{%- endif %}
     return create_app({"TESTING": True})
 {%- endif %}
 

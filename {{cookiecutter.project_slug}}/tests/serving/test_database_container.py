@@ -126,4 +126,3 @@ def test_release_migrates_then_web_writes_and_reads_through_the_cloud_sql_socket
             "SELECT body FROM probe_notes WHERE id = %s", (note,)
         ).fetchone()
     assert body == "hello through a socket"
-

@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 from {{ cookiecutter.package_name }} import serving
 
 log = logging.getLogger("probe")
+# The probe's own table, never one of your models: the container test writes and reads it.
+NOTES_TABLE = "CREATE TABLE IF NOT EXISTS probe_notes (id serial PRIMARY KEY, body text NOT NULL)"
 
 
 def create_database_app() -> Flask:
@@ -48,6 +50,27 @@ def create_database_app() -> Flask:
         """The server process behind this request's connection, and the pool's size."""
         pid = serving.db_session().execute(text("SELECT pg_backend_pid()")).scalar()
         return jsonify(backend=pid, pool=serving.database_engine().pool.size())
+
+    @app.post("/_probe/db/notes")
+    def write_note():
+        """Insert the body as a row of the probe's own table (made on first use); its id."""
+        session = serving.db_session()
+        session.execute(text(NOTES_TABLE))
+        note = session.execute(
+            text("INSERT INTO probe_notes (body) VALUES (:body) RETURNING id"),
+            {"body": request.get_data(as_text=True)},
+        ).scalar()
+        session.commit()
+        return jsonify(id=note), 201
+
+    @app.get("/_probe/db/notes/<int:note>")
+    def read_note(note):
+        """The row written above, read back by another request."""
+        query = text("SELECT body FROM probe_notes WHERE id = :id")
+        body = serving.db_session().execute(query, {"id": note}).scalar()
+        if body is None:
+            return jsonify(probe_error="no such note"), 404
+        return jsonify(id=note, body=body)
 
     return app
 

@@ -127,8 +127,15 @@ class Server:
         from psycopg import sql
 
         # FORCE: a gunicorn worker or container the test started may still hold a connection.
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        self.execute(drop.format(sql.Identifier(name)))
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+
+        def dropped() -> bool:
+            self.execute(drop)
+            return True
+
+        # A server busy with other suites may refuse a connection for a moment ("too many
+        # clients"): the drop is retried for a few seconds.
+        wait_for(dropped, 10, f"database {name} dropped")
 
     def check(self) -> None:
         """Fail in one line when the server set by TEST_POSTGRES_URL does not answer."""

@@ -21,8 +21,8 @@ from harness.processes import worker_pids
 
 from {{ cookiecutter.package_name }}.serving.database import CONNECT_TIMEOUT
 
-pytestmark = pytest.mark.slow
-
+# Not marked slow: about 5 s a worker class, and no other test restarts the database,
+# so it runs wherever the database tests run (CI's postgresql bake skips `slow`).
 DATABASE_APP = "harness.database_app:app"
 # A query that holds its connection a little, so the shutdown meets queries in flight.
 QUERY_PATH = "/_probe/db/sleep?seconds=0.02"

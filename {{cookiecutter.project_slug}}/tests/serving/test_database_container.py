@@ -87,7 +87,9 @@ def test_release_migrates_then_web_writes_and_reads_through_the_cloud_sql_socket
         lines = [json.loads(line) for line in release.logs(stderr=False).decode().splitlines()]
     finally:
         release.remove(force=True)
+    # It ran to the end, logging JSON lines only (each parsed above).
     assert exit_code == 0, lines
+    assert lines and all(line["severity"] for line in lines), lines
     # Your migrations ran: Alembic keeps its place in alembic_version.
     with psycopg.connect(host_url) as connection:
         (tables,) = connection.execute(

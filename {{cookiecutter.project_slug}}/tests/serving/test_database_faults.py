@@ -13,12 +13,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 import requests
 from harness import reliability
 from harness.http import wait_for, wait_for_health
 from harness.processes import worker_pids
 
+from {{ cookiecutter.package_name }} import serving
 from {{ cookiecutter.package_name }}.serving.database import CONNECT_TIMEOUT
 
 # Not marked slow: about 5 s a worker class, and no other test restarts the database,
@@ -156,3 +158,34 @@ def test_a_database_restart_under_load_answers_503_fast_then_recovers(
     assert len(after) >= SEEN_PER_PHASE and {o.status for o in after} == {"200"}
     assert ready_after.status_code == 200, ready_after.text
     assert worker_pids(gunicorn.process.pid) == workers
+
+
+def test_a_connection_lost_after_the_views_work_keeps_its_answer(
+    postgres_database_url, monkeypatch
+):
+    """The instant the restart above can hit: the view's query is done, then the server
+    ends the connection before the ROLLBACK that closes the request's session. The
+    answer stands (200, not a 500 raised from teardown), and the next request gets a
+    new connection."""
+    from harness.database_app import create_database_app
+    from sqlalchemy import text
+
+    monkeypatch.setenv("DATABASE_URL", postgres_database_url)
+    app = create_database_app()
+
+    @app.get("/_probe/db/connection-ended")
+    def connection_ended():
+        backend = serving.db_session().execute(text("SELECT pg_backend_pid()")).scalar()
+        with psycopg.connect(postgres_database_url, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (backend,))
+            # That returns once signalled; the backend is gone once no longer listed.
+            listed = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+            wait_for(lambda: not other.execute(listed, (backend,)).fetchone(), 5, "its end")
+        return {"backend": backend}
+
+    client = app.test_client()
+    ended = client.get("/_probe/db/connection-ended")
+    assert ended.status_code == 200, ended.text
+    after = client.get("/_probe/db/backend")
+    assert after.status_code == 200, after.text
+    assert after.json["backend"] != ended.json["backend"]

@@ -124,8 +124,17 @@ def db_session() -> Session:
 
 def _close_session(error: BaseException | None) -> None:
     session = g.pop("_db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except UNAVAILABLE as lost:
+        # The server went away after the request's work (a restart, a failover): the
+        # ROLLBACK that ends the session failed. The response is decided already, and a
+        # clean-up must not turn it into a 500; the connection is invalidated, so the
+        # pool opens a new one for the next request.
+        log.warning("database connection lost at the end of a request: %s", _reason(lost))
+        session.invalidate()
 
 
 def database_is_reachable() -> bool:

@@ -8,6 +8,7 @@ starts is stopped by the start_gunicorn fixture.
 """
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -123,6 +124,28 @@ def test_the_first_worker_states_the_pool_against_the_servers_limit(
     pool = line["database_pool"]
     assert (pool["pool_size"], pool["workers"], pool["per_instance"]) == (4, 2, 8)
     assert pool["max_connections"] > 0 and pool["instances_that_fit"] >= 1
+
+
+def test_psycopg2_on_gevent_is_one_warning_at_boot(start_gunicorn, tmp_path):
+    """psycopg2 blocks a whole gevent worker while a query waits: the master says so
+    once. (A stand-in psycopg2 package: the boot only checks that the driver exists.)"""
+    stand_in = tmp_path / "stand-in" / "psycopg2"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("")
+    path = [str(tmp_path / "stand-in"), str(PROJECT / "src"), str(PROJECT / "tests" / "serving")]
+    server = start_gunicorn(
+        {
+            "DATABASE_URL": f"postgresql+psycopg2://app:{PASSWORD}@127.0.0.1:{free_port()}/app",
+            "GUNICORN_WORKER_CLASS": "gevent",
+            "PYTHONPATH": os.pathsep.join([*path, str(PROJECT / "tests")]),
+        },
+        app=DATABASE_APP,
+    )
+    wait_for_health(server.url)
+    warnings = [line for line in server.json_lines() if line.get("driver") == "psycopg2"]
+    assert len(warnings) == 1 and warnings[0]["severity"] == "WARNING"
+    assert "blocks the whole gevent worker" in warnings[0]["message"]
+    assert PASSWORD not in "\n".join(server.lines())
 
 
 def concurrently(urls, timeout):

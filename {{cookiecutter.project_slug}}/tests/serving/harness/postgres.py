@@ -355,10 +355,17 @@ def throwaway_server(socket_only: bool = False):
         server.close()
 
 
+def _need_psycopg() -> None:
+    try:
+        import psycopg  # noqa: F401 (only whether it is installed)
+    except ImportError:
+        unavailable("psycopg is not installed: the database tests need it (make sync)")
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """The session's PostgreSQL: TEST_POSTGRES_URL's, else a throwaway one."""
-    pytest.importorskip("psycopg", reason="the database tests need psycopg (make sync)")
+    _need_psycopg()
     if admin_url := os.environ.get("TEST_POSTGRES_URL"):
         server = Server(admin_url)
         server.check()
@@ -381,6 +388,6 @@ def postgres_database_url(postgres_server):
 @pytest.fixture
 def own_postgres_server():
     """A throwaway server of this test alone, which it may stop and start."""
-    pytest.importorskip("psycopg", reason="the database tests need psycopg (make sync)")
+    _need_psycopg()
     with throwaway_server() as server:
         yield server

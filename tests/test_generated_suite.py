@@ -1,7 +1,8 @@
 """Each baked project passes its own tests, in this one shared environment.
 
 The default bake runs its whole suite. Each other worker class runs everything
-but the `slow` fault and fuzz tests, which already cover all three classes; the
+but the `slow` fault and fuzz tests, which already cover all three classes (the gevent
+bake also answers database=postgresql, so its suite adds the database tests); the
 container tests are included (one image build per bake, removed at the end of that
 bake's suite with every layer it made, so the next bake builds afresh). Other Python
 versions run neither `slow` nor container tests: their base image would have to come
@@ -21,6 +22,13 @@ WITH_CONTAINERS = {
     f"worker-{DEFAULT_CLASS}": ({"worker_class": DEFAULT_CLASS}, []),
     **{f"worker-{w}": ({"worker_class": w}, ["-m", "not slow"]) for w in OTHER_CLASSES},
 }
+# The database answer rides on the gevent bake rather than adding one: that suite is the
+# gevent bake's plus the database tests (on TEST_POSTGRES_URL's server, or one they start)
+# and the database's container, compose and fault tests, which cost only their own time.
+WITH_CONTAINERS["worker-gevent"] = (
+    {"worker_class": "gevent", "database": "postgresql"},
+    ["-m", "not slow"],
+)
 WITHOUT_CONTAINERS = {f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]}
 WITHOUT_CONTAINERS["all-targets-off"] = {**NO_TARGETS, "github_actions": "no"}
 

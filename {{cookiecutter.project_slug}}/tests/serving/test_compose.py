@@ -164,6 +164,13 @@ def compose(tmp_path_factory):
     copy = tmp_path_factory.mktemp("compose") / PROJECT.name
     shutil.copytree(PROJECT, copy, ignore=NOT_COPIED)
     project = Compose(command, copy, client)
+{%- if cookiecutter.database == "postgresql" %}
+    # The postgres service's image: POSTGRES_IMAGE, the official one, or a stand-in
+    # built from Debian's postgresql where no registry is reachable (harness/postgres.py).
+    from harness.postgres import compose_image
+
+    project.env["POSTGRES_IMAGE"] = compose_image(client)
+{%- endif %}
     try:
         project.build()
         try:
@@ -208,6 +215,10 @@ def test_both_services_get_the_test_values_of_tests_test_env(services):
     for service in ("web", "dev"):
         environment = services.container(service).attrs["Config"]["Env"]
         for name, value in read_env_file(TEST_ENV).items():
+{%- if cookiecutter.database == "postgresql" %}
+            if name == "DATABASE_URL":  # compose.yaml's own: the postgres service's database
+                continue
+{%- endif %}
             assert f"{name}={value}" in environment, (service, name)
         # And the fresh key from the shell, over anything the file might hold.
         assert f"SECRET_KEY={services.env['SECRET_KEY']}" in environment, service
@@ -272,3 +283,25 @@ def test_dev_serves_an_edit_without_a_restart(services):
     assert dev.attrs["State"]["StartedAt"] == started_at
     # web runs the code built into its image, whatever happens in src/.
     assert requests.get(f"{web_url}/compose-reload", timeout=5).status_code == 404
+{%- if cookiecutter.database == "postgresql" %}
+
+
+def test_web_is_ready_on_postgres_once_release_migrated_it(services):
+    web_url = f"http://127.0.0.1:{services.web_port}"
+    wait_for_health(web_url, timeout=healthy_timeout())
+    # web started only after `release` exited 0 (depends_on), and its /ready asks the
+    # database through the service name on the project's network.
+    release = services.client.containers.get(
+        services.run("ps", "--all", "--quiet", "release").stdout.split()[0]
+    )
+    assert release.attrs["State"]["ExitCode"] == 0
+    ready = requests.get(f"{web_url}/ready", timeout=5)
+    assert ready.status_code == 200, ready.text
+    # The migrations ran: Alembic keeps its place in the postgres service's database.
+    postgres = services.container("postgres")
+    settings = dict(variable.split("=", 1) for variable in postgres.attrs["Config"]["Env"])
+    psql = ["psql", "--username", settings["POSTGRES_USER"], "--dbname", settings["POSTGRES_DB"]]
+    result = postgres.exec_run([*psql, "-At", "--command", "SELECT count(*) FROM alembic_version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.decode().strip() == "1"
+{%- endif %}

@@ -20,6 +20,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+{%- if cookiecutter.database == "postgresql" %}
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .database_settings import DatabaseSettings
+{%- endif %}
 
 WORKER_CLASSES = ("sync", "gthread", "gevent")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -78,6 +84,11 @@ class Settings:
     # Application.
     max_content_length: int
     google_cloud_project: str | None
+{%- if cookiecutter.database == "postgresql" %}
+    # DATABASE_URL and the pool's sizes (database_settings.py); None while unset,
+    # which only boot_settings() refuses: tests and scripts may parse without one.
+    database: DatabaseSettings | None
+{%- endif %}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -143,7 +154,29 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         google_cloud_project=env.matching(
             "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
         ),
+{%- if cookiecutter.database == "postgresql" %}
+        database=_database(env, worker_class, threads),
+{%- endif %}
     )
+{%- if cookiecutter.database == "postgresql" %}
+
+
+def require_database(settings: Settings) -> None:
+    """The service, its release step and its commands do not run without a database."""
+    if settings.database is None:
+        raise SettingsError(
+            "DATABASE_URL is not set: set DATABASE_URL (postgresql://USER:PASSWORD@HOST:5432/DB), "
+            "or DATABASE_URL_FILE to a file holding it"
+        )
+
+
+def _database(env: Env, worker_class: str, threads: int) -> DatabaseSettings | None:
+    # Imported here: database_settings.py imports SettingsError from this module.
+    from .database_settings import load_database_settings
+
+    connections = env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+    return load_database_settings(env, worker_class, threads, connections)
+{%- endif %}
 
 
 # This boot's settings, once boot_settings() has read them.
@@ -168,6 +201,9 @@ def boot_settings() -> Settings:
         from {{ cookiecutter.package_name }}.config import load_config
 
         settings = or_exit(load_settings, os.environ)
+{%- if cookiecutter.database == "postgresql" %}
+        or_exit(require_database, settings)
+{%- endif %}
         or_exit(load_config, os.environ)
         _boot = settings
     return _boot

@@ -42,6 +42,16 @@ def files(project: Path) -> list[Path]:
     return [p for p in project.rglob("*") if p.is_file() and p.suffix not in BINARY_SUFFIXES]
 
 
+# Each baked project's answers, for tests that check a file against one of them.
+ANSWERS: dict[Path, dict] = {}
+
+
+def answer(project: Path, name: str):
+    """The answer a baked project was made with (the default's first choice if not given)."""
+    default = DEFAULTS[name]
+    return ANSWERS[project].get(name, default[0] if isinstance(default, list) else default)
+
+
 @pytest.fixture(scope="session")
 def bake(tmp_path_factory):
     baked: dict[str, Path] = {}
@@ -55,6 +65,7 @@ def bake(tmp_path_factory):
                     str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output)
                 )
             )
+            ANSWERS[baked[key]] = answers
         return baked[key]
 
     return bake

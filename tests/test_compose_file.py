@@ -4,6 +4,7 @@ tests/serving/test_compose.py brings both up for real.
 """
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DEFAULTS
+from conftest import DEFAULTS, answer
 
 BIN = Path(sys.executable).parent
 BAKES = {
@@ -20,6 +21,8 @@ BAKES = {
     # A package name that YAML 1.1 (docker-compose v1) would read as a boolean.
     "yaml-word-package": {"package_name": "on"},
     **{f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]},
+    "postgresql": {"database": "postgresql"},
+    "postgresql-yaml-word-package": {"database": "postgresql", "package_name": "on"},
 }
 
 
@@ -36,6 +39,15 @@ def tool(name):
 
 def services(project):
     return yaml.safe_load((project / "compose.yaml").read_text())["services"]
+
+
+def image_services(project):
+    """The services built from the Dockerfile (not the database's)."""
+    return {name: s for name, s in services(project).items() if "build" in s}
+
+
+def uses_postgres(project):
+    return answer(project, "database") == "postgresql"
 
 
 def test_passes_the_compose_spec(project):
@@ -68,13 +80,15 @@ def test_web_is_locked_down_like_the_container_tests(project):
 
 def test_both_services_read_the_tests_environment_file(project):
     # The one place a user puts test values (tests/environment.py reads it too).
-    for service in services(project).values():
+    for service in image_services(project).values():
         assert service["env_file"] == ["tests/test.env"]
     assert (project / "tests" / "test.env").is_file()
 
 
 def test_both_services_publish_on_loopback_only(project):
-    ports = {name: service["ports"] for name, service in services(project).items()}
+    ports = {
+        name: service["ports"] for name, service in services(project).items() if "ports" in service
+    }
     assert ports == {
         "web": ["127.0.0.1:${WEB_PORT:-8080}:8080"],
         "dev": ["127.0.0.1:${DEV_PORT:-8081}:8080"],
@@ -83,7 +97,7 @@ def test_both_services_publish_on_loopback_only(project):
 
 def test_builds_on_the_dockerfiles_default_base(project):
     (default,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", (project / "Dockerfile").read_text(), re.M)
-    for service in services(project).values():
+    for service in image_services(project).values():
         assert service["build"]["args"]["PYTHON_IMAGE"] == f"${{PYTHON_IMAGE:-{default}}}"
 
 
@@ -103,3 +117,89 @@ def test_dev_runs_the_mounted_source_with_the_reloader(project):
     web = services(project)["web"]
     for field in ("read_only", "tmpfs", "cap_drop", "security_opt", "user", "build"):
         assert dev[field] == web[field], field
+
+
+def test_postgres_service_only_with_a_database(project):
+    names = set(services(project))
+    if not uses_postgres(project):
+        assert names == {"web", "dev"}
+        assert "postgres" not in (project / "compose.yaml").read_text().lower()
+        return
+    assert names == {"web", "dev", "release", "postgres"}
+
+
+def test_postgres_follows_the_official_images_conventions(project):
+    if not uses_postgres(project):
+        pytest.skip("no database in this bake")
+    postgres = services(project)["postgres"]
+    (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
+    # The official image (or a stand-in honouring its variables), overridable.
+    assert postgres["image"] == "${POSTGRES_IMAGE:-postgres:17-bookworm}"
+    env = postgres["environment"]
+    assert env == {
+        "POSTGRES_USER": package,
+        "POSTGRES_PASSWORD": "${POSTGRES_PASSWORD:-postgres}",
+        "POSTGRES_DB": package,
+    }
+    # Its data on a named volume, where PostgreSQL 17's image keeps it.
+    (volume,) = postgres["volumes"]
+    name, path = volume.split(":")
+    assert path == "/var/lib/postgresql/data"
+    assert name in yaml.safe_load((project / "compose.yaml").read_text())["volumes"]
+    # Reached by name on the project's network only: nothing published.
+    assert "ports" not in postgres
+    # Healthy once the real server answers over TCP, not the image's first-start one
+    # (which listens on the Unix socket only).
+    test = postgres["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "pg_isready"]
+    assert test[test.index("--host") + 1] == "127.0.0.1"
+    assert test[test.index("--username") + 1] == package
+    # Locked down like web where the image allows: no new privileges, and only the
+    # capabilities its entrypoint needs to own the data and drop to postgres.
+    assert postgres["cap_drop"] == ["ALL"]
+    assert set(postgres["cap_add"]) <= {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
+    assert "no-new-privileges:true" in postgres["security_opt"]
+
+
+def test_web_dev_and_release_reach_the_postgres_service(project):
+    if not uses_postgres(project):
+        for service in services(project).values():
+            assert "DATABASE_URL" not in service.get("environment", {})
+            assert "depends_on" not in service
+        return
+    all_services = services(project)
+    env = all_services["postgres"]["environment"]
+    password = env["POSTGRES_PASSWORD"]
+    expected = f"postgresql://{env['POSTGRES_USER']}:{password}@postgres:5432/{env['POSTGRES_DB']}"
+    healthy = {"condition": "service_healthy"}
+    for name in ("web", "dev", "release"):
+        service = all_services[name]
+        assert service["environment"]["DATABASE_URL"] == expected, name
+        assert service["depends_on"]["postgres"] == healthy, name
+    # The release step, the platforms' way: the migrations run to completion first.
+    release = all_services["release"]
+    (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
+    assert release["command"] == ["python", "-m", package, "release"]
+    assert "ports" not in release
+    for name in ("web", "dev"):
+        condition = all_services[name]["depends_on"]["release"]["condition"]
+        assert condition == "service_completed_successfully", name
+    # Locked down as web is.
+    for field in ("read_only", "tmpfs", "cap_drop", "security_opt", "user", "build"):
+        assert release[field] == all_services["web"][field], field
+
+
+def test_docker_compose_v1_reads_the_file(project):
+    """Debian's docker-compose 1.29 reads every field (service_completed_successfully
+    included), when it is installed."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose (v1) is not installed")
+    result = subprocess.run(
+        [compose, "--file", str(project / "compose.yaml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=project,
+    )
+    assert result.returncode == 0, result.stderr

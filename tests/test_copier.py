@@ -30,7 +30,7 @@ import copier_config  # noqa: E402  (a script, not a package)
 
 ANSWERS_FILES = {".copier-answers.yml", ".cruft.json"}
 # Answer sets that between them turn every yes/no answer both ways and pick every
-# worker class, Python version and licence at least once.
+# worker class, database, Python version and licence at least once.
 ANSWER_SETS = {
     "defaults": {},
     "everything-off": {

@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import DEFAULTS, NO_TARGETS, TEMPLATE
+from conftest import DEFAULTS, NO_TARGETS, TEMPLATE, answer
 
 # Copies kept in the repository (tests/schemas/SOURCES.md), so a clone runs every check.
 SCHEMAS = TEMPLATE / "tests" / "schemas"
@@ -41,6 +41,7 @@ BAKES = {
     "no-heroku": {"deploy_heroku": "no"},
     "no-github-actions": {"github_actions": "no"},
     "no-targets": NO_TARGETS,
+    "postgresql": {"database": "postgresql"},
 }
 
 
@@ -57,6 +58,7 @@ PLATFORM_BAKES = {
         "project_slug": "a" + "-b" * 24,  # 49 characters, Cloud Run's limit
         "package_name": "a_1",
     },
+    "postgresql": {"database": "postgresql"},
 }
 
 
@@ -94,6 +96,10 @@ def load_settings_module(project):
     return module
 
 
+def uses_postgres(project):
+    return answer(project, "database") == "postgresql"
+
+
 def package(project):
     (init,) = project.glob("src/*/__init__.py")
     return init.parent.name
@@ -114,6 +120,19 @@ def start_command(project):
 
 def cloud_run(project):
     return yaml.safe_load((project / "deploy/cloudrun/service.yaml").read_text())
+
+
+def literal_env(container):
+    return {item["name"]: item["value"] for item in container["env"] if "value" in item}
+
+
+def secret_env(container):
+    """Variables from Secret Manager: {name: {"name": secret, "key": version}}."""
+    return {
+        item["name"]: item["valueFrom"]["secretKeyRef"]
+        for item in container["env"]
+        if "valueFrom" in item
+    }
 
 
 def test_cloud_run_service_passes_both_schemas(platform_project):
@@ -144,7 +163,7 @@ def test_cloud_run_service_fits_the_platform(platform_project):
     assert window <= 240, "Cloud Run allows a startup probe 240 s at most"
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
 
-    env = {item["name"]: item["value"] for item in container["env"]}
+    env = literal_env(container)
     assert env["GUNICORN_TIMEOUT"] == "0"  # CPU is throttled between requests
     assert int(env["GUNICORN_GRACEFUL_TIMEOUT"]) < 10  # Cloud Run: SIGKILL 10 s after SIGTERM
     assert env["FORWARDED_ALLOW_IPS"] == "*"
@@ -176,6 +195,46 @@ def test_cloud_run_release_job_passes_the_schema_and_runs_the_release_step(platf
     )
 
 
+def test_cloud_run_files_connect_cloud_sql_only_with_a_database(platform_project):
+    """The service and the release job reach the same instance's socket, with the URL
+    from Secret Manager; without a database, neither names one."""
+    service = cloud_run(platform_project)
+    job = yaml.safe_load((platform_project / "deploy/cloudrun/release-job.yaml").read_text())
+    execution = job["spec"]["template"]
+    (service_container,) = service["spec"]["template"]["spec"]["containers"]
+    (job_container,) = execution["spec"]["template"]["spec"]["containers"]
+    pairs = {
+        "service": (service["spec"]["template"], service_container),
+        "release job": (execution, job_container),
+    }
+    for what, (template, container) in pairs.items():
+        annotations = template.get("metadata", {}).get("annotations", {})
+        # Never a literal: the URL holds the password.
+        assert "DATABASE_URL" not in literal_env(container), what
+        if uses_postgres(platform_project):
+            # The placeholder the guide and the workflow fill, as they fill IMAGE.
+            assert annotations["run.googleapis.com/cloudsql-instances"] == "CLOUD_SQL_INSTANCE"
+            assert secret_env(container)["DATABASE_URL"] == {
+                "name": f"{platform_project.name}-database-url",
+                "key": "latest",
+            }, what
+        else:
+            assert "run.googleapis.com/cloudsql-instances" not in annotations, what
+            assert "DATABASE_URL" not in secret_env(container), what
+    text = (platform_project / "docs/deploy-cloud-run.md").read_text()
+    instance = f"$PROJECT:$REGION:{platform_project.name}"
+    if uses_postgres(platform_project):
+        # The instance the guide creates is the one the files are given, and the secret
+        # holds the socket form of the URL for it.
+        assert f"gcloud sql instances create {platform_project.name} " in text
+        assert f"s|CLOUD_SQL_INSTANCE|{instance}|" in text
+        assert f'?host=/cloudsql/{instance}"' in text
+        assert f"gcloud secrets create {platform_project.name}-database-url " in text
+        assert "roles/cloudsql.client" in text
+    else:
+        assert "cloudsql" not in text.lower() and "DATABASE_URL" not in text
+
+
 def gcloud_parses(path: Path, *command: str, tmp_path: Path) -> None:
     """gcloud reads FILE into Cloud Run's API types before it asks for an account: a
     wrong field fails offline with "Failed to parse", a right file only for want of one."""
@@ -203,6 +262,7 @@ def gcloud_parses(path: Path, *command: str, tmp_path: Path) -> None:
     assert result.returncode != 0 and "account" in output, output
 
 
+@pytest.mark.parametrize("database", DEFAULTS["database"])
 @pytest.mark.parametrize(
     ("name", "command"),
     [
@@ -210,11 +270,13 @@ def gcloud_parses(path: Path, *command: str, tmp_path: Path) -> None:
         ("release-job.yaml", ("run", "jobs", "replace")),
     ],
 )
-def test_gcloud_parses_the_cloud_run_files(bake, tmp_path, name, command):
-    path = bake() / "deploy/cloudrun" / name
+def test_gcloud_parses_the_cloud_run_files(bake, tmp_path, name, command, database):
+    path = bake(database=database) / "deploy/cloudrun" / name
     filled = tmp_path / name
     filled.write_text(
-        path.read_text().replace("image: IMAGE", "image: europe-docker.pkg.dev/p/r/i:1")
+        path.read_text()
+        .replace("image: IMAGE", "image: europe-docker.pkg.dev/p/r/i:1")
+        .replace("CLOUD_SQL_INSTANCE", "p-123456:europe-west1:my-service")
     )
     gcloud_parses(filled, *command, tmp_path=tmp_path)
 
@@ -244,6 +306,14 @@ def test_heroku_app_json_passes_the_schema(platform_project):
     assert int(env["WEB_CONCURRENCY"]) >= 1
     assert int(env["GUNICORN_GRACEFUL_TIMEOUT"]) < 30  # SIGKILL 30 s after SIGTERM
     load_settings_module(platform_project).load_settings(env)
+    # The add-on sets DATABASE_URL (as DATABASE); never a value of the file.
+    assert "DATABASE_URL" not in app["env"]
+    if uses_postgres(platform_project):
+        assert app["addons"] == [{"plan": "heroku-postgresql:essential-0", "as": "DATABASE"}]
+        guide = (platform_project / "docs/deploy-heroku.md").read_text()
+        assert "heroku addons:create heroku-postgresql:essential-0 --as DATABASE" in guide
+    else:
+        assert "addons" not in app
 
 
 def test_heroku_yml_follows_the_documented_format(platform_project):
@@ -352,11 +422,12 @@ def railway_sdk(pins):
     return target / "node_modules"
 
 
-@pytest.fixture(scope="module")
-def railway(bake, tmp_path_factory):
-    """The default bake's .railway folder, evaluated and type-checked with the pinned SDK."""
+@pytest.fixture(scope="module", params=DEFAULTS["database"])
+def railway(request, bake, tmp_path_factory):
+    """The .railway folder of a bake per database answer, evaluated and type-checked
+    with the pinned SDK."""
     node_tools()
-    project = bake()
+    project = bake(database=request.param)
     folder = project / ".railway"
     pins = json.loads((folder / "package.json").read_text())["devDependencies"]
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pins.values()), "pin exact versions"
@@ -384,8 +455,8 @@ def test_railway_file_type_checks(railway):
 def test_railway_service_builds_the_dockerfile_and_checks_health(railway):
     project, definition, _ = railway
     assert definition["name"] == project.name
-    (web,) = definition["resources"]
-    assert (web["type"], web["name"]) == ("service", project.name)
+    (web,) = [r for r in definition["resources"] if r["type"] == "service"]
+    assert web["name"] == project.name
     assert web["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
     assert (project / web["build"]["dockerfilePath"]).is_file()
     deploy = web["deploy"]
@@ -398,7 +469,7 @@ def test_railway_service_builds_the_dockerfile_and_checks_health(railway):
     assert deploy["preDeployCommand"] == [f"{start_command(project)} release"]
     # Secrets are kept in Railway's variables, never in the file.
     assert web["variables"]["SECRET_KEY"] == {"type": "preserve"}
-    literal = {n: v for n, v in web["variables"].items() if n != "SECRET_KEY"}
+    literal = {n: v for n, v in web["variables"].items() if n not in ("SECRET_KEY", "DATABASE_URL")}
     variables = {name: v["value"] for name, v in literal.items()}
     assert all(v["type"] == "literal" for v in literal.values())
     assert variables["FORWARDED_ALLOW_IPS"] == "*"
@@ -407,6 +478,28 @@ def test_railway_service_builds_the_dockerfile_and_checks_health(railway):
     assert settings.trusted_hosts == (".up.railway.app", ".railway.internal")
     # The old deployment gets SIGKILL drainingSeconds after SIGTERM.
     assert settings.graceful_timeout < deploy["drainingSeconds"]
+
+
+def test_railway_postgres_service_gives_the_web_service_its_url(railway):
+    project, definition, _ = railway
+    databases = [r for r in definition["resources"] if r["type"] == "database"]
+    (web,) = [r for r in definition["resources"] if r["type"] == "service"]
+    if not uses_postgres(project):
+        assert databases == [] and "DATABASE_URL" not in web["variables"]
+        return
+    (db,) = databases
+    assert (db["engine"], db["name"]) == ("postgres", "Postgres")
+    # Its data on a volume, which Railway's template mounts where PostgreSQL keeps it.
+    assert db["defaultMountPath"] == "/var/lib/postgresql/data"
+    # A reference Railway resolves at deploy, ${{Postgres.DATABASE_URL}}: the private
+    # network's URL, no password in the file.
+    assert web["variables"]["DATABASE_URL"] == {
+        "type": "reference",
+        "resource": db["address"],
+        "output": "DATABASE_URL",
+    }
+    guide = (project / "docs/deploy-railway.md").read_text()
+    assert "${{Postgres.DATABASE_URL}}" in guide
 
 
 def test_no_deprecated_railway_config_as_code(project):
@@ -479,6 +572,30 @@ def test_workflows_are_pinned_bounded_and_least_privilege(bake):
             if "uses:" in line:
                 assert re.search(r"@[0-9a-f]{40} # v\d+(\.\d+)*$", line), f"{path.name}: {line}"
         assert "${{" in text  # GitHub's expressions survived rendering
+
+
+@pytest.mark.parametrize("database", DEFAULTS["database"])
+def test_ci_gives_the_tests_a_postgresql_server_only_with_a_database(bake, database):
+    project = bake(database=database)
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    test = workflow["jobs"]["test"]
+    (make_test,) = [step for step in test["steps"] if step.get("run") == "make test"]
+    if database == "none":
+        assert "services" not in test
+        assert set(make_test["env"]) == {"REQUIRE_DOCKER"}
+        return
+    postgres = test["services"]["postgres"]
+    # The image and major version compose.yaml runs locally.
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    assert compose["services"]["postgres"]["image"] == f"${{POSTGRES_IMAGE:-{postgres['image']}}}"
+    # Published on the runner's loopback only, and healthy before the first step.
+    assert postgres["ports"] == ["127.0.0.1:5432:5432"]
+    assert "--health-cmd" in postgres["options"]
+    user, password = "postgres", postgres["env"]["POSTGRES_PASSWORD"]
+    assert make_test["env"]["TEST_POSTGRES_URL"] == (
+        f"postgresql://{user}:{password}@127.0.0.1:5432/postgres"
+    )
+    assert make_test["env"]["REQUIRE_POSTGRES"] == "1"
 
 
 def test_cloud_run_deploy_workflow(bake):

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from test_deploy_files import load_settings_module, schema, start_command, validate
 
-from conftest import DEFAULTS, TEMPLATE
+from conftest import DEFAULTS, TEMPLATE, answer
 from docker_images import new_layers, remove_image
 
 WORKER_CLASSES = DEFAULTS["worker_class"]
@@ -41,6 +41,7 @@ BAKES = {
         "package_name": "a_1",
         "deploy_systemd": "yes",
     },
+    "postgresql": {"database": "postgresql", "deploy_systemd": "yes"},
 }
 THREADS = {"sync": 1, "gthread": 4, "gevent": 1}
 # The oldest Kubernetes the manifests support (PodDisruptionBudget's
@@ -51,6 +52,10 @@ KUBERNETES_VERSIONS = ("1.31", kubernetes_validate.latest_version())
 @pytest.fixture(params=list(BAKES), scope="module")
 def project(request, bake):
     return bake(**BAKES[request.param])
+
+
+def uses_postgres(project):
+    return answer(project, "database") == "postgresql"
 
 
 def required_tool(name, variable):
@@ -270,6 +275,11 @@ def test_kubernetes_secrets_reach_the_pods_as_files_never_as_variables(project):
     assert re.search(r'env\.secret\(\s*"SECRET_KEY"', config), "config.py reads SECRET_KEY"
     guide = (project / "docs/deploy-kubernetes.md").read_text()
     (created,) = re.findall(r"create secret generic (\S+) \\\n\s+--from-literal=(\w+)=", guide)
+    (command,) = re.findall(r"create secret generic .*?\n(?!\s+--from-literal)", guide, re.DOTALL)
+    keys = re.findall(r"--from-literal=(\w+)=", command)
+    # The database URL (with its password) is a key of the same Secret, as a file too.
+    files = {"SECRET_KEY_FILE", *(["DATABASE_URL_FILE"] if uses_postgres(project) else [])}
+    assert keys == [name.removesuffix("_FILE") for name in sorted(files, reverse=True)]
     for objects in (base_objects(project), rendered_overlay(project)):
         for kind in ("Deployment", "Job"):
             pod = pod_of(objects, kind)
@@ -279,7 +289,10 @@ def test_kubernetes_secrets_reach_the_pods_as_files_never_as_variables(project):
             assert "secretKeyRef" not in text and "secretRef" not in text, kind
             env = env_of(container)
             path = Path(env["SECRET_KEY_FILE"]["value"])
-            assert "SECRET_KEY" not in env, kind
+            assert "SECRET_KEY" not in env and "DATABASE_URL" not in env, kind
+            assert {name for name in env if name.endswith("_FILE")} == files, kind
+            for name in files:
+                assert Path(env[name]["value"]) == path.parent / name.removesuffix("_FILE")
             (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == SECRETS_DIR]
             assert path.parent == Path(mount["mountPath"]) and mount["readOnly"] is True
             volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
@@ -322,8 +335,13 @@ def test_kubernetes_network_policy_admits_only_the_ingress_path(project):
     assert rule["ports"] == [{"port": port["name"], "protocol": "TCP"}]
     (job_container,) = pod_of(objects, "Job")["containers"]
     assert "ports" not in job_container, "the ingress rule would reach the release Job"
-    # Out: DNS to the cluster's resolver, nothing else.
-    (dns,) = spec["egress"]
+    # Out: DNS to the cluster's resolver, PostgreSQL's port with a database, nothing else.
+    dns, *others = spec["egress"]
+    if uses_postgres(project):
+        # Any address (the database's is not known here), one port, TCP only.
+        assert others == [{"ports": [{"port": 5432, "protocol": "TCP"}]}]
+    else:
+        assert others == []
     assert dns["to"] == [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
@@ -414,6 +432,58 @@ def test_render_schema_catches_a_wrong_blueprint(bake, change):
     blueprint["services"][0].update(change)
     with pytest.raises(AssertionError):
         validate(blueprint, schema("render-blueprint.schema.json"))
+
+
+def test_render_database_gives_the_service_its_internal_url(project):
+    blueprint = yaml.safe_load((project / "render.yaml").read_text())
+    validate(blueprint, schema("render-blueprint.schema.json"))
+    (service,) = blueprint["services"]
+    from_database = [v for v in service["envVars"] if "fromDatabase" in v]
+    if not uses_postgres(project):
+        assert "databases" not in blueprint and from_database == []
+        return
+    (database,) = blueprint["databases"]
+    # Render keeps the URL (and its password); the file names the database only.
+    assert from_database == [
+        {
+            "key": "DATABASE_URL",
+            "fromDatabase": {"name": database["name"], "property": "connectionString"},
+        }
+    ]
+    assert database["name"] == f"{project.name}-db"
+    # The internal URL works within one region: the service's.
+    assert database["region"] == service["region"]
+    assert database["plan"] != "free", "Free databases expire"
+    # Nothing outside Render connects.
+    assert database["ipAllowList"] == []
+    (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
+    assert database["databaseName"] == database["user"] == package
+
+
+def test_render_schema_catches_a_wrong_database(bake):
+    blueprint = yaml.safe_load((bake(database="postgresql") / "render.yaml").read_text())
+    validate(blueprint, schema("render-blueprint.schema.json"))
+    blueprint["databases"][0]["ipAllowlist"] = []
+    with pytest.raises(AssertionError, match="ipAllowlist"):
+        validate(blueprint, schema("render-blueprint.schema.json"))
+
+
+def test_every_platform_database_runs_the_major_version_compose_runs(bake):
+    """compose.yaml's image is what the tests and `docker compose up` run; the managed
+    databases the deploy files create are of the same major version."""
+    project = bake(database="postgresql")
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    image = compose["services"]["postgres"]["image"]
+    (major,) = re.fullmatch(r"\$\{POSTGRES_IMAGE:-postgres:(\d+)-bookworm\}", image).groups()
+    (database,) = yaml.safe_load((project / "render.yaml").read_text())["databases"]
+    assert database["postgresMajorVersion"] == major
+    assert (
+        f"--database-version POSTGRES_{major} "
+        in (project / "docs/deploy-cloud-run.md").read_text()
+    )
+    assert f"--pg-major-version {major}\n" in (project / "docs/deploy-fly.md").read_text()
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    assert workflow["jobs"]["test"]["services"]["postgres"]["image"] == f"postgres:{major}-bookworm"
 
 
 def test_render_schema_names_the_page_it_was_written_from():
@@ -574,6 +644,35 @@ def test_systemd_security_exposure_is_low(bake):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     (exposure,) = re.findall(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
     assert float(exposure) <= 2.0
+
+
+def test_systemd_units_use_the_local_postgresql_socket(project):
+    for path in unit_files(project):
+        section = unit(path)["Unit"]
+        after = " ".join(v for k, v in section if k == "After").split()
+        wants = " ".join(v for k, v in section if k == "Wants").split()
+        # Wants=, never Requires=: a database restart must not stop the service.
+        assert not any(k in ("Requires", "BindsTo") for k, _ in section), path.name
+        if uses_postgres(project):
+            assert "postgresql.service" in after and "postgresql.service" in wants, path.name
+        else:
+            assert "postgresql.service" not in after + wants, path.name
+        values = dict(unit(path)["Service"])
+        assert "AF_UNIX" in values["RestrictAddressFamilies"].split()
+    env = dict(
+        line.split("=", 1)
+        for line in (project / SYSTEMD / "env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    if not uses_postgres(project):
+        assert "DATABASE_URL" not in env
+        return
+    # Peer authentication: the role is the service's (dynamic) user, no password.
+    user = dict(unit(unit_files(project)[0])["Service"])["User"]
+    (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
+    assert env["DATABASE_URL"] == f"postgresql://{user}@/{package}?host=/run/postgresql"
+    guide = (project / "docs/deploy-systemd.md").read_text()
+    assert f"createuser {user}\n" in guide and f"createdb --owner {user} {package}\n" in guide
 
 
 def test_systemd_units_run_the_start_command_and_drain(project):
@@ -773,6 +872,8 @@ SHELL_VARIABLES = {
     "REGION": "europe-west1",
     "REPOSITORY": "containers",
     "RUNNER_TEMP": "",  # filled per test
+    # The deploy workflow's, from its repository variables.
+    "CLOUD_SQL_INSTANCE": "p-123456:europe-west1:my-service",
 }
 
 
@@ -831,17 +932,28 @@ def run_gcloud_lines(lines, project, tmp_path):
     return ran
 
 
-def test_every_gcloud_line_of_the_cloud_run_guide_parses(bake, tmp_path):
-    project = bake()
+@pytest.mark.parametrize("database", DEFAULTS["database"])
+def test_every_gcloud_line_of_the_cloud_run_guide_parses(bake, tmp_path, database):
+    project = bake(database=database)
     guide = (project / "docs/deploy-cloud-run.md").read_text()
     lines = [line for block in shell_blocks(guide) for line in command_lines(block)]
     ran = run_gcloud_lines(lines, project, tmp_path)
-    for needed in ("gcloud run deploy ", "gcloud run jobs deploy ", "gcloud run services replace "):
-        assert any(line.startswith(needed) for line in ran), needed
+    needed = ["gcloud run deploy ", "gcloud run jobs deploy ", "gcloud run services replace "]
+    if database == "postgresql":
+        needed += ["gcloud sql instances create ", "gcloud sql users create ", "gcloud secrets"]
+    for start in needed:
+        assert any(line.startswith(start) or f"| {start}" in line for line in ran), start
+    # The files gcloud was given had their Cloud SQL placeholder filled by sed.
+    for name in ("service.yaml", "release-job.yaml"):
+        filled = (tmp_path / name).read_text()
+        assert "CLOUD_SQL_INSTANCE" not in filled and "image: IMAGE" not in filled
+        if database == "postgresql":
+            assert f"cloudsql-instances: p-123456:europe-west1:{project.name}\n" in filled
 
 
-def test_every_gcloud_line_of_the_deploy_workflow_parses(bake, tmp_path):
-    project = bake()
+@pytest.mark.parametrize("database", DEFAULTS["database"])
+def test_every_gcloud_line_of_the_deploy_workflow_parses(bake, tmp_path, database):
+    project = bake(database=database)
     workflow = yaml.safe_load((project / ".github/workflows/deploy-cloudrun.yml").read_text())
     (job,) = workflow["jobs"].values()
     lines = [
@@ -911,7 +1023,8 @@ def test_plain_path_deploys_the_service_of_service_yaml(platform_bake):
     assert annotations["run.googleapis.com/startup-cpu-boost"] == "true" and given["cpu-boost"]
     assert annotations["run.googleapis.com/cpu-throttling"] == "true" and given["cpu-throttling"]
     env = dict(pair.split("=", 1) for pair in given["set-env-vars"].split(","))
-    assert env == {item["name"]: item["value"] for item in container["env"]}
+    assert env == {item["name"]: item["value"] for item in container["env"] if "value" in item}
+    check_database_flags(given, template, container, project)
     for probe in ("startup", "liveness"):
         flag = dict(pair.split("=", 1) for pair in given[f"{probe}-probe"].split(","))
         assert flag == probe_flag(container[f"{probe}Probe"]), probe
@@ -932,11 +1045,34 @@ def test_plain_path_deploys_the_service_of_service_yaml(platform_bake):
     assert given["cpu"] == job_container["resources"]["limits"]["cpu"]
     assert given["memory"] == job_container["resources"]["limits"]["memory"]
     job_env = dict(pair.split("=", 1) for pair in given["set-env-vars"].split(","))
-    assert job_env == {item["name"]: item["value"] for item in job_container["env"]}
+    assert job_env == {
+        item["name"]: item["value"] for item in job_container["env"] if "value" in item
+    }
+    check_database_flags(given, job["spec"]["template"], job_container, project)
 
 
-@pytest.fixture(params=WORKER_CLASSES, scope="module")
+def check_database_flags(given, template, container, project):
+    """The plain path's Cloud SQL flags are the file's annotation and secret."""
+    secrets = [item for item in container["env"] if "valueFrom" in item]
+    annotations = template.get("metadata", {}).get("annotations", {})
+    if not uses_postgres(project):
+        assert "set-cloudsql-instances" not in given and "set-secrets" not in given
+        assert secrets == [] and "run.googleapis.com/cloudsql-instances" not in annotations
+        return
+    # The file's placeholder, as the guide's sed fills it.
+    assert annotations["run.googleapis.com/cloudsql-instances"] == "CLOUD_SQL_INSTANCE"
+    assert given["set-cloudsql-instances"] == f"$PROJECT:$REGION:{project.name}"
+    assert given["set-secrets"] == ",".join(
+        f"{item['name']}={item['valueFrom']['secretKeyRef']['name']}:"
+        f"{item['valueFrom']['secretKeyRef']['key']}"
+        for item in secrets
+    )
+
+
+@pytest.fixture(params=[*WORKER_CLASSES, "postgresql"], scope="module")
 def platform_bake(request, bake):
+    if request.param == "postgresql":
+        return bake(database="postgresql")
     return bake(worker_class=request.param)
 
 

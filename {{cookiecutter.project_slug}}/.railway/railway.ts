@@ -1,8 +1,17 @@
 // Railway Infrastructure as Code: `railway config plan`, then `railway config apply`
 // (Railway CLI 5.42.1 or newer). Reference: https://docs.railway.com/infrastructure-as-code
+{%- if cookiecutter.database == "postgresql" %}
+import { defineRailway, postgres, preserve, project, service } from "railway/iac";
+{%- else %}
 import { defineRailway, preserve, project, service } from "railway/iac";
+{%- endif %}
 
 export default defineRailway(() => {
+{%- if cookiecutter.database == "postgresql" %}
+  // Railway's PostgreSQL template as a service of this project (the SDK's image and a
+  // volume for its data). Its name is the one a variable reference uses.
+  const db = postgres("Postgres");
+{% endif %}
   const web = service("{{ cookiecutter.project_slug }}", {
     // No source: `railway up` uploads this folder. Connect a GitHub repository in
     // the dashboard (or add `source: github("owner/repo")`) to deploy on push.
@@ -43,11 +52,18 @@ export default defineRailway(() => {
       // `railway variables --set SECRET_KEY=...`; preserve() keeps that value on
       // every apply. Required once config.py sets USES_SESSIONS = True.
       SECRET_KEY: preserve(),
+{%- if cookiecutter.database == "postgresql" %}
+      // A reference, ${{ '{{' }}Postgres.DATABASE_URL{{ '}}' }}, resolved by Railway at deploy: the
+      // private network's URL (postgres.railway.internal), so no traffic leaves the
+      // project and no password is written here. The pre-deploy release step gets it
+      // too, and migrates before the new deployment takes traffic.
+      DATABASE_URL: db.env.DATABASE_URL,
+{%- endif %}
     },
     // State that must outlive a deploy needs a volume on DATA_DIR (docs/state.md):
     // import `volume` above and add
     //   volumeMounts: { "/data": volume("{{ cookiecutter.project_slug }}-data") },
   });
 
-  return project("{{ cookiecutter.project_slug }}", { resources: [web] });
+  return project("{{ cookiecutter.project_slug }}", { resources: [{% if cookiecutter.database == "postgresql" %}db, {% endif %}web] });
 });

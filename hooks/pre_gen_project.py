@@ -52,6 +52,7 @@ FREE_TEXT = ("project_name", "description", "author_name")
 # Modules the service or its tests import: a package with one of these names would
 # shadow it (the standard library's are added from the running Python).
 THIRD_PARTY_IMPORTS = {
+    "alembic",
     "blinker",
     "click",
     "docker",
@@ -61,10 +62,14 @@ THIRD_PARTY_IMPORTS = {
     "gunicorn",
     "itsdangerous",
     "jinja2",
+    "mako",
     "markupsafe",
+    "psycopg",
+    "psycopg_binary",
     "pytest",
     "requests",
     "ruff",
+    "sqlalchemy",
     "urllib3",
     "werkzeug",
     "zope",

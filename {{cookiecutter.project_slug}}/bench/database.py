@@ -10,7 +10,7 @@ It needs a PostgreSQL: TEST_POSTGRES_URL, an admin URL (the one the tests use), 
 it creates a database of its own, fills it and drops it at the end; without it this
 section is skipped with one line. `make bench` runs it after the rest; alone:
 
-    PYTHONPATH=src .venv/bin/python bench/database.py [--seconds 5] [--rounds 3] [--classes gevent] [--no-container]
+    PYTHONPATH=src .venv/bin/python bench/database.py [--rounds 1] [--classes gevent]
 
 The servers take turns, one at a time, unlike the rest of the bench: each holds its
 pools' connections until it stops (gevent's 5 workers x 10 hold 50), and the server's
@@ -23,6 +23,7 @@ import contextlib
 import http.client
 import json
 import math
+import multiprocessing
 import os
 import secrets
 import sys
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import psycopg
 from procfs import children, connections_per_worker, cpu_seconds, memory_kib, tree
+from run import WARM_UP_SECONDS, _options, _per_request, _plain_gunicorn
 from servers import (
     PROJECT,
     Running,
@@ -47,8 +49,6 @@ from servers import (
 from sqlalchemy.engine import make_url
 from wrk import LoadResult, run_wrk, wrk_path
 
-from run import WARM_UP_SECONDS, _options, _per_request, _plain_gunicorn
-
 from {{ cookiecutter.package_name }}.serving.settings import load_settings
 from {{ cookiecutter.package_name }}.serving.worker_sizing import worker_count
 
@@ -57,6 +57,8 @@ DB = "/db"
 CONNECTIONS = (50, 500)
 ROWS = 10_000
 RECIPE = "recipe: bare Flask + psycopg, sync"
+# bench/recipe.conf.py's workers.
+RECIPE_WORKERS = multiprocessing.cpu_count() * 2 + 1
 SKIPPED = (
     "Database section skipped: TEST_POSTGRES_URL is not set (an admin URL of a PostgreSQL "
     "the bench may create a database on; docs/performance.md says how to get one)"
@@ -155,12 +157,11 @@ def _servers(url: str, classes: list[str]) -> list[ServerSpec]:
 
 
 def _measure_servers(url: str, options, workers: int) -> tuple[list[Row], list[Memory]]:
-    recipe_workers = (os.cpu_count() or 1) * 2 + 1
     rows: list[Row] = []
     memory: list[Memory] = []
     with tempfile.TemporaryDirectory(prefix="bench-db-") as scratch:
         for spec in _servers(url, options.classes):
-            expected = recipe_workers if spec.name == RECIPE else workers
+            expected = RECIPE_WORKERS if spec.name == RECIPE else workers
             events = Path(scratch) / spec.name.replace(" ", "_").replace(",", "")
             events.mkdir()
             spec.env["BENCH_POOL_EVENTS"] = str(events)
@@ -209,7 +210,8 @@ def _measure(name, server: Running, connections, seconds, events: Path, used: Me
     sampler.join()
     cpu_us = _per_request(cpu_seconds(tree(server.process.pid)) - cpu_before, load.requests)
     wait_until_drained(server)
-    waits, timeouts = (after - before for after, before in zip(_pool_events(events), waits_before))
+    waits_after = _pool_events(events)
+    waits, timeouts = (waits_after[0] - waits_before[0], waits_after[1] - waits_before[1])
     print(
         f"   {name}, {DB} x{connections}: {load.requests_per_second:.0f} req/s, "
         f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, {cpu_us:.0f} us CPU/request, "
@@ -249,7 +251,8 @@ found = {}
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         stat = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
-        rollup = dict(l.split(":", 1) for l in open(f"/proc/{pid}/smaps_rollup").read().splitlines()[1:])
+        lines = open(f"/proc/{pid}/smaps_rollup").read().splitlines()[1:]
+        rollup = dict(line.split(":", 1) for line in lines)
     except OSError:
         continue
     found[pid] = [int(stat[1]), int(rollup["Rss"].split()[0]), int(rollup["Pss"].split()[0])]

@@ -23,7 +23,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.serving import database
+from {{ cookiecutter.package_name }}.serving.database import database_engine, db_session
+from {{ cookiecutter.package_name }}.serving.settings import current_settings
 
 # bench/database.py creates the table with this many rows and passes the count.
 ROWS = int(os.environ.get("BENCH_ROWS", "10000"))
@@ -70,14 +71,15 @@ _events = _PoolEvents()
 
 
 def _service_read():
-    pool = database.engine().pool
+    pool = database_engine().pool
+    capacity = pool.size() + current_settings().database.max_overflow
     # Every connection out and no overflow left: this request waits for one. Read
-    # before the checkout; between the two nothing yields on gevent, and on gthread
-    # the pool holds one connection per thread, so it never waits.
-    if pool.checkedin() == 0 and pool.checkedout() >= pool.size() + pool._max_overflow:
+    # just before the checkout; between the two nothing yields on gevent, and on
+    # gthread the pool holds one connection per thread, so it never waits.
+    if pool.checkedin() == 0 and pool.checkedout() >= capacity:
         _events.record(b"w")
     try:
-        item = database.session().get(BenchItem, _random_id())
+        item = db_session().get(BenchItem, _random_id())
     except PoolTimeout:
         _events.record(b"t")
         raise  # the service answers 503, as in production

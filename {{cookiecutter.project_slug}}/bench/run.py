@@ -3,7 +3,8 @@
 Every server runs on 127.0.0.1 with wrk on the same machine, so absolute figures
 depend on what else the machine does; the ratios to the references, measured in
 the same run, are what to compare. Each row is measured in several rounds, the
-servers taking turns, and the median is kept. Writes bench/results.md and .png.
+servers taking turns, and the median is kept. Writes bench/results.md and .png{% if cookiecutter.database == "postgresql" %},
+then runs the database section (bench/database.py, results-database.md){% endif %}.
 
     python bench/run.py [--seconds 5] [--rounds 3] [--classes gthread,gevent] [--no-container]
 """
@@ -156,6 +157,12 @@ def main() -> None:
     markdown = write_markdown(options.out / "results.md", measured, servers, container, context)
     write_chart(options.out / "results.png", measured, context)
     print(markdown)
+{%- if cookiecutter.database == "postgresql" %}
+    # Last, with every server above stopped: /db on each class (bench/database.py).
+    import database
+
+    database.measure(options)
+{%- endif %}
 
 
 def _container_figures(wanted: bool):

@@ -30,5 +30,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     cli.register(app)
     app.register_blueprint(health.bp)
+{%- if cookiecutter.database == "postgresql" %}
+    # /ready answers 503 naming "database" while it cannot be reached (SELECT 1).
+    health.add_readiness_check(app, "database", serving.database_is_reachable)
+{%- endif %}
     # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)
     return app

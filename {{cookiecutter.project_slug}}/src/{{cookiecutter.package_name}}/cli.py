@@ -4,7 +4,12 @@
 `release` is the release step every deploy file runs once per deploy, before the
 new version takes traffic (Heroku's release phase, Railway's pre-deploy command, a
 Cloud Run job): put what must happen exactly once there, such as creating tables or
-running migrations. It does nothing until you fill it. Commands get an app context
+running migrations.
+{%- if cookiecutter.database == "postgresql" %} It waits for the database (DB_RELEASE_WAIT
+seconds at most), then migrates it to the newest revision (serving/migrations.py).
+Commands get an app context
+{%- else %} It does nothing until you fill it. Commands get an app context
+{%- endif %}
 (`with_appcontext`), so `current_app` and your database helpers work in them.
 """
 
@@ -15,6 +20,10 @@ import logging
 import click
 from flask import Flask
 from flask.cli import with_appcontext
+{%- if cookiecutter.database == "postgresql" %}
+
+from . import serving
+{%- endif %}
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +31,13 @@ log = logging.getLogger(__name__)
 @click.command("release")
 @with_appcontext
 def release_command() -> None:
+{%- if cookiecutter.database == "postgresql" %}
+    """Run the release step: the database's migrations, then anything you add."""
+    serving.release_database()
+{%- else %}
     """Run the release step (empty until you fill it)."""
     log.info("release: nothing to do")
+{%- endif %}
 
 
 def register(app: Flask) -> None:

@@ -29,6 +29,17 @@ def pytest_unconfigure(config):
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+{% if cookiecutter.database == "postgresql" -%}
+@pytest.fixture
+def postgres_database_url():
+    """A fresh, empty database's URL (harness/databases.py); dropped after the test."""
+    from harness.databases import admin_url, fresh_database
+
+    with fresh_database(admin_url()) as url:
+        yield url
+
+
+{% endif -%}
 @pytest.fixture(autouse=True)
 def _not_draining():
     # Draining is per process: a test that starts it must not leave it on.

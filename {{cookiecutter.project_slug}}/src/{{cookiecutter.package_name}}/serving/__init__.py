@@ -12,10 +12,17 @@ below:
 - `sleep_unless_draining(seconds)`: the wait for streaming views (streaming.py);
 - `shared_file(path)`: a file in DATA_DIR that every UID in group 0 can write, made
   before SQLite's first connection to it (data_files.py, docs/state.md).
+{%- if cookiecutter.database == "postgresql" %}
+- `db_session()`: the database session of this request or command, closed when it
+  ends; `database_is_reachable()`: /ready's database check; `database_engine()` and
+  `engine_options()`: this worker's engine and its settings (database.py,
+  docs/database.md); `release_database()`: the release step's wait and migrations
+  (migrations.py).
+{%- endif %}
 
 `Env`, `SettingsError`, `is_draining` and `shared_file` import only the standard library: gunicorn's
 master imports your config.py, before the gevent worker patches the standard
-library, so nothing heavier may load with them. The other two load on first use.
+library, so nothing heavier may load with them. The other{% if cookiecutter.database == "postgresql" %}s{% else %} two{% endif %} load on first use.
 """
 
 from .data_files import shared_file
@@ -25,8 +32,17 @@ from .settings import Env, SettingsError
 __all__ = [
     "Env",
     "SettingsError",
+{%- if cookiecutter.database == "postgresql" %}
+    "database_engine",
+    "database_is_reachable",
+    "db_session",
+    "engine_options",
+{%- endif %}
     "init_app",
     "is_draining",
+{%- if cookiecutter.database == "postgresql" %}
+    "release_database",
+{%- endif %}
     "shared_file",
     "sleep_unless_draining",
 ]
@@ -41,4 +57,14 @@ def __getattr__(name: str):
         from .streaming import sleep_unless_draining
 
         return sleep_unless_draining
+{%- if cookiecutter.database == "postgresql" %}
+    if name in ("database_engine", "database_is_reachable", "db_session", "engine_options"):
+        from . import database
+
+        return getattr(database, name)
+    if name == "release_database":
+        from .migrations import release
+
+        return release
+{%- endif %}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

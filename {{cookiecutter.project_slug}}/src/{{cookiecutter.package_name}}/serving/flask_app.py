@@ -5,8 +5,13 @@ logging setup, the data location as Flask's instance path (with a warning naming
 what in it another UID of its group cannot write), body-size limits, session cookie
 defaults, 400s for bodies gunicorn cannot parse, the Host check and path-only routing
 redirects, and the WSGI middlewares (security headers, request ids and trace, the
-size limit of chunked bodies, URL_PREFIX). Nothing here decides how
+size limit of chunked bodies, URL_PREFIX).
+{%- if cookiecutter.database == "postgresql" %} Then the database: a session per
+request, 503 when the database cannot serve, the `db` commands (database.py).
+Nothing here decides how errors look: that is errors.py in your app.
+{%- else %} Nothing here decides how
 errors look: that is errors.py in your app.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -69,6 +74,12 @@ def init_app(app: Flask) -> None:
     if settings.url_prefix:
         wsgi_app = UrlPrefixMiddleware(wsgi_app, settings.url_prefix)
     app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(wsgi_app, app))
+{%- if cookiecutter.database == "postgresql" %}
+
+    from .database import init_database
+
+    init_database(app)
+{%- endif %}
 
 
 def _warn_of_unshared_files(data_dir) -> None:

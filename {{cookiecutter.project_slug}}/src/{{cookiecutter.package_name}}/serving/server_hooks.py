@@ -9,6 +9,9 @@ calls them:
 - when_ready: the boot line, the effective configuration as one JSON entry;
 - post_fork: a worker told to stop before it has booted exits at once;
 - post_worker_init: /ready answers 503 as soon as the worker is told to stop.
+{%- if cookiecutter.database == "postgresql" %}
+  The first worker also logs the database pool against the server's limit.
+{%- endif %}
 
 They read the settings this boot validated (settings.boot_settings), never the
 environment again.
@@ -154,6 +157,16 @@ def when_ready(server):
             }
         },
     )
+{%- if cookiecutter.database == "postgresql" %}
+    if settings.database.driver == "psycopg2" and settings.worker_class == "gevent":
+        # psycopg2 waits for the server inside libpq, where gevent cannot switch: one
+        # query waiting on a lock froze the whole worker (/health: 5 s, not 2 ms).
+        server.log.warning(
+            "DATABASE_URL uses psycopg2, which blocks the whole gevent worker while a "
+            "query waits: use postgresql:// (psycopg 3) with GUNICORN_WORKER_CLASS=gevent",
+            extra={"driver": "psycopg2", "worker_class": "gevent"},
+        )
+{%- endif %}
 
 
 def _listening(server) -> list[str]:
@@ -240,3 +253,13 @@ def post_worker_init(worker):
         stop(signum, frame)
 
     signal.signal(signal.SIGTERM, drain_then_stop)
+{%- if cookiecutter.database == "postgresql" %}
+    if worker.age == 1:
+        # The first worker gunicorn forked states the pool once per boot; in a thread
+        # (a greenlet under gevent), so a slow or absent database never delays it.
+        import threading
+
+        from .database import log_pool_at_boot
+
+        threading.Thread(target=log_pool_at_boot, args=(worker.cfg.workers,), daemon=True).start()
+{%- endif %}

@@ -20,6 +20,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+{%- if cookiecutter.database == "postgresql" %}
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .database_settings import DatabaseSettings
+{%- endif %}
 
 WORKER_CLASSES = ("sync", "gthread", "gevent")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -78,6 +84,10 @@ class Settings:
     # Application.
     max_content_length: int
     google_cloud_project: str | None
+{%- if cookiecutter.database == "postgresql" %}
+    # DATABASE_URL and the pool's sizes (database_settings.py).
+    database: DatabaseSettings
+{%- endif %}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -143,7 +153,20 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         google_cloud_project=env.matching(
             "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
         ),
+{%- if cookiecutter.database == "postgresql" %}
+        database=_database(env, worker_class, threads),
+{%- endif %}
     )
+{%- if cookiecutter.database == "postgresql" %}
+
+
+def _database(env: Env, worker_class: str, threads: int) -> DatabaseSettings:
+    # Imported here: database_settings.py imports SettingsError from this module.
+    from .database_settings import load_database_settings
+
+    connections = env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+    return load_database_settings(env, worker_class, threads, connections)
+{%- endif %}
 
 
 # This boot's settings, once boot_settings() has read them.

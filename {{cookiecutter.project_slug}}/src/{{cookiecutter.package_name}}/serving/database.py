@@ -1,0 +1,223 @@
+"""The database for your app: an engine per worker process, a session per request.
+
+serving.init_app calls `init_database(app)`, which adds: a session per app context
+(`db_session()`: a request's, or a command's), closed at its teardown; a 503 for
+every request the database cannot serve (unreachable, or no pooled connection free
+within DB_POOL_TIMEOUT), answered the way errors.py answers any 503; and the `db`
+commands (migrations.py). Nothing connects until something asks: a database that is
+down at boot never stops the service, /health never touches it, and /ready reports it
+through `database_is_reachable()`, the check your create_app registers.
+
+The engine is made lazily, in the process that uses it: never in gunicorn's master,
+whose forks would share its connections. A process that inherits one (a fork after
+it was made) drops it without closing what belongs to its parent, and makes its own.
+Its settings come from DATABASE_URL and DB_* (database_settings.py): a pool sized
+to the worker class, pre-ping and recycling (docs/database.md says why each).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+from werkzeug.exceptions import ServiceUnavailable
+
+from .settings import current_settings
+
+log = logging.getLogger(__name__)
+
+# Seconds to open a connection: an unreachable host (a firewall that drops packets)
+# fails a request or a /ready probe in 3 s, not after the kernel's 2 minutes. libpq
+# counts in whole seconds and takes 2 as its least.
+CONNECT_TIMEOUT = 3
+# Milliseconds /ready's SELECT 1 may take: routers' probes time out after 1-5 s.
+READY_STATEMENT_TIMEOUT_MS = 1000
+# What a request the database cannot serve answers: the database failing, or busy.
+UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
+
+_engine: Engine | None = None
+# The process and the URL it was made for: a fork, or a test's new database, makes another.
+_made_for: tuple[int, str] | None = None
+_probe_engine: Engine | None = None
+_lock = threading.Lock()
+
+
+def engine_options(application_name: str | None = None) -> dict[str, Any]:
+    """create_engine's arguments for this service: the URL and the pool's settings.
+
+    An app on Flask-SQLAlchemy takes them as they are (docs/database.md):
+    SQLALCHEMY_DATABASE_URI = options.pop("url"), SQLALCHEMY_ENGINE_OPTIONS = options.
+    """
+    database = current_settings().database
+    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+    if application_name:
+        # Shown in pg_stat_activity: whose connections these are.
+        connect_args["application_name"] = application_name
+    return {
+        "url": database.url,
+        "pool_size": database.pool_size,
+        "max_overflow": database.max_overflow,
+        "pool_timeout": database.pool_timeout,
+        "pool_recycle": database.pool_recycle,
+        # A round trip (SELECT 1 on psycopg) at each checkout: after the server
+        # restarted or a proxy dropped an idle connection, the pool replaces it
+        # instead of failing the request with AdminShutdown.
+        "pool_pre_ping": True,
+        "connect_args": connect_args,
+    }
+
+
+def database_engine() -> Engine:
+    """This process's engine, made on first use (after the fork, in a worker)."""
+    global _engine, _made_for, _probe_engine
+    wanted = (os.getpid(), current_settings().database.url)
+    if _engine is not None and _made_for == wanted:
+        return _engine
+    with _lock:
+        if _engine is not None and _made_for != wanted:
+            # Inherited from the parent, whose sockets its connections are: close=False
+            # forgets them here without a word to the server. (A test's new URL: closed.)
+            inherited = _made_for[0] != wanted[0]
+            for engine in (_engine, _probe_engine):
+                if engine is not None:
+                    engine.dispose(close=not inherited)
+            _engine = _probe_engine = None
+        if _engine is None:
+            options = engine_options(_application_name())
+            _engine = create_engine(options.pop("url"), **options)
+            _made_for = wanted
+    return _engine
+
+
+def _application_name() -> str | None:
+    try:
+        return current_app.config.get("SERVICE_NAME")
+    except RuntimeError:  # outside an app context
+        return None
+
+
+def db_session() -> Session:
+    """The session of this app context (a request, a command), closed when it ends."""
+    session = g.get("_db_session")
+    if session is None:
+        session = g._db_session = Session(database_engine())
+    return session
+
+
+def _close_session(error: BaseException | None) -> None:
+    session = g.pop("_db_session", None)
+    if session is not None:
+        session.close()
+
+
+def database_is_reachable() -> bool:
+    """/ready's check: SELECT 1 on a connection of its own, within about a second.
+
+    Not from the pool: a pool busy with requests is load, not an outage, and must not
+    take the instance out of rotation; a probe every few seconds costs one short
+    connection. The statement is bounded too (READY_STATEMENT_TIMEOUT_MS).
+    """
+    global _probe_engine
+    database_engine()  # drops an inherited or outdated probe engine with the main one
+    with _lock:
+        if _probe_engine is None:
+            options = engine_options(_application_name())
+            connect_args = options["connect_args"]
+            connect_args["options"] = f"-c statement_timeout={READY_STATEMENT_TIMEOUT_MS}"
+            _probe_engine = create_engine(
+                options["url"], poolclass=NullPool, connect_args=connect_args
+            )
+    try:
+        with _probe_engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except UNAVAILABLE as error:
+        log.warning("database unreachable: %s", _reason(error))
+        return False
+    return True
+
+
+def _database_unavailable(error: Exception):
+    log.warning(
+        "database unavailable: %s",
+        _reason(error),
+        extra={"error": type(error).__name__},
+    )
+    log.debug("database error", exc_info=error)
+    return current_app.handle_http_exception(ServiceUnavailable("database unavailable"))
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of the driver's message: no SQL, no parameters, no traceback."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
+
+
+def init_database(app: Flask) -> None:
+    from .migrations import db_commands
+
+    app.teardown_appcontext(_close_session)
+    for error in UNAVAILABLE:
+        app.register_error_handler(error, _database_unavailable)
+    app.cli.add_command(db_commands)
+
+
+def log_pool_at_boot(workers: int) -> None:
+    """One line: the pool per worker x workers = per instance, against the server's limit.
+
+    Called by the first worker gunicorn forks, in a thread of its own (a greenlet
+    under gevent): it connects, which the master must not, and never delays serving.
+    """
+    database = current_settings().database
+    per_instance = (database.pool_size + database.max_overflow) * workers
+    figures: dict[str, Any] = {
+        "pool_size": database.pool_size,
+        "max_overflow": database.max_overflow,
+        "workers": workers,
+        "per_instance": per_instance,
+        "pool_timeout": database.pool_timeout,
+        "pool_recycle": database.pool_recycle,
+        "url": database.redacted,
+    }
+    try:
+        with database_engine().connect() as connection:
+            limit, reserved = connection.execute(
+                text(
+                    "SELECT current_setting('max_connections')::int,"
+                    " current_setting('superuser_reserved_connections')::int"
+                )
+            ).one()
+    except Exception as error:  # any failure: the line says it could not ask
+        figures["max_connections"] = None
+        log.info(
+            "database pool: %d per worker x %d workers = %d per instance; could not ask "
+            "the server its max_connections (%s)",
+            database.pool_size + database.max_overflow,
+            workers,
+            per_instance,
+            _reason(error),
+            extra={"database_pool": figures},
+        )
+        return
+    available = limit - reserved
+    figures.update(max_connections=limit, instances_that_fit=available // per_instance)
+    log.info(
+        "database pool: %d per worker x %d workers = %d per instance; the server allows "
+        "%d (%d reserved for superusers): %d instances fit",
+        database.pool_size + database.max_overflow,
+        workers,
+        per_instance,
+        limit,
+        reserved,
+        available // per_instance,
+        extra={"database_pool": figures},
+    )

@@ -1,0 +1,170 @@
+"""Alembic, configured in code: the release step's migrations and the `db` commands.
+
+No alembic.ini. Its [loggers] section is what makes the usual env.py call
+fileConfig(), which disables the service's loggers and turns its output into plain
+text (the release step's own JSON line vanished). Here Alembic gets the script
+location, your package's migrations/ (inside the package, so the image carries it
+with the code), and a connection in code; logging stays the service's.
+
+    python -m {{ cookiecutter.package_name }} release                        wait for the database, then upgrade to head
+    python -m {{ cookiecutter.package_name }} manage db upgrade [REVISION]
+    python -m {{ cookiecutter.package_name }} manage db downgrade REVISION   (-1: one step back)
+    python -m {{ cookiecutter.package_name }} manage db revision -m MESSAGE  (compares models.py with the database)
+    python -m {{ cookiecutter.package_name }} manage db current | history
+
+A release that fails exits 1 with one ERROR line naming the cause; the traceback
+is logged at DEBUG only (LOG_LEVEL=debug shows it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from .database import _reason, engine_options
+from .settings import current_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
+log = logging.getLogger(__name__)
+
+# src/PACKAGE/migrations: env.py, script.py.mako and versions/.
+SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "migrations"
+# Seconds between two attempts to reach the database: often enough that a database
+# that just came up is used at once, seldom enough to log a line every 2 s at most.
+RETRY_INTERVAL = 2
+
+
+class ReleaseError(RuntimeError):
+    """Why the release step stopped: the one line it logs."""
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration without a file: the script location and a connection.
+
+    Alembic is imported here, not at the top: workers register the `db` commands
+    with every app and never run them, and need not carry Alembic in memory.
+    """
+    from alembic.config import Config
+
+    # Seven INFO lines per command that say only which plugins Alembic loaded.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.attributes["connection"] = connection
+    return config
+
+
+def single_connection_engine() -> Engine:
+    """An engine without a pool, for a command that runs once (release, db)."""
+    options = engine_options("release")
+    return create_engine(options["url"], poolclass=NullPool, connect_args=options["connect_args"])
+
+
+def wait_for_database(engine: Engine, wait: int) -> None:
+    """Return once SELECT 1 succeeds; raise ReleaseError after `wait` seconds of trying."""
+    database = current_settings().database
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return
+        except OperationalError as error:
+            reason = _reason(error)
+            left = wait - (time.monotonic() - start)
+            if left <= 0:
+                raise ReleaseError(
+                    f"the database at {database.redacted} did not answer within "
+                    f"DB_RELEASE_WAIT={wait} s ({attempt} attempts): {reason}"
+                ) from None
+            log.warning(
+                "release: waiting for the database (attempt %d, %.0f s left): %s",
+                attempt,
+                left,
+                reason,
+                extra={"attempt": attempt, "reason": reason},
+            )
+            time.sleep(min(RETRY_INTERVAL, left))
+
+
+def release() -> None:
+    """The release step: wait for the database, then upgrade it to the newest revision."""
+    try:
+        engine = single_connection_engine()
+        wait_for_database(engine, current_settings().database.release_wait)
+        with engine.begin() as connection:
+            config = alembic_config(connection)
+            alembic_command("upgrade")(config, "head")
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        log.info("release: database at revision %s", revision, extra={"revision": revision})
+    except Exception as error:  # one line for any cause; the traceback at DEBUG
+        log.debug("release failed", exc_info=True)
+        cause = str(error) if isinstance(error, ReleaseError) else _reason(error)
+        log.error(
+            "release failed: %s", cause, extra={"error": type(error).__name__, "cause": cause}
+        )
+        raise SystemExit(1) from None
+
+
+@click.group("db")
+def db_commands() -> None:
+    """Migrations of the database (Alembic): upgrade, downgrade, revision, current, history."""
+
+
+def alembic_command(name: str):
+    from alembic import command
+
+    return getattr(command, name)
+
+
+def _run(name: str, *args, **kwargs) -> None:
+    with single_connection_engine().begin() as connection:
+        config = alembic_config(connection)
+        alembic_command(name)(config, *args, **kwargs)
+
+
+@db_commands.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade_command(revision: str) -> None:
+    """Upgrade to REVISION (default: head), without waiting for the database."""
+    _run("upgrade", revision)
+
+
+@db_commands.command("downgrade")
+@click.argument("revision")
+def downgrade_command(revision: str) -> None:
+    """Downgrade to REVISION (-1: one step back, base: nothing)."""
+    _run("downgrade", revision)
+
+
+@db_commands.command("revision")
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option("--empty", is_flag=True, help="An empty revision, not compared with models.py.")
+def revision_command(message: str, empty: bool) -> None:
+    """Write the next revision: what models.py has that the database lacks."""
+    _run("revision", message=message, autogenerate=not empty)
+
+
+@db_commands.command("current")
+def current_command() -> None:
+    """The database's revision."""
+    _run("current")
+
+
+@db_commands.command("history")
+def history_command() -> None:
+    """Every revision, newest first."""
+    _run("history")

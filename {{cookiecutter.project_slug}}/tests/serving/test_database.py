@@ -1,0 +1,244 @@
+"""The database machinery against a real PostgreSQL and real gunicorn masters.
+
+Migrations up and down, the release step's bounded wait and its one failure line,
+/ready naming the database while it is unreachable, many database waits sharing one
+gevent worker, and a pool that runs out answering 503 in DB_POOL_TIMEOUT, not 500
+after 30 s. Each test gets a fresh database (postgres_database_url); each server it
+starts is stopped by the start_gunicorn fixture.
+"""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+import requests
+from environment import app_environment
+from harness.http import free_port, wait_for, wait_for_health
+from harness.servers import PROJECT
+
+DATABASE_APP = "harness.database_app:app"
+PASSWORD = "never-printed-7f3a"
+
+
+def command(tmp_path, database_url, *args, **env):
+    """`python -m {{ cookiecutter.package_name }} ARGS` with the test environment and this database."""
+    environ = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(PROJECT / "src"),
+        **app_environment(tmp_path / "data"),
+        "DATABASE_URL": database_url,
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def tables(database_url):
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+def test_migrations_upgrade_and_downgrade(tmp_path, postgres_database_url):
+    released = command(tmp_path, postgres_database_url, "release")
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert tables(postgres_database_url) == {"alembic_version", "notes"}
+    logged = [json.loads(line) for line in released.stdout.splitlines()]
+    assert any(line.get("revision") == "0001" for line in logged)
+
+    down = command(tmp_path, postgres_database_url, "manage", "db", "downgrade", "base")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert tables(postgres_database_url) == {"alembic_version"}
+
+    again = command(tmp_path, postgres_database_url, "release")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "notes" in tables(postgres_database_url)
+
+
+def test_release_waits_then_fails_with_one_json_line(tmp_path):
+    closed = f"postgresql://app:{PASSWORD}@127.0.0.1:{free_port()}/app"
+    started = time.monotonic()
+    result = command(tmp_path, closed, "release", DB_RELEASE_WAIT="3")
+    took = time.monotonic() - started
+    assert result.returncode == 1
+    assert result.stderr == ""
+    logged = [json.loads(line) for line in result.stdout.splitlines()]
+    waits = [line for line in logged if line["severity"] == "WARNING"]
+    (failure,) = [line for line in logged if line["severity"] == "ERROR"]
+    # Attempts every 2 s for 3 s: at least two, each logged, then the one cause.
+    assert len(waits) >= 2 and all("waiting for the database" in w["message"] for w in waits)
+    assert "DB_RELEASE_WAIT=3" in failure["message"] and "Connection refused" in failure["message"]
+    assert PASSWORD not in result.stdout and "Traceback" not in result.stdout
+    assert took < 3 + 15, "the wait is bounded by DB_RELEASE_WAIT (plus the boot)"
+
+
+def test_ready_names_the_database_while_unreachable_then_recovers(
+    start_gunicorn, postgres_database_url
+):
+    # A database that does not exist yet: connecting fails as for a server that is down.
+    missing = postgres_database_url + "_later"
+    server = start_gunicorn({"DATABASE_URL": missing}, app=DATABASE_APP)
+    wait_for_health(server.url)
+    ready = requests.get(f"{server.url}/ready", timeout=10)
+    assert ready.status_code == 503 and ready.json()["failing"] == "database"
+    request = requests.get(f"{server.url}/_probe/db/sleep?seconds=0", timeout=10)
+    assert request.status_code == 503 and request.json() == {"probe_error": "database unavailable"}
+    assert requests.get(f"{server.url}/health", timeout=2).status_code == 200
+
+    name = postgres_database_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_database_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}_later"')
+    try:
+        wait_for(
+            lambda: requests.get(f"{server.url}/ready", timeout=10).status_code == 200,
+            15,
+            "/ready to recover by itself",
+        )
+        assert requests.get(f"{server.url}/_probe/db/sleep?seconds=0", timeout=10).ok
+    finally:
+        server.stop()
+        with psycopg.connect(postgres_database_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}_later" WITH (FORCE)')
+
+
+def test_the_first_worker_states_the_pool_against_the_servers_limit(
+    start_gunicorn, postgres_database_url
+):
+    server = start_gunicorn(
+        {"DATABASE_URL": postgres_database_url, "GUNICORN_WORKER_CLASS": "gthread"},
+        app=DATABASE_APP,
+    )
+    server.wait_for_line("database pool:")
+    (line,) = [line for line in server.json_lines() if "database_pool" in line]
+    pool = line["database_pool"]
+    assert (pool["pool_size"], pool["workers"], pool["per_instance"]) == (4, 2, 8)
+    assert pool["max_connections"] > 0 and pool["instances_that_fit"] >= 1
+
+
+def concurrently(urls, timeout):
+    """GET every URL at once (a thread each, released together); (statuses, seconds)."""
+    results = [None] * len(urls)
+    barrier = threading.Barrier(len(urls) + 1)
+
+    def get(index, url):
+        barrier.wait()
+        try:
+            results[index] = requests.get(url, timeout=timeout).status_code
+        except requests.RequestException as error:
+            results[index] = type(error).__name__
+
+    threads = [threading.Thread(target=get, args=(i, url)) for i, url in enumerate(urls)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.monotonic()
+    for thread in threads:
+        thread.join(timeout + 5)
+    return results, time.monotonic() - started
+
+
+def test_fifty_database_waits_share_one_gevent_worker(start_gunicorn, postgres_database_url):
+    """50 requests each waiting 0.1 s on the database, on one gevent worker: together
+    in a fraction of the 5 s they take one after another, and /health stays fast.
+
+    psycopg2 (or any driver waiting inside C) would serialise them: 5 s, and /health
+    behind them. The pool holds 50 here so that nothing queues for a connection.
+    """
+    server = start_gunicorn(
+        {
+            "DATABASE_URL": postgres_database_url,
+            "GUNICORN_WORKER_CLASS": "gevent",
+            "WEB_CONCURRENCY": "1",
+            "DB_POOL_SIZE": "50",
+        },
+        app=DATABASE_APP,
+    )
+    wait_for_health(server.url)
+    urls = [f"{server.url}/_probe/db/sleep?seconds=0.1"] * 50
+    concurrently(urls, timeout=30)  # warm: the pool opens its 50 connections
+
+    health_times = []
+    done = threading.Event()
+
+    def poll_health():
+        while not done.is_set():
+            started = time.monotonic()
+            assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+            health_times.append(time.monotonic() - started)
+
+    poller = threading.Thread(target=poll_health)
+    poller.start()
+    try:
+        statuses, took = concurrently(urls, timeout=30)
+    finally:
+        done.set()
+        poller.join(15)
+    print(
+        f"50 x pg_sleep(0.1) on one gevent worker: {took:.3f} s; /health max "
+        f"{max(health_times or [0]):.3f} s over {len(health_times)} requests"
+    )
+    assert statuses == [200] * 50
+    # Serially: 50 x 0.1 s = 5 s. Concurrently: about 0.1-0.3 s, with room for a
+    # loaded 2-core machine whose client threads also compete for the CPU.
+    assert took < 2.0, f"50 database waits took {took:.2f} s: they did not overlap"
+    assert health_times, "no /health answered during the burst"
+    assert max(health_times) < 1.0, f"/health took up to {max(health_times):.2f} s meanwhile"
+
+
+def test_an_exhausted_pool_answers_503_fast(start_gunicorn, postgres_database_url):
+    """More concurrent database requests than the pool holds: the extra ones wait
+    DB_POOL_TIMEOUT (1 s here) and get 503, not a 500 after SQLAlchemy's 30 s."""
+    server = start_gunicorn(
+        {
+            "DATABASE_URL": postgres_database_url,
+            "GUNICORN_WORKER_CLASS": "gevent",
+            "WEB_CONCURRENCY": "1",
+            "DB_POOL_SIZE": "2",
+            "DB_POOL_TIMEOUT": "1",
+        },
+        app=DATABASE_APP,
+    )
+    wait_for_health(server.url)
+    holding = 4  # seconds each of the first two holds its connection
+    slow = [f"{server.url}/_probe/db/sleep?seconds={holding}"] * 2
+    timed: dict[int, tuple[int, float]] = {}
+
+    def get(index, url):
+        started = time.monotonic()
+        status = requests.get(url, timeout=30).status_code
+        timed[index] = (status, time.monotonic() - started)
+
+    holders = [threading.Thread(target=get, args=(i, url)) for i, url in enumerate(slow)]
+    for thread in holders:
+        thread.start()
+    wait_for(lambda: backends_sleeping(postgres_database_url) == 2, 10, "two connections busy")
+    extra = [f"{server.url}/_probe/db/sleep?seconds=0"] * 4
+    waiters = [threading.Thread(target=get, args=(10 + i, url)) for i, url in enumerate(extra)]
+    for thread in waiters:
+        thread.start()
+    for thread in holders + waiters:
+        thread.join(40)
+    assert [timed[i][0] for i in range(2)] == [200, 200]
+    refused = [timed[10 + i] for i in range(4)]
+    assert [status for status, _ in refused] == [503] * 4
+    # DB_POOL_TIMEOUT = 1 s, plus a margin for a loaded machine; far from 30 s, and
+    # before the holders' 4 s are up.
+    assert max(seconds for _, seconds in refused) < holding - 0.5
+
+
+def backends_sleeping(database_url) -> int:
+    with psycopg.connect(database_url) as connection:
+        return connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event = 'PgSleep'"
+        ).fetchone()[0]

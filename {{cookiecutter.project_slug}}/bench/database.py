@@ -119,7 +119,8 @@ def measure(options) -> None:
 
 @contextlib.contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
-    """A new database with the bench's table, filled; its plain libpq URL. Dropped after."""
+    """A new database beside `admin_url`'s (its role may CREATE DATABASE) with the
+    bench's table, filled; its plain libpq URL. Dropped after."""
     name = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
     admin = make_url(admin_url).set(drivername="postgresql")
     url = admin.set(database=name).render_as_string(hide_password=False)

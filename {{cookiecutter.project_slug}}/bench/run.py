@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
-from container import measure_container, python_image_from_environment
+from container import {% if cookiecutter.database == "postgresql" %}UNUSED_DATABASE_URL, {% endif %}measure_container, python_image_from_environment
 from procfs import connections_per_worker, cpu_seconds, memory_kib, tree
 from report import write_chart, write_markdown
 from servers import (
@@ -87,6 +87,9 @@ class ServerFigures:
 def main() -> None:
     options = _options()
     wrk_path()  # fails with the install instruction before anything starts
+{%- if cookiecutter.database == "postgresql" %}
+    os.environ.setdefault("DATABASE_URL", UNUSED_DATABASE_URL)
+{%- endif %}
     settings = load_settings(os.environ)
     workers = worker_count(settings).workers
     recipe_workers = multiprocessing.cpu_count() * 2 + 1

@@ -23,27 +23,29 @@ def test_without_a_server_the_section_is_one_line(monkeypatch, capsys, tmp_path)
     assert not list(tmp_path.iterdir())  # no stale results-database.md
 
 
-def test_the_scratch_database_holds_the_table_and_is_dropped(postgres_server):
-    with bench_database.scratch_database(postgres_server.admin_url) as url:
-        with psycopg.connect(url) as connection:
-            count, low, high = connection.execute(
-                "SELECT count(*), min(id), max(id) FROM bench_item"
-            ).one()
-            name = connection.info.dbname
+def test_the_scratch_database_holds_the_table_and_is_dropped(postgres_database_url):
+    with (
+        bench_database.scratch_database(postgres_database_url) as url,
+        psycopg.connect(url) as connection,
+    ):
+        count, low, high = connection.execute(
+            "SELECT count(*), min(id), max(id) FROM bench_item"
+        ).one()
+        name = connection.info.dbname
     assert (count, low, high) == (bench_database.ROWS, 1, bench_database.ROWS)
-    with psycopg.connect(postgres_server.admin_url) as admin:
+    with psycopg.connect(postgres_database_url) as admin:
         left = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchall()
     assert left == []
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk, as make bench does")
-def test_pool_waits_are_counted_where_the_pool_runs_out(postgres_server, monkeypatch):
+def test_pool_waits_are_counted_where_the_pool_runs_out(postgres_database_url, monkeypatch):
     # Two connections per gevent worker for 500 connections: most requests wait. The
     # recipe has no pool, so it reports none.
     monkeypatch.setenv("DB_POOL_SIZE", "2")
     monkeypatch.setenv("WEB_CONCURRENCY", "2")
     options = argparse.Namespace(classes=["gevent"], seconds=1, rounds=1)
-    with bench_database.scratch_database(postgres_server.admin_url) as url:
+    with bench_database.scratch_database(postgres_database_url) as url:
         rows, memory = bench_database._measure_servers(url, options, workers=2)
     found = {(row.server, row.connections): row for row in rows}
     recipe = found[(bench_database.RECIPE, 500)]

@@ -107,9 +107,8 @@ def measure(options) -> None:
         print(SKIPPED, flush=True)
         return
     started = time.time()
-    settings = load_settings(os.environ)
-    workers = worker_count(settings).workers
     with scratch_database(admin_url) as url:
+        workers = worker_count(load_settings({**os.environ, "DATABASE_URL": url})).workers
         rows, memory = _measure_servers(url, options, workers)
         container = _container_memory(url, options) if options.container else []
     markdown = _markdown(rows, memory, container, options, started)
@@ -163,6 +162,8 @@ def _measure_servers(url: str, options, workers: int) -> tuple[list[Row], list[M
     with tempfile.TemporaryDirectory(prefix="bench-db-") as scratch:
         for spec in _servers(url, options.classes):
             expected = RECIPE_WORKERS if spec.name == RECIPE else workers
+            if not _connections_free(url, spec, expected):
+                continue
             events = Path(scratch) / spec.name.replace(" ", "_").replace(",", "")
             events.mkdir()
             spec.env["BENCH_POOL_EVENTS"] = str(events)
@@ -186,6 +187,37 @@ def _measure_servers(url: str, options, workers: int) -> tuple[list[Row], list[M
                 memory.append(used)
             rows += _medians(every_round)
     return rows, memory
+
+
+def _connections_free(url: str, spec: ServerSpec, workers: int) -> bool:
+    """Whether the server has the connections `spec` will hold, or the line saying not.
+
+    A bench on a shared server must not take the connections others' tests need
+    (the server's limit failed them with "too many clients" here once).
+    """
+    if spec.name == RECIPE:
+        per_worker = 1
+    else:
+        environment = {**os.environ, **spec.env}
+        database = load_settings(environment).database
+        per_worker = database.pool_size + database.max_overflow
+    wanted = per_worker * workers
+    with psycopg.connect(url) as connection:
+        limit, reserved, used = connection.execute(
+            "SELECT current_setting('max_connections')::int,"
+            " current_setting('superuser_reserved_connections')::int,"
+            " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+        ).fetchone()
+    # This check's own connection is counted in `used` and closes now.
+    free = limit - reserved - used + 1
+    if wanted <= free:
+        return True
+    print(
+        f"== skip {spec.name}: it would hold {wanted} connections ({workers} workers x "
+        f"{per_worker}), the server has {free} free of {limit}",
+        flush=True,
+    )
+    return False
 
 
 def _measure(name, server: Running, connections, seconds, events: Path, used: Memory) -> Row:

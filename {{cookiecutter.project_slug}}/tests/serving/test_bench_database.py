@@ -30,7 +30,7 @@ def test_the_scratch_database_holds_the_table_and_is_dropped(postgres_database_u
     ):
         count, low, high = connection.execute(
             "SELECT count(*), min(id), max(id) FROM bench_item"
-        ).one()
+        ).fetchone()
         name = connection.info.dbname
     assert (count, low, high) == (bench_database.ROWS, 1, bench_database.ROWS)
     with psycopg.connect(postgres_database_url) as admin:

@@ -289,7 +289,10 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     except OSError:
         continue
     found[pid] = [int(stat[1]), int(rollup["Rss"].split()[0]), int(rollup["Pss"].split()[0])]
-print(json.dumps({"processes": found, "charge": int(open("/sys/fs/cgroup/memory.current").read())}))
+for charge in ("/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes"):
+    if os.path.exists(charge):  # cgroup v2, else v1
+        break
+print(json.dumps({"processes": found, "charge": int(open(charge).read())}))
 """
 
 

@@ -51,6 +51,7 @@ OWNED_BY_ANSWER = {
             "src/{{ cookiecutter.package_name }}/models.py",
             "src/{{ cookiecutter.package_name }}/migrations",
             "tests/serving/harness/database_app.py",
+            "tests/serving/harness/databases.py",
             "tests/serving/test_database.py",
             "tests/serving/test_database_settings.py",
             "docs/database.md",

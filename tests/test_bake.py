@@ -27,6 +27,13 @@ VARIANTS = {
         "license": "Apache-2.0",
     },
     "proprietary": {"license": "Proprietary"},
+    "postgresql": {"database": "postgresql"},
+    "postgresql-gevent-custom-names": {
+        "database": "postgresql",
+        "worker_class": "gevent",
+        "project_name": "Billing API",
+        "package_name": "billing_service_with_a_long_name",
+    },
 }
 
 

@@ -43,11 +43,13 @@ ANSWER_SETS = {
         "license": "Apache-2.0",
         "worker_class": "gevent",
         "python_version": "3.12",
+        "database": "postgresql",
     },
     "custom-names": {
         "project_name": "Café Billing",
         "project_slug": "billing-api",
         "package_name": "billing",
+        "database": "postgresql",
         "author_name": "Zoë O'Brien",
         "license": "BSD-3-Clause",
         "python_version": "3.14",

@@ -108,9 +108,54 @@ def test_production_500_has_no_traceback_and_logs_it(app, monkeypatch, capsys, h
     assert "secret detail" in error["exception"]
 
 
+{% if cookiecutter.database == "postgresql" -%}
+def test_release_migrates_the_database(app):
+    from sqlalchemy import inspect
+
+    from {{ cookiecutter.package_name }}.serving import database_engine
+
+    result = app.test_cli_runner().invoke(args=["release"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert "notes" in inspect(database_engine()).get_table_names()
+
+
+def test_ready_checks_the_database(client):
+    assert client.get("/ready").get_json() == {"status": "ready"}
+
+
+def test_a_note_is_written_and_read_back(app, client):
+    # The README's notes blueprint, added to this app as you would add yours.
+    from flask import Blueprint, abort, request
+
+    from {{ cookiecutter.package_name }}.models import Note
+    from {{ cookiecutter.package_name }}.serving import db_session
+
+    bp = Blueprint("notes", __name__, url_prefix="/notes")
+
+    @bp.post("")
+    def add_note():
+        note = Note(text=request.get_json()["text"])
+        db_session().add(note)
+        db_session().commit()
+        return {"id": note.id, "text": note.text}, 201
+
+    @bp.get("/<int:note_id>")
+    def get_note(note_id):
+        note = db_session().get(Note, note_id) or abort(404, f"Note {note_id} does not exist.")
+        return {"id": note.id, "text": note.text}
+
+    app.register_blueprint(bp)
+    created = client.post("/notes", json={"text": "hello"})
+    assert created.status_code == 201
+    note_id = created.get_json()["id"]
+    assert client.get(f"/notes/{note_id}").get_json() == {"id": note_id, "text": "hello"}
+    assert client.get(f"/notes/{note_id + 1}").status_code == 404
+{%- else -%}
 def test_release_command_runs_and_does_nothing_by_default(app):
     result = app.test_cli_runner().invoke(args=["release"])
     assert result.exit_code == 0, result.output
+{%- endif %}
 
 
 def test_sessions_make_secret_key_required(monkeypatch):

@@ -10,7 +10,11 @@ import sys
 import pytest
 from harness.servers import PROJECT
 
-from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
+from {{ cookiecutter.package_name }}.serving.settings import (
+    SettingsError,
+    load_settings,
+    require_database,
+)
 
 PASSWORD = "s3cret-Pa55word"
 GOOD = f"postgresql://app:{PASSWORD}@db.internal:5432/app"
@@ -52,7 +56,6 @@ def test_the_url_can_come_from_a_file(tmp_path):
 @pytest.mark.parametrize(
     ("environ", "says"),
     [
-        ({}, "DATABASE_URL is not set"),
         ({"DATABASE_URL": f"mysql://app:{PASSWORD}@db/app"}, "expected a PostgreSQL URL"),
         ({"DATABASE_URL": "sqlite:///var/app.db"}, "expected a PostgreSQL URL"),
         ({"DATABASE_URL": PASSWORD}, "expected a PostgreSQL URL"),
@@ -77,6 +80,13 @@ def test_a_bad_url_is_one_line_naming_the_variable_without_the_password(environ,
     message = str(refused.value)
     assert "DATABASE_URL" in message and says in message
     assert PASSWORD not in message and "\n" not in message
+
+
+def test_the_service_does_not_boot_without_one():
+    settings = load_settings({})  # tests and scripts may parse without a database
+    assert settings.database is None
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL is not set: set DATABASE_URL"):
+        require_database(settings)
 
 
 def test_a_password_with_reserved_characters_is_redacted_too():

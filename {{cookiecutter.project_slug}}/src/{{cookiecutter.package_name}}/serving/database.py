@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import ServiceUnavailable
 
-from .settings import current_settings
+from .database_settings import DatabaseSettings
+from .settings import SettingsError, current_settings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def engine_options(application_name: str | None = None) -> dict[str, Any]:
     An app on Flask-SQLAlchemy takes them as they are (docs/database.md):
     SQLALCHEMY_DATABASE_URI = options.pop("url"), SQLALCHEMY_ENGINE_OPTIONS = options.
     """
-    database = current_settings().database
+    database = _database_settings()
     connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
     if application_name:
         # Shown in pg_stat_activity: whose connections these are.
@@ -79,7 +80,7 @@ def engine_options(application_name: str | None = None) -> dict[str, Any]:
 def database_engine() -> Engine:
     """This process's engine, made on first use (after the fork, in a worker)."""
     global _engine, _made_for, _probe_engine
-    wanted = (os.getpid(), current_settings().database.url)
+    wanted = (os.getpid(), _database_settings().url)
     if _engine is not None and _made_for == wanted:
         return _engine
     with _lock:
@@ -96,6 +97,14 @@ def database_engine() -> Engine:
             _engine = create_engine(options.pop("url"), **options)
             _made_for = wanted
     return _engine
+
+
+def _database_settings() -> DatabaseSettings:
+    """This boot's (the service requires one), or, in tests and scripts, the environment's."""
+    database = current_settings().database
+    if database is None:
+        raise SettingsError("DATABASE_URL is not set: the database cannot be used without it")
+    return database
 
 
 def _application_name() -> str | None:
@@ -177,7 +186,7 @@ def log_pool_at_boot(workers: int) -> None:
     Called by the first worker gunicorn forks, in a thread of its own (a greenlet
     under gevent): it connects, which the master must not, and never delays serving.
     """
-    database = current_settings().database
+    database = _database_settings()
     per_instance = (database.pool_size + database.max_overflow) * workers
     figures: dict[str, Any] = {
         "pool_size": database.pool_size,

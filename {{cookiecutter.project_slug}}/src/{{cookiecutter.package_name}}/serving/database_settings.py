@@ -72,10 +72,13 @@ class DatabaseSettings:
 
 def load_database_settings(
     env: Env, worker_class: str, threads: int, worker_connections: int
-) -> DatabaseSettings:
+) -> DatabaseSettings | None:
+    """The database's settings; None when DATABASE_URL is unset (boot refuses that)."""
     from .settings import SettingsError
 
-    raw = env.secret("DATABASE_URL", required=True)
+    raw = env.secret("DATABASE_URL", required=False)
+    if raw is None:
+        return None
     url, redacted, driver = normalised(raw, SettingsError)
     default_pool = {
         "sync": 1,

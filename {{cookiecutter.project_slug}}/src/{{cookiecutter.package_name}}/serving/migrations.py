@@ -29,8 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from .database import _reason, engine_options
-from .settings import current_settings
+from .database import _database_settings, _reason, engine_options
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -73,7 +72,7 @@ def single_connection_engine() -> Engine:
 
 def wait_for_database(engine: Engine, wait: int) -> None:
     """Return once SELECT 1 succeeds; raise ReleaseError after `wait` seconds of trying."""
-    database = current_settings().database
+    database = _database_settings()
     start = time.monotonic()
     attempt = 0
     while True:
@@ -104,7 +103,7 @@ def release() -> None:
     """The release step: wait for the database, then upgrade it to the newest revision."""
     try:
         engine = single_connection_engine()
-        wait_for_database(engine, current_settings().database.release_wait)
+        wait_for_database(engine, _database_settings().release_wait)
         with engine.begin() as connection:
             config = alembic_config(connection)
             alembic_command("upgrade")(config, "head")

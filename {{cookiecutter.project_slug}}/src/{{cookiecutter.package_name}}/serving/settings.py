@@ -85,8 +85,9 @@ class Settings:
     max_content_length: int
     google_cloud_project: str | None
 {%- if cookiecutter.database == "postgresql" %}
-    # DATABASE_URL and the pool's sizes (database_settings.py).
-    database: DatabaseSettings
+    # DATABASE_URL and the pool's sizes (database_settings.py); None while unset,
+    # which only boot_settings() refuses: tests and scripts may parse without one.
+    database: DatabaseSettings | None
 {%- endif %}
 
 
@@ -160,7 +161,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 {%- if cookiecutter.database == "postgresql" %}
 
 
-def _database(env: Env, worker_class: str, threads: int) -> DatabaseSettings:
+def require_database(settings: Settings) -> None:
+    """The service, its release step and its commands do not run without a database."""
+    if settings.database is None:
+        raise SettingsError(
+            "DATABASE_URL is not set: set DATABASE_URL (postgresql://USER:PASSWORD@HOST:5432/DB), "
+            "or DATABASE_URL_FILE to a file holding it"
+        )
+
+
+def _database(env: Env, worker_class: str, threads: int) -> DatabaseSettings | None:
     # Imported here: database_settings.py imports SettingsError from this module.
     from .database_settings import load_database_settings
 
@@ -191,6 +201,9 @@ def boot_settings() -> Settings:
         from {{ cookiecutter.package_name }}.config import load_config
 
         settings = or_exit(load_settings, os.environ)
+{%- if cookiecutter.database == "postgresql" %}
+        or_exit(require_database, settings)
+{%- endif %}
         or_exit(load_config, os.environ)
         _boot = settings
     return _boot

@@ -91,7 +91,9 @@ class Memory:
     idle_pss: int
     load_rss: int = 0
     load_pss: int = 0
-    charge_mib: float = math.nan  # the container's cgroup memory.current under load
+    charge_mib: float = math.nan  # the container's cgroup charge under load
+    # How much that charge grows per worker added: the default count against one.
+    charge_per_worker_mib: float = math.nan
 
 
 def main() -> None:
@@ -315,15 +317,24 @@ def _container_memory(url: str, options) -> list[Memory] | str:
     try:
         for worker_class in options.classes:
             print(f"== container, {worker_class}", flush=True)
-            found.append(_container_class(client, image, url, worker_class, options.seconds))
+            used = _container_class(client, image, url, worker_class, options.seconds)
+            alone = _container_class(client, image, url, worker_class, options.seconds, 1)
+            if used.workers > 1:
+                added = (used.charge_mib - alone.charge_mib) / (used.workers - 1)
+                used.charge_per_worker_mib = added
+            found.append(used)
     finally:
         # Keep the parent layers: the next build reuses the dependency layer.
         client.images.remove(image.id, force=True, noprune=True)
     return found
 
 
-def _container_class(client, image, url: str, worker_class: str, seconds: int) -> Memory:
+def _container_class(
+    client, image, url: str, worker_class: str, seconds: int, workers: int | None = None
+) -> Memory:
     port = free_port()
+    # The count the image computes under the limit, or `workers` (WEB_CONCURRENCY).
+    count = {"WEB_CONCURRENCY": str(workers)} if workers else {}
     # The host's network, so that the server on the host's 127.0.0.1 is reachable; the
     # service binds 127.0.0.1 there too. bench/ is mounted, read-only, for the /db app.
     container = client.containers.run(
@@ -340,6 +351,7 @@ def _container_class(client, image, url: str, worker_class: str, seconds: int) -
             "DATABASE_URL": url,
             "BENCH_ROWS": str(ROWS),
             "GUNICORN_WORKER_CLASS": worker_class,
+            **count,
         },
     )
     try:
@@ -444,12 +456,14 @@ def _markdown(rows: list[Row], memory, container, options, started: float) -> st
         "workers, bench/database_apps.py). The recipe has no pool: one connection per worker.",
         "",
         "| server | workers | after warm-up RSS / PSS MiB | under load RSS / PSS MiB "
-        "| container charge MiB |",
+        "| container charge MiB (per worker added) |",
         "|---|--:|--:|--:|--:|",
     ]
     measured = list(memory) + (container if isinstance(container, list) else [])
     for used in measured:
         charge = "-" if math.isnan(used.charge_mib) else f"{used.charge_mib:.0f}"
+        if not math.isnan(used.charge_per_worker_mib):
+            charge += f" ({used.charge_per_worker_mib:.1f})"
         lines.append(
             f"| {used.server} | {used.workers} | {used.idle_rss / 1024:.1f} / "
             f"{used.idle_pss / 1024:.1f} | {used.load_rss / 1024:.1f} / "
@@ -460,7 +474,9 @@ def _markdown(rows: list[Row], memory, container, options, started: float) -> st
         "Memory: the largest worker of each server (RSS counts shared pages in full, PSS",
         "shares them out), after a 1 s warm-up on `/db` and sampled mid-load; `image`",
         f"rows: the image under `--memory {CONTAINER_MEMORY}` with {CONTAINER_CPUS} CPUs, "
-        "at 500 connections, and its cgroup's whole charge then.",
+        "at 500 connections, and its cgroup's whole charge then (cgroup v1 counts the",
+        "page cache too); per worker added: that charge less the same image's with",
+        "WEB_CONCURRENCY=1, shared out over the other workers.",
     ]
     if isinstance(container, str):
         lines += ["", f"Container figures skipped: {container}."]

@@ -126,8 +126,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         workers_per_core=env.integer("WORKERS_PER_CORE", 2, minimum=1),
         max_workers=env.integer("MAX_WORKERS", None, minimum=1),
         # MiB per worker for the memory limit's share: 3x a worker of this service
-        # under load (worker_sizing.py has the measurements).
-        worker_memory_mb=env.integer("WORKER_MEMORY_MB", 64, minimum=1),
+        # under load (worker_sizing.py has the measurements).{% if cookiecutter.database == "postgresql" %}
+        # With the database stack a worker holds 48-50 MiB PSS under load (sync,
+        # gthread) and 57-60 (gevent), in the image (docs/performance.md, Database):
+        # SQLAlchemy and psycopg are a fixed ~35 MiB more, so 96 keeps the app's room
+        # of about 40 MiB rather than tripling the stack, and 256 MiB still holds 2.{% endif %}
+        worker_memory_mb=env.integer("WORKER_MEMORY_MB", {% if cookiecutter.database == "postgresql" %}96{% else %}64{% endif %}, minimum=1),
         worker_class=worker_class,
         threads=threads,
         worker_connections=env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1),

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import psycopg
@@ -57,6 +58,8 @@ DB = "/db"
 CONNECTIONS = (50, 500)
 ROWS = 10_000
 RECIPE = "recipe: bare Flask + psycopg, sync"
+# Named in the report beside bench/results.md's.
+VERSIONS = ("sqlalchemy", "psycopg", "psycopg-binary")
 # bench/recipe.conf.py's workers.
 RECIPE_WORKERS = multiprocessing.cpu_count() * 2 + 1
 SKIPPED = (
@@ -108,12 +111,12 @@ def measure(options) -> None:
     if not admin_url:
         print(SKIPPED, flush=True)
         return
-    started = time.time()
+    started, load_before = time.time(), os.getloadavg()
     with scratch_database(admin_url) as url:
         workers = worker_count(load_settings({**os.environ, "DATABASE_URL": url})).workers
         rows, memory = _measure_servers(url, options, workers)
         container = _container_memory(url, options) if options.container else []
-    markdown = _markdown(rows, memory, container, options, started)
+    markdown = _markdown(rows, memory, container, options, (started, load_before))
     (options.out / "results-database.md").write_text(markdown, encoding="utf-8")
     print(markdown, flush=True)
 
@@ -422,14 +425,21 @@ def _wait_for_health(container, port: int) -> None:
     raise RuntimeError("the container gave no 200 within 60 s")
 
 
-def _markdown(rows: list[Row], memory, container, options, started: float) -> str:
+def _markdown(rows: list[Row], memory, container, options, run) -> str:
+    started, load_before = run
     recipe = {row.connections: row for row in rows if row.server == RECIPE}
+    load = ", ".join(
+        " ".join(f"{value:.2f}" for value in figures) for figures in (load_before, os.getloadavg())
+    )
+    versions = ", ".join(f"{name} {version(name)}" for name in VERSIONS)
     lines = [
         f"Database section, run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}"
         f" ({options.label}): `/db`, a primary-key read of a random row of {ROWS:,}, "
         f"{options.seconds} s of wrk load per row after a 1 s warm-up, the median of "
-        f"{options.rounds} rounds, one server at a time; {round(time.time() - started)} s "
-        "in all.",
+        f"{options.rounds} rounds, one server at a time; load average {load} (before, "
+        f"after); {round(time.time() - started)} s in all.",
+        "",
+        f"Versions: {versions}.",
         "",
         "| server | conns | req/s | x recipe | CPU µs/req | p50 ms | p99 ms | errors "
         "| non-2xx | pool waits | pool timeouts | conns per worker |",

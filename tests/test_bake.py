@@ -32,7 +32,7 @@ VARIANTS = {
         "database": "postgresql",
         "worker_class": "gevent",
         "project_name": "Billing API",
-        "package_name": "billing_service_with_a_long_name",
+        "package_name": "billing_api",
     },
 }
 

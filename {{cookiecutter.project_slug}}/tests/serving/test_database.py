@@ -8,6 +8,7 @@ starts is stopped by the start_gunicorn fixture.
 """
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -125,6 +126,28 @@ def test_the_first_worker_states_the_pool_against_the_servers_limit(
     assert pool["max_connections"] > 0 and pool["instances_that_fit"] >= 1
 
 
+def test_psycopg2_on_gevent_is_one_warning_at_boot(start_gunicorn, tmp_path):
+    """psycopg2 blocks a whole gevent worker while a query waits: the master says so
+    once. (A stand-in psycopg2 package: the boot only checks that the driver exists.)"""
+    stand_in = tmp_path / "stand-in" / "psycopg2"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("")
+    path = [str(tmp_path / "stand-in"), str(PROJECT / "src"), str(PROJECT / "tests" / "serving")]
+    server = start_gunicorn(
+        {
+            "DATABASE_URL": f"postgresql+psycopg2://app:{PASSWORD}@127.0.0.1:{free_port()}/app",
+            "GUNICORN_WORKER_CLASS": "gevent",
+            "PYTHONPATH": os.pathsep.join([*path, str(PROJECT / "tests")]),
+        },
+        app=DATABASE_APP,
+    )
+    wait_for_health(server.url)
+    warnings = [line for line in server.json_lines() if line.get("driver") == "psycopg2"]
+    assert len(warnings) == 1 and warnings[0]["severity"] == "WARNING"
+    assert "blocks the whole gevent worker" in warnings[0]["message"]
+    assert PASSWORD not in "\n".join(server.lines())
+
+
 def concurrently(urls, timeout):
     """GET every URL at once (a thread each, released together); (statuses, seconds)."""
     results = [None] * len(urls)
@@ -152,20 +175,21 @@ def test_fifty_database_waits_share_one_gevent_worker(start_gunicorn, postgres_d
     in a fraction of the 5 s they take one after another, and /health stays fast.
 
     psycopg2 (or any driver waiting inside C) would serialise them: 5 s, and /health
-    behind them. The pool holds 50 here so that nothing queues for a connection.
+    behind them. A pool of 25 makes it two rounds, 0.2 s of database time, and leaves
+    connections to the other tests of a shared server (100 by default).
     """
     server = start_gunicorn(
         {
             "DATABASE_URL": postgres_database_url,
             "GUNICORN_WORKER_CLASS": "gevent",
             "WEB_CONCURRENCY": "1",
-            "DB_POOL_SIZE": "50",
+            "DB_POOL_SIZE": "25",
         },
         app=DATABASE_APP,
     )
     wait_for_health(server.url)
     urls = [f"{server.url}/_probe/db/sleep?seconds=0.1"] * 50
-    concurrently(urls, timeout=30)  # warm: the pool opens its 50 connections
+    concurrently(urls, timeout=30)  # warm: the pool opens its 25 connections
 
     health_times = []
     done = threading.Event()
@@ -188,7 +212,7 @@ def test_fifty_database_waits_share_one_gevent_worker(start_gunicorn, postgres_d
         f"{max(health_times or [0]):.3f} s over {len(health_times)} requests"
     )
     assert statuses == [200] * 50
-    # Serially: 50 x 0.1 s = 5 s. Concurrently: about 0.1-0.3 s, with room for a
+    # Serially: 50 x 0.1 s = 5 s. Concurrently: two rounds of 0.1 s, with room for a
     # loaded 2-core machine whose client threads also compete for the CPU.
     assert took < 2.0, f"50 database waits took {took:.2f} s: they did not overlap"
     assert health_times, "no /health answered during the burst"

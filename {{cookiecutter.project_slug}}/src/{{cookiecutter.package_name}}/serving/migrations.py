@@ -54,10 +54,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     Alembic is imported here, not at the top: workers register the `db` commands
     with every app and never run them, and need not carry Alembic in memory.
     """
+    # Seven INFO lines per command, logged as Alembic loads, that say only which
+    # plugins it set up.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic.config import Config
 
-    # Seven INFO lines per command that say only which plugins Alembic loaded.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.attributes["connection"] = connection

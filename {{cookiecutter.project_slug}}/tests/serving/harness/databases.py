@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.http import wait_for
+
 ADMIN_URL = "TEST_POSTGRES_URL"
 
 
@@ -38,5 +40,14 @@ def fresh_database(admin: str) -> Iterator[str]:
         base, _, _ = libpq_url.partition("?")
         yield base.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with psycopg.connect(libpq_url, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # A server busy with other suites may refuse a connection for a moment
+        # ("too many clients"): the drop is retried for a few seconds.
+        wait_for(lambda: drop(libpq_url, name), 10, f"database {name} dropped")
+
+
+def drop(admin: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return True

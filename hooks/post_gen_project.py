@@ -41,6 +41,10 @@ OWNED_BY_ANSWER = {
     "github_actions": [".github"],
     "database": {
         "postgresql": [
+            "bench/database.py",
+            "bench/database_apps.py",
+            "bench/results-database.md",
+            "tests/serving/test_bench_database.py",
             "src/{{ cookiecutter.package_name }}/serving/database.py",
             "src/{{ cookiecutter.package_name }}/serving/database_settings.py",
             "src/{{ cookiecutter.package_name }}/serving/migrations.py",

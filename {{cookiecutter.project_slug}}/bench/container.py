@@ -18,6 +18,12 @@ PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE = "python:3.13-slim"
 STARTS = 3  # docker run to first 200, median of this many starts
 BOOT_TIMEOUT_SECONDS = 60
+{%- if cookiecutter.database == "postgresql" %}
+# The service needs a DATABASE_URL to boot; what this bench measures never connects
+# (/health, /io), and nothing answers on port 1. bench/database.py has the real one.
+UNUSED_DATABASE_URL = "postgresql://bench@127.0.0.1:1/unused"
+ENVIRONMENT = {"DATABASE_URL": UNUSED_DATABASE_URL}
+{%- endif %}
 # Run inside the container: each process's parent, PSS and CPU ticks, as JSON.
 _PROBE = """
 import json, os
@@ -84,7 +90,7 @@ def median(values: list[float]) -> float:
 
 def _start(client, image):
     return client.containers.run(
-        image.id, detach=True, ports={"8080/tcp": ("127.0.0.1", None)}, environment={}
+        image.id, detach=True, ports={"8080/tcp": ("127.0.0.1", None)}, environment={% if cookiecutter.database == "postgresql" %}ENVIRONMENT{% else %}{}{% endif %}
     )
 
 

@@ -3,7 +3,8 @@
 Every server runs on 127.0.0.1 with wrk on the same machine, so absolute figures
 depend on what else the machine does; the ratios to the references, measured in
 the same run, are what to compare. Each row is measured in several rounds, the
-servers taking turns, and the median is kept. Writes bench/results.md and .png.
+servers taking turns, and the median is kept. Writes bench/results.md and .png{% if cookiecutter.database == "postgresql" %},
+then runs the database section (bench/database.py, results-database.md){% endif %}.
 
     python bench/run.py [--seconds 5] [--rounds 3] [--classes gthread,gevent] [--no-container]
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
-from container import measure_container, python_image_from_environment
+from container import {% if cookiecutter.database == "postgresql" %}UNUSED_DATABASE_URL, {% endif %}measure_container, python_image_from_environment
 from procfs import connections_per_worker, cpu_seconds, memory_kib, tree
 from report import write_chart, write_markdown
 from servers import (
@@ -86,6 +87,9 @@ class ServerFigures:
 def main() -> None:
     options = _options()
     wrk_path()  # fails with the install instruction before anything starts
+{%- if cookiecutter.database == "postgresql" %}
+    os.environ.setdefault("DATABASE_URL", UNUSED_DATABASE_URL)
+{%- endif %}
     settings = load_settings(os.environ)
     workers = worker_count(settings).workers
     recipe_workers = multiprocessing.cpu_count() * 2 + 1
@@ -156,6 +160,12 @@ def main() -> None:
     markdown = write_markdown(options.out / "results.md", measured, servers, container, context)
     write_chart(options.out / "results.png", measured, context)
     print(markdown)
+{%- if cookiecutter.database == "postgresql" %}
+    # Last, with every server above stopped: /db on each class (bench/database.py).
+    import database
+
+    database.measure(options)
+{%- endif %}
 
 
 def _container_figures(wanted: bool):

@@ -126,8 +126,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         workers_per_core=env.integer("WORKERS_PER_CORE", 2, minimum=1),
         max_workers=env.integer("MAX_WORKERS", None, minimum=1),
         # MiB per worker for the memory limit's share: 3x a worker of this service
-        # under load (worker_sizing.py has the measurements).
-        worker_memory_mb=env.integer("WORKER_MEMORY_MB", 64, minimum=1),
+        # under load (worker_sizing.py has the measurements).{% if cookiecutter.database == "postgresql" %}
+        # With the database stack each worker added charges the image's cgroup 46-50
+        # MiB under load (PSS 50-59; docs/performance.md, Database): SQLAlchemy and
+        # psycopg are a fixed ~30 MiB more, so 96 keeps the app's room of about 45
+        # MiB instead of tripling the stack; 256 MiB holds 2 workers (3 at 64 peaked
+        # at 202 MiB with this starter, and a large app's were OOM-killed).{% endif %}
+        worker_memory_mb=env.integer("WORKER_MEMORY_MB", {% if cookiecutter.database == "postgresql" %}96{% else %}64{% endif %}, minimum=1),
         worker_class=worker_class,
         threads=threads,
         worker_connections=env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1),

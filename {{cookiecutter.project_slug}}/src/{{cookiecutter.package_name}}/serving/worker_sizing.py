@@ -18,7 +18,9 @@ from /proc/PID/smaps_rollup as bench/procfs.py reads it, then how much the cgrou
 charge grows per worker added): gevent 19-21 MiB PSS and 18-19 MiB of charge,
 gthread 14 and 11-14, sync 11 and 8-10. The factor of three leaves room for the
 app's own imports and caches to grow before the count needs the variable; a big app
-sets its own figure (the PSS of one of its workers under load).
+sets its own figure (the PSS of one of its workers under load).{% if cookiecutter.database == "postgresql" %}
+With the database stack the default is 96 MiB (settings.py and docs/performance.md
+have the measurements).{% endif %}
 """
 
 from __future__ import annotations

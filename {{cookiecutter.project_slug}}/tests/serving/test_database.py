@@ -119,7 +119,15 @@ def test_the_first_worker_states_the_pool_against_the_servers_limit(
         {"DATABASE_URL": postgres_database_url, "GUNICORN_WORKER_CLASS": "gthread"},
         app=DATABASE_APP,
     )
-    server.wait_for_line("database pool:")
+    wait_for_health(server.url)
+    assert "database pool:" not in "\n".join(server.lines()), "stated before any use"
+
+    def stated():
+        # Each /ready uses the database in whichever worker takes the connection.
+        requests.get(f"{server.url}/ready", timeout=10)
+        return any("database pool:" in line for line in server.lines())
+
+    wait_for(stated, 20, "the first worker's pool line")
     (line,) = [line for line in server.json_lines() if "database_pool" in line]
     pool = line["database_pool"]
     assert (pool["pool_size"], pool["workers"], pool["per_instance"]) == (4, 2, 8)

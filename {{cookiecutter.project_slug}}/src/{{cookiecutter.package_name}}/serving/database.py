@@ -50,6 +50,9 @@ _engine: Engine | None = None
 _made_for: tuple[int, str] | None = None
 _probe_engine: Engine | None = None
 _lock = threading.Lock()
+# Workers per instance, for the pool line this process states when it first makes its
+# engine (state_pool_on_first_use); None: no line.
+_pool_line_workers: int | None = None
 
 
 def engine_options(application_name: str | None = None) -> dict[str, Any]:
@@ -96,7 +99,24 @@ def database_engine() -> Engine:
             options = engine_options(_application_name())
             _engine = create_engine(options.pop("url"), **options)
             _made_for = wanted
+            _state_pool_once()
     return _engine
+
+
+def state_pool_on_first_use(workers: int) -> None:
+    """Make this process state the pool (log_pool_at_boot) when it first makes its engine:
+    gunicorn's first worker, once per boot. Not at the fork: a worker that never uses
+    the database (the serving tests' probe apps) spends nothing on it."""
+    global _pool_line_workers
+    _pool_line_workers = workers
+
+
+def _state_pool_once() -> None:
+    global _pool_line_workers
+    if _pool_line_workers is not None:
+        workers, _pool_line_workers = _pool_line_workers, None
+        # In a thread (a greenlet under gevent): asking the server never delays a request.
+        threading.Thread(target=log_pool_at_boot, args=(workers,), daemon=True).start()
 
 
 def _database_settings() -> DatabaseSettings:
@@ -192,8 +212,8 @@ def init_database(app: Flask) -> None:
 def log_pool_at_boot(workers: int) -> None:
     """One line: the pool per worker x workers = per instance, against the server's limit.
 
-    Called by the first worker gunicorn forks, in a thread of its own (a greenlet
-    under gevent): it connects, which the master must not, and never delays serving.
+    Run by the first worker gunicorn forks, in a thread of its own: it connects, which
+    the master must not, and never delays serving.
     """
     database = _database_settings()
     per_instance = (database.pool_size + database.max_overflow) * workers

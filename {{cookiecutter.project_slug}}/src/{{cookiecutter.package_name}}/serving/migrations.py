@@ -18,6 +18,7 @@ is logged at DEBUG only (LOG_LEVEL=debug shows it).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from pathlib import Path
@@ -133,7 +134,24 @@ def alembic_command(name: str):
 def _run(name: str, *args, **kwargs) -> None:
     with single_connection_engine().begin() as connection:
         config = alembic_config(connection)
+        if name == "revision":
+            format_new_revisions(config)
         alembic_command(name)(config, *args, **kwargs)
+
+
+def format_new_revisions(config: Config) -> None:
+    """A new revision in the project's style (`ruff format`, Alembic's post-write hook),
+    so `make lint` passes after `make migration`; only where ruff is installed (the
+    dev environment: make sync)."""
+    if importlib.util.find_spec("ruff") is None:
+        return
+    for option, value in (
+        ("hooks", "ruff_format"),
+        ("ruff_format.type", "module"),
+        ("ruff_format.module", "ruff"),
+        ("ruff_format.options", "format --quiet REVISION_SCRIPT_FILENAME"),
+    ):
+        config.set_section_option("post_write_hooks", option, value)
 
 
 @db_commands.command("upgrade")

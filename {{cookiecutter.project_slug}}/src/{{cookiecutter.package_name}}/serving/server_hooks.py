@@ -10,7 +10,8 @@ calls them:
 - post_fork: a worker told to stop before it has booted exits at once;
 - post_worker_init: /ready answers 503 as soon as the worker is told to stop.
 {%- if cookiecutter.database == "postgresql" %}
-  The first worker also logs the database pool against the server's limit.
+  The first worker also states the database pool against the server's limit, once,
+  when it first uses the database (its first /ready probe, say).
 {%- endif %}
 
 They read the settings this boot validated (settings.boot_settings), never the
@@ -255,11 +256,8 @@ def post_worker_init(worker):
     signal.signal(signal.SIGTERM, drain_then_stop)
 {%- if cookiecutter.database == "postgresql" %}
     if worker.age == 1:
-        # The first worker gunicorn forked states the pool once per boot; in a thread
-        # (a greenlet under gevent), so a slow or absent database never delays it.
-        import threading
+        # The first worker gunicorn forked states the pool once per boot.
+        from .database import state_pool_on_first_use
 
-        from .database import log_pool_at_boot
-
-        threading.Thread(target=log_pool_at_boot, args=(worker.cfg.workers,), daemon=True).start()
+        state_pool_on_first_use(worker.cfg.workers)
 {%- endif %}

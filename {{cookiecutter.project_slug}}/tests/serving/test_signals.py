@@ -86,7 +86,13 @@ def python_catches_sigterm(container) -> bool | None:
         if not Path(f"/proc/{init}/cmdline").read_bytes().startswith(b"dumb-init\0"):
             return None  # not this host's process: the engine runs elsewhere
         children = Path(f"/proc/{init}/task/{init}/children").read_text().split()
-        return any(catches(int(child), signal.SIGTERM) for child in children)
+        # Until it execs Python, the child is a copy of dumb-init, whose handlers it
+        # still has: caught, but by no code of ours.
+        return any(
+            not Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"dumb-init\0")
+            and catches(int(child), signal.SIGTERM)
+            for child in children
+        )
     except OSError:
         return None if not Path(f"/proc/{init}").exists() else False
 

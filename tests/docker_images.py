@@ -81,8 +81,9 @@ def build(client, context, tag: str, **buildargs: str) -> list[str]:
             path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True
         )
     except docker.errors.BuildError as error:
-        remove_image(client, tag, new_layers(error.build_log))
-        log = "".join(c.get("stream", "") + c.get("error", "") for c in error.build_log)
+        chunks = list(error.build_log)  # an iterator: read once
+        remove_image(client, tag, new_layers(chunks))
+        log = "".join(c.get("stream", "") + c.get("error", "") for c in chunks)
         pytest.fail(f"docker build failed: {error}\n{base_image_hint(log)}{log}", pytrace=False)
     return new_layers(build_log)
 

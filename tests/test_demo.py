@@ -3,8 +3,6 @@ starts the same folder with the user's edits in it, a changed template a fresh o
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +11,13 @@ from pathlib import Path
 import requests
 
 from conftest import TEMPLATE
+from processes import free_port, stop
 
 # The shared venv's uv stands in for one on the user's PATH.
 UV = Path(sys.executable).parent / "uv"
 # What a checkout holds that `make demo` reads; not .venv, build/ or caches.
 CHECKOUT = ("Makefile", "cookiecutter.json", "hooks", "scripts", "requirements-demo.txt")
 SLUG = "{{cookiecutter.project_slug}}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def demo(checkout: Path, timeout: float = 120.0) -> str:
@@ -52,12 +45,7 @@ def demo(checkout: Path, timeout: float = 120.0) -> str:
             assert time.monotonic() < deadline, f"no 200 within {timeout}s:\n{log.read_text()}"
             time.sleep(0.1)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process, timeout=30)
     return log.read_text()
 
 

@@ -7,7 +7,6 @@ One bake serves every test here (the image build is the slow part): the fixture 
 the steps in a user's order and records what each left behind.
 """
 
-import os
 import re
 import secrets
 import subprocess
@@ -17,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.main import cookiecutter
-from test_real_app import docker_client, new_layers, remove_image, wait_for_health
 
 from conftest import TEMPLATE
+from docker_images import build, docker_client, remove_image, wait_for_health
 
 __all__ = ["docker_client"]  # a fixture, used by name
 
@@ -142,23 +141,17 @@ def test_a_build_backend_with_a_wrong_hash_fails_the_sdist_build(steps, tmp_path
 @pytest.mark.docker
 def test_the_image_builds_the_sdist_and_takes_a_system_library(steps, docker_client):
     """One build: the sdist and the libraries in, and nothing of the build in the runtime."""
-    import docker
-
     project = steps["project"]
     tag = f"wsgi-template-installs:{uuid.uuid4().hex[:8]}"
-    buildargs = {"BUILD_PACKAGES": BUILD_PACKAGES, "RUNTIME_PACKAGES": RUNTIME_PACKAGES}
-    if "PYTHON_IMAGE" in os.environ:
-        buildargs["PYTHON_IMAGE"] = os.environ["PYTHON_IMAGE"]
     containers, layers = [], []
     try:
-        try:
-            _, build_log = docker_client.images.build(
-                path=str(project), tag=tag, buildargs=buildargs, rm=True, forcerm=True
-            )
-        except docker.errors.BuildError as error:
-            log = "".join(c.get("stream", "") + c.get("error", "") for c in error.build_log)
-            pytest.fail(f"docker build failed: {error}\n{log}")
-        layers = new_layers(build_log)
+        layers = build(
+            docker_client,
+            project,
+            tag,
+            BUILD_PACKAGES=BUILD_PACKAGES,
+            RUNTIME_PACKAGES=RUNTIME_PACKAGES,
+        )
 
         def run(*command: str) -> str:
             return docker_client.containers.run(tag, list(command), remove=True).decode()

@@ -8,8 +8,6 @@ test's own, so the session's bake is not written to.
 import os
 import queue
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from processes import free_port, stop
+
 VENV = Path(sys.executable).parent.parent
 # The reloader starts the app in a child process: a second or two on a loaded machine.
 STARTED_TIMEOUT = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def make_dev(project: Path, data: Path, **environment: str) -> subprocess.Popen:
@@ -43,16 +37,6 @@ def make_dev(project: Path, data: Path, **environment: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,  # make, Flask's reloader and its child: one group to stop
     )  # fmt: skip
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def lines_of(process: subprocess.Popen) -> queue.Queue:

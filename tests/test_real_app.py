@@ -21,7 +21,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 import uuid
 import xml.etree.ElementTree as ElementTree
@@ -33,8 +32,10 @@ import requests
 from cookiecutter.main import cookiecutter
 
 from conftest import TEMPLATE
-from docker_images import new_layers, remove_image
+from docker_images import build, docker_client, remove_image, wait_for_health
 from test_generated_suite import run_suite
+
+__all__ = ["docker_client"]  # a fixture, used by name
 
 REAL_APP = Path(__file__).resolve().parent / "real_app"
 ANSWERS = {"project_name": "Notes", "package_name": "notes"}
@@ -300,53 +301,13 @@ def test_the_bake_passes_every_suite_with_the_app(notes_project, tmp_path):
         assert compose and set(compose) == {"ran"}, "compose tests did not run"
 
 
-@pytest.fixture(scope="module")
-def docker_client():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as error:
-        reason = f"no Docker engine reachable ({error.__class__.__name__}: {error})"
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(f"REQUIRE_DOCKER=1 but {reason}")
-        pytest.skip(reason)
-    yield client
-    client.close()
-
-
-# Five workers build the app at once, a second and 100 MiB each: room for a loaded machine.
-def wait_for_health(container, url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        assert container.status != "exited", "the service exited before answering /health"
-        try:
-            if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # not listening yet, or no worker has built the app yet to answer
-        time.sleep(0.1)
-    raise AssertionError(f"{url}/health did not answer 200 within {timeout}s")
-
-
 @pytest.mark.docker
 def test_the_image_serves_the_app_from_a_volume_shared_by_two_uids(notes_project, docker_client):
     """Release as one arbitrary UID creates the database; the service, as another, writes it."""
-    import docker
-
     tag = f"notes-real-app:{uuid.uuid4().hex[:8]}"
-    buildargs = {"PYTHON_IMAGE": os.environ["PYTHON_IMAGE"]} if "PYTHON_IMAGE" in os.environ else {}
     containers, volume, layers = [], None, []
     try:
-        try:
-            _, build_log = docker_client.images.build(
-                path=str(notes_project), tag=tag, buildargs=buildargs, rm=True, forcerm=True
-            )
-        except docker.errors.BuildError as error:
-            log = "".join(c.get("stream", "") + c.get("error", "") for c in error.build_log)
-            pytest.fail(f"docker build failed: {error}\n{log}")
-        layers = new_layers(build_log)
+        layers = build(docker_client, notes_project, tag)
         volume = docker_client.volumes.create(f"notes-data-{uuid.uuid4().hex[:8]}")
         hardened = {
             "read_only": True,

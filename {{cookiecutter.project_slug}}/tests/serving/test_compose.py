@@ -199,16 +199,6 @@ def health_status(container) -> str:
     return container.attrs["State"].get("Health", {}).get("Status", "none")
 
 
-def test_web_turns_healthy_and_answers_on_loopback_only(services):
-    web = services.container("web")
-    wait_for_health(f"http://127.0.0.1:{services.web_port}", timeout=healthy_timeout())
-    wait_for(lambda: health_status(web) == "healthy", healthy_timeout(), "web to be healthy")
-    # The image's own HEALTHCHECK, not one of compose.yaml's.
-    assert f"{PACKAGE}.serving.healthcheck" in web.attrs["Config"]["Healthcheck"]["Test"]
-    (binding,) = web.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
-    assert binding == {"HostIp": "127.0.0.1", "HostPort": str(services.web_port)}
-
-
 def test_both_services_get_the_test_values_of_tests_test_env(services):
     from environment import TEST_ENV, read_env_file
 
@@ -305,3 +295,15 @@ def test_web_is_ready_on_postgres_once_release_migrated_it(services):
     assert result.exit_code == 0, result.output
     assert result.output.decode().strip() == "1"
 {%- endif %}
+
+
+# Last: Docker runs the image's HEALTHCHECK first 10 s after the start (its interval),
+# so the module's other tests run inside that wait rather than after it.
+def test_web_turns_healthy_and_answers_on_loopback_only(services):
+    web = services.container("web")
+    wait_for_health(f"http://127.0.0.1:{services.web_port}", timeout=healthy_timeout())
+    wait_for(lambda: health_status(web) == "healthy", healthy_timeout(), "web to be healthy")
+    # The image's own HEALTHCHECK, not one of compose.yaml's.
+    assert f"{PACKAGE}.serving.healthcheck" in web.attrs["Config"]["Healthcheck"]["Test"]
+    (binding,) = web.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
+    assert binding == {"HostIp": "127.0.0.1", "HostPort": str(services.web_port)}

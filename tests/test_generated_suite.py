@@ -19,17 +19,18 @@ from conftest import DEFAULTS, NO_TARGETS
 from docker_images import build, remove_image
 
 DEFAULT_CLASS, *OTHER_CLASSES = DEFAULTS["worker_class"]
-WITH_CONTAINERS = {
-    f"worker-{DEFAULT_CLASS}": ({"worker_class": DEFAULT_CLASS}, []),
-    **{f"worker-{w}": ({"worker_class": w}, ["-m", "not slow"]) for w in OTHER_CLASSES},
-}
 # The database answer rides on the gevent bake rather than adding one: that suite is the
 # gevent bake's plus the database tests (on TEST_POSTGRES_URL's server, or one they start)
 # and the database's container, compose and fault tests, which cost only their own time.
-WITH_CONTAINERS["worker-gevent"] = (
-    {"worker_class": "gevent", "database": "postgresql"},
-    ["-m", "not slow"],
-)
+# gevent is the class where a database driver can block a whole worker.
+EXTRA_ANSWERS = {"gevent": {"database": "postgresql"}}
+WITH_CONTAINERS = {
+    f"worker-{DEFAULT_CLASS}": ({"worker_class": DEFAULT_CLASS}, []),
+    **{
+        f"worker-{w}": ({"worker_class": w, **EXTRA_ANSWERS.get(w, {})}, ["-m", "not slow"])
+        for w in OTHER_CLASSES
+    },
+}
 WITHOUT_CONTAINERS = {f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]}
 WITHOUT_CONTAINERS["all-targets-off"] = {**NO_TARGETS, "github_actions": "no"}
 

@@ -129,6 +129,22 @@ def normalised(raw: str, error: type[Exception]) -> tuple[str, str, str]:
         )
     dialect = SCHEMES[scheme.lower()]
     url = f"{dialect}://{rest}"
+    # Where urlsplit and SQLAlchemy look for the user, password, host and port.
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if netloc.count("@") > 1:
+        # SQLAlchemy ends the credentials at the first @, this check at the last: the
+        # service would connect to a host made of the password's end, and quote it.
+        raise error(
+            f"DATABASE_URL={redacted!r} is not allowed: more than one @; percent-encode "
+            f"an @ in the user name or password as %40"
+        )
+    if "," in netloc.rpartition("@")[2]:
+        # libpq's h1:5432,h2:5432 form, which SQLAlchemy's URL parser does not take.
+        raise error(
+            f"DATABASE_URL={redacted!r} is not allowed: several hosts are not supported; "
+            f"give the one address that reaches the primary (the provider's endpoint or "
+            f"a proxy's)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -138,20 +154,6 @@ def normalised(raw: str, error: type[Exception]) -> tuple[str, str, str]:
             f"DATABASE_URL={redacted!r} is not allowed: not a valid URL (percent-encode "
             f"/ : @ # ? in a user name or password); expected {URL_FORM}"
         ) from None
-    if parts.netloc.count("@") > 1:
-        # SQLAlchemy ends the credentials at the first @, this check at the last: the
-        # service would connect to a host made of the password's end, and quote it.
-        raise error(
-            f"DATABASE_URL={redacted!r} is not allowed: more than one @; percent-encode "
-            f"an @ in the user name or password as %40"
-        )
-    if "," in parts.netloc.rpartition("@")[2]:
-        # libpq's h1:5432,h2:5432 form, which SQLAlchemy's URL parser does not take.
-        raise error(
-            f"DATABASE_URL={redacted!r} is not allowed: several hosts are not supported; "
-            f"give the one address that reaches the primary (the provider's endpoint or "
-            f"a proxy's)"
-        )
     socket_folder = parse_qs(parts.query).get("host", [""])[0]
     if parts.hostname:
         if not _HOST.match(parts.hostname):

@@ -42,6 +42,10 @@ def test_postgres_urls_become_psycopg_3(url, expected):
     assert PASSWORD not in settings.redacted and "***" in settings.redacted
 
 
+def test_a_trailing_newline_is_dropped_not_made_part_of_the_name():
+    assert database(DATABASE_URL=GOOD + "\n").url.endswith("@db.internal:5432/app")
+
+
 def test_the_cloud_sql_unix_socket_form_is_accepted():
     url = f"postgresql://app:{PASSWORD}@/app?host=/cloudsql/my-project:europe-west1:main"
     settings = load_settings({"DATABASE_URL": url}).database
@@ -68,9 +72,12 @@ def test_the_url_can_come_from_a_file(tmp_path):
         ({"DATABASE_URL": f"postgresql://app:{PASSWORD}@/app?host=cloudsql"}, "no host"),
         # SQLAlchemy would take the password's end for the host, and quote it.
         ({"DATABASE_URL": f"postgresql://app:{PASSWORD}@ss@db/app"}, "more than one @"),
-        ({"DATABASE_URL": GOOD + "\n"}, "whitespace"),
+        ({"DATABASE_URL": GOOD.replace("/app", "/app\nx")}, "whitespace"),
         ({"DATABASE_URL": GOOD.replace("@", "@ ")}, "whitespace"),
-        ({"DATABASE_URL": f"postgresql://app:{PASSWORD}@h1:5432,h2:5432/app"}, "several hosts"),
+        (
+            {"DATABASE_URL": f"postgresql://app:{PASSWORD}@h1:5432,h2:5432/app"},
+            "several hosts",
+        ),
         (
             {"DATABASE_URL": f"postgresql+psycopg2://app:{PASSWORD}@db/app"},
             "needs the psycopg2 driver, which is not installed",

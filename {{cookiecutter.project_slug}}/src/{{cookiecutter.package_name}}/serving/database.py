@@ -216,7 +216,9 @@ def connection_failure(error: BaseException) -> bool:
         return True
     if getattr(error, "connection_invalidated", False):
         return True
-    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    driver_error = getattr(error, "orig", None)
+    # psycopg 3 calls it sqlstate, psycopg2 pgcode.
+    sqlstate = getattr(driver_error, "sqlstate", None) or getattr(driver_error, "pgcode", None)
     if sqlstate is None:
         # The driver's own failures carry none: refused, timed out, closed, a connect
         # the server turned down (libpq gives no SQLSTATE before the session exists).

@@ -31,6 +31,8 @@ def database(**environ):
         (f"postgresql://app:{PASSWORD}@db/app", "postgresql+psycopg://app:"),
         (f"postgresql+psycopg://app:{PASSWORD}@db/app", "postgresql+psycopg://app:"),
         (f"postgresql://app:{PASSWORD}@[::1]:5432/app", "postgresql+psycopg://app:"),
+        # A compose service name with an underscore.
+        (f"postgresql://app:{PASSWORD}@my_db:5432/app", "postgresql+psycopg://app:"),
     ],
 )
 def test_postgres_urls_become_psycopg_3(url, expected):
@@ -38,6 +40,10 @@ def test_postgres_urls_become_psycopg_3(url, expected):
     assert settings.url.startswith(expected)
     assert settings.driver == "psycopg"
     assert PASSWORD not in settings.redacted and "***" in settings.redacted
+
+
+def test_a_trailing_newline_is_dropped_not_made_part_of_the_name():
+    assert database(DATABASE_URL=GOOD + "\n").url.endswith("@db.internal:5432/app")
 
 
 def test_the_cloud_sql_unix_socket_form_is_accepted():
@@ -64,6 +70,14 @@ def test_the_url_can_come_from_a_file(tmp_path):
         ({"DATABASE_URL": f"postgresql://app:{PASSWORD}@db:5432"}, "no database name"),
         ({"DATABASE_URL": f"postgresql://app:{PASSWORD}@db_host!/app"}, "not a host name"),
         ({"DATABASE_URL": f"postgresql://app:{PASSWORD}@/app?host=cloudsql"}, "no host"),
+        # SQLAlchemy would take the password's end for the host, and quote it.
+        ({"DATABASE_URL": f"postgresql://app:{PASSWORD}@ss@db/app"}, "more than one @"),
+        ({"DATABASE_URL": GOOD.replace("/app", "/app\nx")}, "whitespace"),
+        ({"DATABASE_URL": GOOD.replace("@", "@ ")}, "whitespace"),
+        (
+            {"DATABASE_URL": f"postgresql://app:{PASSWORD}@h1:5432,h2:5432/app"},
+            "several hosts",
+        ),
         (
             {"DATABASE_URL": f"postgresql+psycopg2://app:{PASSWORD}@db/app"},
             "needs the psycopg2 driver, which is not installed",

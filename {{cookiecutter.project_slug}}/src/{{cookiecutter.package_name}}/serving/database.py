@@ -40,10 +40,32 @@ log = logging.getLogger(__name__)
 # fails a request or a /ready probe in 3 s, not after the kernel's 2 minutes. libpq
 # counts in whole seconds and takes 2 as its least.
 CONNECT_TIMEOUT = 3
-# Milliseconds /ready's SELECT 1 may take: routers' probes time out after 1-5 s.
+# Milliseconds /ready's SELECT 1 may take: routers' probes time out after 1-5 s. Set
+# with SET LOCAL inside the probe's transaction, not as a startup `options` parameter:
+# PgBouncer and Neon's pooler refuse unknown startup parameters at connect.
 READY_STATEMENT_TIMEOUT_MS = 1000
-# What a request the database cannot serve answers: the database failing, or busy.
-UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
+# TCP keepalives and a send bound on every connection (libpq's parameters, so poolers
+# never see them). A peer that vanishes without a reset (a failover that moves the
+# address, a NAT or load balancer that drops an idle flow) otherwise blocks a pre-ping
+# or a query for the kernel's ~15 min of retransmissions. Idle 30 s: below the idle
+# timeouts that drop flows silently (Azure's load balancer 4 min, AWS NAT gateway's
+# 350 s), so the probes also keep the flow alive; 3 unanswered probes 10 s apart: a
+# dead peer is noticed within a minute. tcp_user_timeout 30 s: data sent and never
+# acknowledged fails the connection; a long query is unaffected (the server acks).
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+# What the database raises, some of which mean it cannot serve (connection_failure()).
+DATABASE_ERRORS = (OperationalError, DisconnectionError, PoolTimeout)
+# SQLSTATEs that mean the server, not the request, is the problem: class 08 (connection
+# exceptions), the server shutting down or starting (57P01-57P03), no connection slot
+# left (53300). Every other error with a SQLSTATE (a statement timeout, a deadlock, a
+# serialization failure, a full disk) is the request's: a 500 with its traceback.
+UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
 
 _engine: Engine | None = None
 # The process and the URL it was made for: a fork, or a test's new database, makes another.
@@ -61,8 +83,8 @@ def engine_options(application_name: str | None = None) -> dict[str, Any]:
     An app on Flask-SQLAlchemy takes them as they are (docs/database.md):
     SQLALCHEMY_DATABASE_URI = options.pop("url"), SQLALCHEMY_ENGINE_OPTIONS = options.
     """
-    database = _database_settings()
-    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+    database = database_settings()
+    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT, **KEEPALIVES}
     if application_name:
         # Shown in pg_stat_activity: whose connections these are.
         connect_args["application_name"] = application_name
@@ -83,7 +105,7 @@ def engine_options(application_name: str | None = None) -> dict[str, Any]:
 def database_engine() -> Engine:
     """This process's engine, made on first use (after the fork, in a worker)."""
     global _engine, _made_for, _probe_engine
-    wanted = (os.getpid(), _database_settings().url)
+    wanted = (os.getpid(), database_settings().url)
     if _engine is not None and _made_for == wanted:
         return _engine
     with _lock:
@@ -119,7 +141,7 @@ def _state_pool_once() -> None:
         threading.Thread(target=log_pool_at_boot, args=(workers,), daemon=True).start()
 
 
-def _database_settings() -> DatabaseSettings:
+def database_settings() -> DatabaseSettings:
     """This boot's (the service requires one), or, in tests and scripts, the environment's."""
     database = current_settings().database
     if database is None:
@@ -148,12 +170,12 @@ def _close_session(error: BaseException | None) -> None:
         return
     try:
         session.close()
-    except UNAVAILABLE as lost:
+    except DATABASE_ERRORS as lost:
         # The server went away after the request's work (a restart, a failover): the
         # ROLLBACK that ends the session failed. The response is decided already, and a
         # clean-up must not turn it into a 500; the connection is invalidated, so the
         # pool opens a new one for the next request.
-        log.warning("database connection lost at the end of a request: %s", _reason(lost))
+        log.warning("database connection lost at the end of a request: %s", error_reason(lost))
         session.invalidate()
 
 
@@ -164,36 +186,61 @@ def database_is_reachable() -> bool:
     take the instance out of rotation; a probe every few seconds costs one short
     connection. The statement is bounded too (READY_STATEMENT_TIMEOUT_MS).
     """
+    try:
+        with probe_engine().begin() as connection:
+            connection.execute(text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}"))
+            connection.execute(text("SELECT 1"))
+    except DATABASE_ERRORS as error:
+        log.warning("database unreachable: %s", error_reason(error))
+        return False
+    return True
+
+
+def probe_engine() -> Engine:
+    """This process's engine without a pool: /ready's probe and the pool line, which
+    must never take a connection a request is waiting for."""
     global _probe_engine
     database_engine()  # drops an inherited or outdated probe engine with the main one
     with _lock:
         if _probe_engine is None:
             options = engine_options(_application_name())
-            connect_args = options["connect_args"]
-            connect_args["options"] = f"-c statement_timeout={READY_STATEMENT_TIMEOUT_MS}"
             _probe_engine = create_engine(
-                options["url"], poolclass=NullPool, connect_args=connect_args
+                options["url"], poolclass=NullPool, connect_args=options["connect_args"]
             )
-    try:
-        with _probe_engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except UNAVAILABLE as error:
-        log.warning("database unreachable: %s", _reason(error))
-        return False
-    return True
+        return _probe_engine
+
+
+def connection_failure(error: BaseException) -> bool:
+    """Whether the database could not serve at all (503), rather than failing the request."""
+    if isinstance(error, (PoolTimeout, DisconnectionError)):
+        return True
+    if getattr(error, "connection_invalidated", False):
+        return True
+    driver_error = getattr(error, "orig", None)
+    # psycopg 3 calls it sqlstate, psycopg2 pgcode.
+    sqlstate = getattr(driver_error, "sqlstate", None) or getattr(driver_error, "pgcode", None)
+    if sqlstate is None:
+        # The driver's own failures carry none: refused, timed out, closed, a connect
+        # the server turned down (libpq gives no SQLSTATE before the session exists).
+        return isinstance(error, OperationalError)
+    return sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
 
 
 def _database_unavailable(error: Exception):
+    if not connection_failure(error):
+        # The request's own failure (a statement timeout, a deadlock...): Flask's 500
+        # path, which logs its traceback.
+        raise error
     log.warning(
         "database unavailable: %s",
-        _reason(error),
+        error_reason(error),
         extra={"error": type(error).__name__},
     )
     log.debug("database error", exc_info=error)
     return current_app.handle_http_exception(ServiceUnavailable("database unavailable"))
 
 
-def _reason(error: BaseException) -> str:
+def error_reason(error: BaseException) -> str:
     """The first line of the driver's message: no SQL, no parameters, no traceback."""
     cause = getattr(error, "orig", None) or error
     lines = str(cause).strip().splitlines()
@@ -204,19 +251,24 @@ def init_database(app: Flask) -> None:
     from .migrations import db_commands
 
     app.teardown_appcontext(_close_session)
-    for error in UNAVAILABLE:
+    for error in DATABASE_ERRORS:
         app.register_error_handler(error, _database_unavailable)
     app.cli.add_command(db_commands)
 
 
 def log_pool_at_boot(workers: int) -> None:
-    """One line: the pool per worker x workers = per instance, against the server's limit.
+    """One line: the connections per worker x workers = per instance, against the
+    tightest of the server's limits; a WARNING when not even one instance fits.
 
     Run by the first worker gunicorn forks, in a thread of its own: it connects, which
-    the master must not, and never delays serving.
+    the master must not, and never delays serving. It asks on the probe engine, never
+    taking a pooled connection from a request.
     """
-    database = _database_settings()
-    per_instance = (database.pool_size + database.max_overflow) * workers
+    database = database_settings()
+    pool = database.pool_size + database.max_overflow
+    # Each worker's pool, plus the connection of its /ready probe while it runs.
+    per_worker = pool + 1
+    per_instance = per_worker * workers
     figures: dict[str, Any] = {
         "pool_size": database.pool_size,
         "max_overflow": database.max_overflow,
@@ -226,36 +278,59 @@ def log_pool_at_boot(workers: int) -> None:
         "pool_recycle": database.pool_recycle,
         "url": database.redacted,
     }
+    stated = (
+        f"database pool: {pool} per worker (+1 for /ready's probe) x {workers} workers "
+        f"= {per_instance} per instance"
+    )
     try:
-        with database_engine().connect() as connection:
-            limit, reserved = connection.execute(
+        with probe_engine().connect() as connection:
+            limit, reserved, role_limit, database_limit = connection.execute(
                 text(
                     "SELECT current_setting('max_connections')::int,"
-                    " current_setting('superuser_reserved_connections')::int"
+                    " current_setting('superuser_reserved_connections')::int,"
+                    " (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user),"
+                    " (SELECT datconnlimit FROM pg_database WHERE datname = current_database())"
                 )
             ).one()
     except Exception as error:  # any failure: the line says it could not ask
         figures["max_connections"] = None
         log.info(
-            "database pool: %d per worker x %d workers = %d per instance; could not ask "
-            "the server its max_connections (%s)",
-            database.pool_size + database.max_overflow,
-            workers,
-            per_instance,
-            _reason(error),
+            "%s; could not ask the server its limits (%s)",
+            stated,
+            error_reason(error),
             extra={"database_pool": figures},
         )
         return
-    available = limit - reserved
-    figures.update(max_connections=limit, instances_that_fit=available // per_instance)
-    log.info(
-        "database pool: %d per worker x %d workers = %d per instance; the server allows "
-        "%d (%d reserved for superusers): %d instances fit",
-        database.pool_size + database.max_overflow,
-        workers,
-        per_instance,
-        limit,
-        reserved,
-        available // per_instance,
-        extra={"database_pool": figures},
+    # The tightest limit this service's connections meet (-1: no limit of that kind).
+    limits = [(limit - reserved, f"max_connections {limit} less {reserved} for superusers")]
+    if role_limit is not None and role_limit >= 0:
+        limits.append((role_limit, f"this role's CONNECTION LIMIT {role_limit}"))
+    if database_limit is not None and database_limit >= 0:
+        limits.append((database_limit, f"this database's CONNECTION LIMIT {database_limit}"))
+    allowed, which = min(limits)
+    fit = allowed // per_instance
+    figures.update(
+        max_connections=limit,
+        role_connection_limit=role_limit,
+        database_connection_limit=database_limit,
+        allowed=allowed,
+        instances_that_fit=fit,
     )
+    if fit >= 1:
+        log.info(
+            "%s; the server allows %d (%s): %d instances fit",
+            stated,
+            allowed,
+            which,
+            fit,
+            extra={"database_pool": figures},
+        )
+    else:
+        log.warning(
+            "%s; the server allows %d (%s): not even one instance fits; lower DB_POOL_SIZE "
+            "or the workers (docs/database.md, The total)",
+            stated,
+            allowed,
+            which,
+            extra={"database_pool": figures},
+        )

@@ -47,8 +47,9 @@ URL_FORM = (
     "postgresql://USER:PASSWORD@HOST:5432/DATABASE, or through a unix socket "
     "postgresql://USER:PASSWORD@/DATABASE?host=/cloudsql/PROJECT:REGION:INSTANCE"
 )
-# A host name or an IPv4 address; IPv6 comes in brackets, which urlsplit removes.
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9a-fA-F:.]+$")
+# A host name or an IPv4 address; IPv6 comes in brackets, which urlsplit removes. `_`
+# is allowed: compose service names and some internal DNS names carry it.
+_HOST = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$|^[0-9a-fA-F:.]+$")
 # gevent's pool: see above.
 GEVENT_POOL_SIZE = 10
 
@@ -119,8 +120,31 @@ def normalised(raw: str, error: type[Exception]) -> tuple[str, str, str]:
             f"(postgres://, postgresql://, postgresql+psycopg:// or postgresql+psycopg2://), "
             f"such as {URL_FORM}"
         )
+    if any(character.isspace() for character in raw):
+        # A trailing newline (echo > file, a pasted value) would become part of the
+        # database name or the password.
+        raise error(
+            f"DATABASE_URL={redacted!r} is not allowed: it contains whitespace (a trailing "
+            f"newline?); percent-encode a space in a password as %20"
+        )
     dialect = SCHEMES[scheme.lower()]
     url = f"{dialect}://{rest}"
+    # Where urlsplit and SQLAlchemy look for the user, password, host and port.
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if netloc.count("@") > 1:
+        # SQLAlchemy ends the credentials at the first @, this check at the last: the
+        # service would connect to a host made of the password's end, and quote it.
+        raise error(
+            f"DATABASE_URL={redacted!r} is not allowed: more than one @; percent-encode "
+            f"an @ in the user name or password as %40"
+        )
+    if "," in netloc.rpartition("@")[2]:
+        # libpq's h1:5432,h2:5432 form, which SQLAlchemy's URL parser does not take.
+        raise error(
+            f"DATABASE_URL={redacted!r} is not allowed: several hosts are not supported; "
+            f"give the one address that reaches the primary (the provider's endpoint or "
+            f"a proxy's)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

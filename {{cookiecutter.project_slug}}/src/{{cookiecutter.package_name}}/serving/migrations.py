@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from .database import _database_settings, _reason, engine_options
+from .database import database_settings, engine_options, error_reason
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,6 +45,19 @@ SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "migrations"
 # Seconds between two attempts to reach the database: often enough that a database
 # that just came up is used at once, seldom enough to log a line every 2 s at most.
 RETRY_INTERVAL = 2
+# The advisory lock every migration command holds (an arbitrary constant, the same for
+# every copy of this service): two releases at once (two deploys, a release beside a
+# `manage db upgrade`) run one after the other instead of racing on the same DDL.
+MIGRATION_LOCK = 7_446_120_221
+# What the server says when it turns down the credentials (SQLSTATE class 28), which
+# libpq reports without its SQLSTATE: waiting cannot fix them, so the release fails at
+# once. (The server's English messages; in another lc_messages it waits as for any.)
+REFUSED_CREDENTIALS = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    'role "',  # role "x" does not exist
+    "permission denied for database",
+)
 
 
 class ReleaseError(RuntimeError):
@@ -74,7 +89,7 @@ def single_connection_engine() -> Engine:
 
 def wait_for_database(engine: Engine, wait: int) -> None:
     """Return once SELECT 1 succeeds; raise ReleaseError after `wait` seconds of trying."""
-    database = _database_settings()
+    database = database_settings()
     start = time.monotonic()
     attempt = 0
     while True:
@@ -84,7 +99,11 @@ def wait_for_database(engine: Engine, wait: int) -> None:
                 connection.execute(text("SELECT 1"))
             return
         except OperationalError as error:
-            reason = _reason(error)
+            reason = error_reason(error)
+            if any(words in reason for words in REFUSED_CREDENTIALS):
+                raise ReleaseError(
+                    f"the database at {database.redacted} refused the credentials: {reason}"
+                ) from None
             left = wait - (time.monotonic() - start)
             if left <= 0:
                 raise ReleaseError(
@@ -105,19 +124,45 @@ def release() -> None:
     """The release step: wait for the database, then upgrade it to the newest revision."""
     try:
         engine = single_connection_engine()
-        wait_for_database(engine, _database_settings().release_wait)
-        with engine.begin() as connection:
-            config = alembic_config(connection)
-            alembic_command("upgrade")(config, "head")
+        wait_for_database(engine, database_settings().release_wait)
+        with migration_connection(engine) as connection:
+            alembic_command("upgrade")(alembic_config(connection), "head")
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            connection.commit()
         log.info("release: database at revision %s", revision, extra={"revision": revision})
     except Exception as error:  # one line for any cause; the traceback at DEBUG
         log.debug("release failed", exc_info=True)
-        cause = str(error) if isinstance(error, ReleaseError) else _reason(error)
+        cause = str(error) if isinstance(error, ReleaseError) else failure_cause(error)
         log.error(
             "release failed: %s", cause, extra={"error": type(error).__name__, "cause": cause}
         )
         raise SystemExit(1) from None
+
+
+@contextmanager
+def migration_connection(engine: Engine):
+    """A connection holding MIGRATION_LOCK, with no transaction open: env.py's
+    begin_transaction() then owns it, so a revision's autocommit_block() (CREATE INDEX
+    CONCURRENTLY) can commit; inside an outer transaction Alembic refuses it."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        # A session lock: it outlives this transaction, and ends with the connection
+        # (no pool keeps it open), whatever happened meanwhile.
+        connection.commit()
+        yield connection
+
+
+def failure_cause(error: BaseException) -> str:
+    """The driver's first line for a database error; otherwise the exception's type and
+    message and where it was raised: the last frame in your migrations/, or the last."""
+    if hasattr(error, "orig"):
+        return error_reason(error)
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [frame for frame in frames if frame.filename.startswith(str(SCRIPT_LOCATION))]
+    where = (ours or frames)[-1] if frames else None
+    place = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}{': ' + message[0] if message else ''}{place}"
 
 
 @click.group("db")
@@ -132,7 +177,7 @@ def alembic_command(name: str):
 
 
 def _run(name: str, *args, **kwargs) -> None:
-    with single_connection_engine().begin() as connection:
+    with migration_connection(single_connection_engine()) as connection:
         config = alembic_config(connection)
         if name == "revision":
             format_new_revisions(config)

@@ -120,6 +120,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             f"GUNICORN_MAX_REQUESTS_JITTER={max_requests_jitter!r} needs "
             "GUNICORN_MAX_REQUESTS > 0 (jitter spreads the recycling it turns on)"
         )
+    worker_connections = env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
     return Settings(
         bind=_bind(env),
         web_concurrency=env.integer("WEB_CONCURRENCY", None, minimum=1),
@@ -135,7 +136,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         worker_memory_mb=env.integer("WORKER_MEMORY_MB", {% if cookiecutter.database == "postgresql" %}96{% else %}64{% endif %}, minimum=1),
         worker_class=worker_class,
         threads=threads,
-        worker_connections=env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1),
+        worker_connections=worker_connections,
         timeout=env.integer("GUNICORN_TIMEOUT", 30, minimum=0),
         graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 8, minimum=1),
         keepalive=env.integer("GUNICORN_KEEPALIVE", 95, minimum=0),
@@ -160,7 +161,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
         ),
 {%- if cookiecutter.database == "postgresql" %}
-        database=_database(env, worker_class, threads),
+        database=_database(env, worker_class, threads, worker_connections),
 {%- endif %}
     )
 {%- if cookiecutter.database == "postgresql" %}
@@ -175,12 +176,13 @@ def require_database(settings: Settings) -> None:
         )
 
 
-def _database(env: Env, worker_class: str, threads: int) -> DatabaseSettings | None:
+def _database(
+    env: Env, worker_class: str, threads: int, worker_connections: int
+) -> DatabaseSettings | None:
     # Imported here: database_settings.py imports SettingsError from this module.
     from .database_settings import load_database_settings
 
-    connections = env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
-    return load_database_settings(env, worker_class, threads, connections)
+    return load_database_settings(env, worker_class, threads, worker_connections)
 {%- endif %}
 
 

@@ -45,6 +45,14 @@ def create_database_app() -> Flask:
         serving.db_session().execute(text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
         return jsonify(slept=seconds)
 
+    @app.get("/_probe/db/cancelled")
+    def cancelled():
+        """A statement the server cancels (statement_timeout): the request's own failure."""
+        session = serving.db_session()
+        session.execute(text("SET LOCAL statement_timeout = 50"))
+        session.execute(text("SELECT pg_sleep(5)"))
+        return jsonify(slept=5)
+
     @app.get("/_probe/db/backend")
     def backend():
         """The server process behind this request's connection, and the pool's size."""

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import requests
+from harness.http import free_port
 from harness.servers import PROJECT
 
 # The image of the container tests (the import skips this module, as it does those,
@@ -138,9 +139,24 @@ def test_no_address_is_refused(monkeypatch):
     cfg = Config()
     cfg.set("bind", [])
     assert "bind is empty" in unservable(cfg, cfg.worker_class)
-    cfg.set("bind", ["127.0.0.1:8080"])
+    cfg.set("bind", [f"127.0.0.1:{free_port()}"])
     cfg.set("workers", 1)
     assert unservable(cfg, cfg.worker_class) is None
+
+
+@pytest.mark.parametrize("worker_class", ["gthread", "sync"])
+def test_a_port_another_server_listens_on_is_refused(start_gunicorn, worker_class):
+    # gthread binds one SO_REUSEPORT socket per worker: a second server would bind
+    # beside the first and take half its connections, without a word.
+    first = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class, "WEB_CONCURRENCY": "1"})
+    first.wait_for_workers()
+    second = start_gunicorn(
+        {"GUNICORN_WORKER_CLASS": worker_class, "WEB_CONCURRENCY": "1", "PORT": str(first.port)}
+    )
+    assert second.process.wait(timeout=20) == BAD_CONFIGURATION
+    (line,) = second.lines()
+    assert f"127.0.0.1:{first.port}" in line and "already in use" in line
+    assert requests.get(f"{first.url}/health", timeout=5).status_code == 200
 
 
 @pytest.mark.parametrize(("worker_class", "one_per_worker"), [("gthread", True), ("sync", False)])

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import socket
 import sys
 
 # What source() calls the values of gunicorn_config.py (read from the environment).
@@ -29,6 +31,14 @@ def unservable(cfg, worker_class: type) -> str | None:
         )
     if not cfg.address:
         return f"bind is empty (set by {source(cfg, 'bind')}): nothing would listen"
+    taken = _address_in_use(cfg.address)
+    if taken:
+        # With SO_REUSEPORT (worker_listeners.py) a second server on the same port
+        # would bind beside the first, silently, and take half its connections.
+        return (
+            f"{taken} (set by {source(cfg, 'bind')}) is already in use: another server "
+            "listens there (a second `make run`?). Stop it, or choose another PORT"
+        )
     if cfg.is_ssl and _reads_plain_http_only(worker_class):
         tls = "certfile" if cfg.certfile else "keyfile"
         return (
@@ -41,6 +51,31 @@ def unservable(cfg, worker_class: type) -> str | None:
         path = getattr(cfg, name)
         if path and not os.path.isfile(path):
             return f"{name}={path!r} (set by {source(cfg, name)}) is not a file"
+    return None
+
+
+def _address_in_use(addresses) -> str | None:
+    """The first TCP address another socket listens on, or None.
+
+    A plain bind (SO_REUSEADDR, so connections in TIME_WAIT from a previous run do
+    not count) fails only where a socket listens. Sockets handed down to this master
+    (gunicorn's USR2 re-exec, systemd's socket activation) are its own.
+    """
+    if os.environ.get("GUNICORN_FD") or os.environ.get("LISTEN_FDS"):
+        return None
+    for address in addresses:
+        if not isinstance(address, tuple):  # a unix socket's path, or a file descriptor
+            continue
+        host, port = address[:2]
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    return f"{host}:{port}" if family == socket.AF_INET else f"[{host}]:{port}"
+                # Anything else (an address this host lacks) is gunicorn's to report.
     return None
 
 

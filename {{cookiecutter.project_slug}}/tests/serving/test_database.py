@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -26,14 +27,17 @@ from harness.servers import PROJECT
 from {{ cookiecutter.package_name }}.serving.database_settings import GEVENT_POOL_SIZE
 
 DATABASE_APP = "harness.database_app:app"
+# The revisions the release tests migrate with, in place of the app's (probe_source).
+PROBE_MIGRATIONS = Path(__file__).parent / "harness" / "probe_migrations"
 PASSWORD = "never-printed-7f3a"
 
 
 def command(tmp_path, database_url, *args, **env):
-    """`python -m {{ cookiecutter.package_name }} ARGS` with the test environment and this database."""
+    """`python -m {{ cookiecutter.package_name }} ARGS` with the test environment and this
+    database, from a copy of src/ whose revisions are the tests' own (probe_source)."""
     environ = {
         "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(PROJECT / "src"),
+        "PYTHONPATH": probe_source(tmp_path),
         **app_environment(tmp_path / "data"),
         "DATABASE_URL": database_url,
         **env,
@@ -47,14 +51,33 @@ def command(tmp_path, database_url, *args, **env):
     )
 
 
-def project_with_revision(tmp_path, name, body):
-    """A copy of src/ with one more revision after 0001; its PYTHONPATH."""
+def probe_source(tmp_path, extra: dict[str, str] | None = None) -> str:
+    """A copy of src/ whose migrations/versions holds the tests' revisions instead of
+    the app's (harness/probe_migrations, then `extra`: file name -> text); its PYTHONPATH.
+
+    The app's env.py runs them, as release runs the app's: the machinery is tested the
+    way it serves, but no test depends on the tables or revisions your app has.
+    """
     source = tmp_path / "src"
-    shutil.copytree(PROJECT / "src", source, ignore=shutil.ignore_patterns("__pycache__"))
+    if not source.exists():
+        shutil.copytree(PROJECT / "src", source, ignore=shutil.ignore_patterns("__pycache__"))
+        versions = source / "{{ cookiecutter.package_name }}" / "migrations" / "versions"
+        for revision in versions.glob("*.py"):
+            revision.unlink()
+        for revision in PROBE_MIGRATIONS.glob("*.py"):
+            shutil.copy(revision, versions)
     versions = source / "{{ cookiecutter.package_name }}" / "migrations" / "versions"
-    header = 'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n'
-    (versions / name).write_text("from alembic import op\n\n" + header + body)
+    for name, text in (extra or {}).items():
+        (versions / name).write_text(text)
     return str(source)
+
+
+def project_with_revision(tmp_path, name, body):
+    """probe_source with one more revision after the probe's first; its PYTHONPATH."""
+    header = (
+        'revision = "0002"\ndown_revision = "probe0001"\nbranch_labels = None\ndepends_on = None\n'
+    )
+    return probe_source(tmp_path, {name: "from alembic import op\n\n" + header + body})
 
 
 def test_a_revision_with_an_autocommit_block_upgrades_through_release(
@@ -65,10 +88,10 @@ def test_a_revision_with_an_autocommit_block_upgrades_through_release(
     body = (
         "\n\ndef upgrade():\n"
         "    with op.get_context().autocommit_block():\n"
-        '        op.create_index("ix_notes_text", "notes", ["text"],'
+        '        op.create_index("ix_probe_notes_body", "probe_notes", ["body"],'
         " postgresql_concurrently=True)\n"
         "\n\ndef downgrade():\n"
-        '    op.drop_index("ix_notes_text", table_name="notes")\n'
+        '    op.drop_index("ix_probe_notes_body", table_name="probe_notes")\n'
     )
     source = project_with_revision(tmp_path, "0002_concurrently.py", body)
     released = command(tmp_path, postgres_database_url, "release", PYTHONPATH=source)
@@ -76,7 +99,7 @@ def test_a_revision_with_an_autocommit_block_upgrades_through_release(
     assert any(json.loads(line).get("revision") == "0002" for line in released.stdout.splitlines())
     with psycopg.connect(postgres_database_url) as connection:
         (valid,) = connection.execute(
-            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_notes_text'::regclass"
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_probe_notes_body'::regclass"
         ).fetchone()
     assert valid
 
@@ -117,7 +140,7 @@ def test_two_releases_at_once_take_turns(tmp_path, postgres_database_url):
     both would otherwise create the same table and one fail."""
     environ = {
         "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(PROJECT / "src"),
+        "PYTHONPATH": probe_source(tmp_path),
         **app_environment(tmp_path / "data"),
         "DATABASE_URL": postgres_database_url,
     }
@@ -138,7 +161,7 @@ def test_two_releases_at_once_take_turns(tmp_path, postgres_database_url):
             release.kill()
             release.wait()
     assert [release.returncode for release in releases] == [0, 0], outputs
-    assert tables(postgres_database_url) == {"alembic_version", "notes"}
+    assert tables(postgres_database_url) == {"alembic_version", "probe_notes"}
 
 
 def tables(database_url):
@@ -152,9 +175,9 @@ def tables(database_url):
 def test_migrations_upgrade_and_downgrade(tmp_path, postgres_database_url):
     released = command(tmp_path, postgres_database_url, "release")
     assert released.returncode == 0, released.stdout + released.stderr
-    assert tables(postgres_database_url) == {"alembic_version", "notes"}
+    assert tables(postgres_database_url) == {"alembic_version", "probe_notes"}
     logged = [json.loads(line) for line in released.stdout.splitlines()]
-    assert any(line.get("revision") == "0001" for line in logged)
+    assert any(line.get("revision") == "probe0001" for line in logged)
 
     down = command(tmp_path, postgres_database_url, "manage", "db", "downgrade", "base")
     assert down.returncode == 0, down.stdout + down.stderr
@@ -162,7 +185,7 @@ def test_migrations_upgrade_and_downgrade(tmp_path, postgres_database_url):
 
     again = command(tmp_path, postgres_database_url, "release")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "notes" in tables(postgres_database_url)
+    assert "probe_notes" in tables(postgres_database_url)
 
 
 def test_release_waits_then_fails_with_one_json_line(tmp_path):

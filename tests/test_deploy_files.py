@@ -7,7 +7,7 @@ workflow through check-jsonschema and actionlint. Every environment a platform f
 sets passes the service's own settings validation.
 """
 
-import importlib.util
+import importlib
 import json
 import os
 import re
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import types
 from pathlib import Path
 
 import jsonschema
@@ -87,13 +88,16 @@ def validate(instance, schema_document, default=jsonschema.Draft202012Validator)
 
 
 def load_settings_module(project):
-    """The baked project's settings.py (standard library only), to validate env values."""
+    """The baked project's settings.py (standard library only), to validate env values.
+
+    Loaded as a module of a bare package made of its serving/ folder (serving's own
+    __init__ imports Flask): settings.py imports its sibling database_settings.py.
+    """
     (path,) = project.glob("src/*/serving/settings.py")
-    spec = importlib.util.spec_from_file_location(f"settings_{id(project)}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    package = types.ModuleType(f"serving_{id(project)}")
+    package.__path__ = [str(path.parent)]
+    sys.modules[package.__name__] = package  # dataclasses look their module up there
+    return importlib.import_module(f"{package.__name__}.settings")
 
 
 def uses_postgres(project):

@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -68,8 +69,18 @@ def required_tool(name, variable):
     return path
 
 
+# What a Secret mounted as a file holds here: the manifests name the files (their paths
+# are checked against the volume elsewhere), the tests hand over a readable stand-in.
+SECRET_FILE_CONTENTS = {"DATABASE_URL_FILE": "postgresql://app:placeholder@db.example:5432/app"}
+
+
 def settings_of(project, env):
-    return load_settings_module(project).load_settings(env)
+    with tempfile.TemporaryDirectory() as folder:
+        for name, content in SECRET_FILE_CONTENTS.items():
+            if name in env:
+                env = {**env, name: str(Path(folder, name))}
+                Path(env[name]).write_text(content + "\n")
+        return load_settings_module(project).load_settings(env)
 
 
 def capacity(settings):

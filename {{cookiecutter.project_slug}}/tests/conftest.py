@@ -8,7 +8,8 @@ from {{ cookiecutter.package_name }} import create_app
 
 {%- if cookiecutter.database == "postgresql" %}
 
-# Provides `postgres_server`: TEST_POSTGRES_URL's PostgreSQL, or one it starts (and stops).
+# Provides `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it starts and stops)
+# and `postgres_database_url` (an empty database of the test's own).
 pytest_plugins = ["harness.postgres"]
 
 

@@ -52,7 +52,6 @@ FREE_TEXT = ("project_name", "description", "author_name")
 # Modules the service or its tests import: a package with one of these names would
 # shadow it (the standard library's are added from the running Python).
 THIRD_PARTY_IMPORTS = {
-    "alembic",
     "blinker",
     "click",
     "docker",
@@ -62,14 +61,10 @@ THIRD_PARTY_IMPORTS = {
     "gunicorn",
     "itsdangerous",
     "jinja2",
-    "mako",
     "markupsafe",
-    "psycopg",
-    "psycopg_binary",
     "pytest",
     "requests",
     "ruff",
-    "sqlalchemy",
     "urllib3",
     "werkzeug",
     "zope",
@@ -78,6 +73,9 @@ THIRD_PARTY_IMPORTS = {
     "src",
     "conftest",
 }
+# Modules only database=postgresql brings: refused as package names with that answer
+# alone, so database=none accepts exactly the names it accepted before the answer.
+DATABASE_IMPORTS = ["alembic", "mako", "psycopg", "psycopg_binary", "sqlalchemy"]
 
 
 def names_from_this_python():
@@ -103,6 +101,7 @@ def constants(names):
         "version_pattern": VERSION,
         "keywords": names["keywords"],
         "shadowed": names["shadowed"],
+        "database_shadowed": DATABASE_IMPORTS,
     }
     return {
         name: "{%- set " + name + " = " + wrapped(json.dumps(value)) + " -%}\n"
@@ -176,6 +175,20 @@ PACKAGE_CHECK = """\
   {{- " " }}or a module the service imports)
 {%- endif -%}
 """
+DATABASE_CHECK = """\
+{%- if database == "postgresql" and package_name in database_shadowed -%}
+  {%- if package_name != (DERIVED_PACKAGE) -%}
+    package_name '{{ package_name }}'
+  {%- elif slug_from_name -%}
+    project_name '{{ project_name | regex_replace(control, "?") }}' gives the package name
+    {{- " " }}'{{ package_name }}', which
+  {%- else -%}
+    project_slug '{{ project_slug }}' gives the package name '{{ package_name }}', which
+  {%- endif -%}
+  {{- " " }}would shadow the module of the same name that database=postgresql imports:
+  {{- " " }}pass package_name=NAME, or database=none
+{%- endif -%}
+"""
 EMAIL_CHECK = """\
 {%- if author_email | regex_search(email) is none -%}
   author_email '{{ author_email | regex_replace(control, "?") }}' is not an email address:
@@ -231,6 +244,7 @@ def checks(names=None):
         "author_name": free_text["author_name"],
         "author_email": check(EMAIL_CHECK, "control", "email"),
         "version": check(VERSION_CHECK, "control", "version_pattern"),
+        "database": check(DERIVATIONS + DATABASE_CHECK, "control", "unsafe", "database_shadowed"),
     }
 
 

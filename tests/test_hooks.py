@@ -1,10 +1,17 @@
 """Bad answers are refused with a clear line, and leave nothing behind."""
 
+import sys
+
 import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from conftest import TEMPLATE
+
+sys.path.insert(0, str(TEMPLATE / "scripts"))
+from copier_config import load_hook  # noqa: E402  (a script, not a package)
+
+problems = load_hook("pre_gen_project").problems
 
 BAD_ANSWERS = [
     ({"project_slug": "My-Service", "package_name": "ok"}, "project_slug"),
@@ -21,6 +28,7 @@ BAD_ANSWERS = [
     ({"package_name": "logging"}, "shadow"),
     ({"package_name": "json"}, "shadow"),
     ({"package_name": "test"}, "shadow"),
+    ({"package_name": "sqlalchemy", "database": "postgresql"}, "database=postgresql"),
     ({"author_email": "not-an-email"}, "author_email"),
     ({"version": "one"}, "version"),
     ({"description": 'say "hi"'}, "description"),
@@ -89,3 +97,25 @@ def test_unsupported_python_version_is_refused_and_leaves_nothing(tmp_path):
             output_dir=str(tmp_path),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("package", ["sqlalchemy", "alembic", "psycopg", "mako"])
+def test_the_database_modules_are_refused_as_names_only_with_the_database(package):
+    # database=none imports none of them, so it accepts the names it always accepted.
+    answers = {
+        "project_name": package,
+        "project_slug": package,
+        "package_name": package,
+        "description": "A service.",
+        "author_name": "Your Name",
+        "author_email": "you@example.com",
+        "version": "0.1.0",
+        "database": "none",
+    }
+    assert list(problems(answers)) == []
+    (problem,) = problems({**answers, "database": "postgresql"})
+    assert problem.startswith(f"project_name '{package}' gives the package name '{package}'")
+    assert "database=postgresql imports" in problem and "database=none" in problem
+    typed = {**answers, "project_name": "x", "project_slug": "x", "database": "postgresql"}
+    (problem,) = problems(typed)
+    assert problem.startswith(f"package_name '{package}' would shadow")

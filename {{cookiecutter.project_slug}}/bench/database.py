@@ -7,8 +7,10 @@ per request, pool waits and timeouts, and the memory of each worker after a warm
 and under load (in the image too, under a memory limit, where Docker runs).
 
 It needs a PostgreSQL: TEST_POSTGRES_URL, an admin URL (the one the tests use), where
-it creates a database of its own, fills it and drops it at the end; without it this
-section is skipped with one line. `make bench` runs it after the rest; alone:
+it creates a database of its own, fills it and drops it at the end; without it, a
+throwaway server started as the tests start one (tests/serving/harness/postgres.py)
+and stopped after; without PostgreSQL's binaries either, this section is skipped
+with one line. `make bench` runs it after the rest; alone:
 
     PYTHONPATH=src .venv/bin/python bench/database.py [--rounds 1] [--classes gevent]
 
@@ -64,7 +66,8 @@ VERSIONS = ("sqlalchemy", "psycopg", "psycopg-binary")
 RECIPE_WORKERS = multiprocessing.cpu_count() * 2 + 1
 SKIPPED = (
     "Database section skipped: TEST_POSTGRES_URL is not set (an admin URL of a PostgreSQL "
-    "the bench may create a database on; docs/performance.md says how to get one)"
+    "the bench may create a database on) and no PostgreSQL binaries were found to start "
+    "one (docs/performance.md says how to get either)"
 )
 # The image runs under this limit, as a small platform instance would: what a worker
 # costs is read inside a cgroup that charges it.
@@ -107,10 +110,14 @@ def main() -> None:
 
 
 def measure(options) -> None:
-    admin_url = os.environ.get("TEST_POSTGRES_URL")
-    if not admin_url:
-        print(SKIPPED, flush=True)
-        return
+    with postgres_admin_url() as admin_url:
+        if admin_url is None:
+            print(SKIPPED, flush=True)
+            return
+        _measure_on(admin_url, options)
+
+
+def _measure_on(admin_url: str, options) -> None:
     started, load_before = time.time(), os.getloadavg()
     with scratch_database(admin_url) as url:
         workers = worker_count(load_settings({**os.environ, "DATABASE_URL": url})).workers
@@ -119,6 +126,29 @@ def measure(options) -> None:
     markdown = _markdown(rows, memory, container, options, (started, load_before))
     (options.out / "results-database.md").write_text(markdown, encoding="utf-8")
     print(markdown, flush=True)
+
+
+@contextlib.contextmanager
+def postgres_admin_url() -> Iterator[str | None]:
+    """TEST_POSTGRES_URL; else the admin URL of a throwaway server the tests' harness
+    starts from the installed binaries, stopped after; else None."""
+    if admin_url := os.environ.get("TEST_POSTGRES_URL"):
+        yield admin_url
+        return
+    # The harness is the tests' (a plain module; pytest is installed with the dev tools).
+    sys.path.insert(0, str(PROJECT / "tests" / "serving"))
+    from harness.postgres import ThrowawayServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        yield None
+        return
+    server = ThrowawayServer(bindir)
+    try:
+        server.start()
+        yield server.admin_url
+    finally:
+        server.close()
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""Fixtures for your tests: `app` (TESTING on, its own data folder{% if cookiecutter.database == "postgresql" %} and database{% endif %}) and `client`."""
+"""Fixtures for your tests: `app` (TESTING on, its own data folder) and `client`{% if cookiecutter.database == "postgresql" %};
+`database`, which a test asks for when it needs one{% endif %}."""
 
 import pytest
 from environment import app_environment
@@ -7,22 +8,45 @@ from {{ cookiecutter.package_name }} import create_app
 
 {%- if cookiecutter.database == "postgresql" %}
 
-# A real PostgreSQL for your tests: the server at TEST_POSTGRES_URL, or one the tests
-# start from the installed binaries (tests/serving/harness/postgres.py). Every test
-# that asks for `postgres_database_url` gets a fresh, empty database of its own.
+# Provides `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it starts and stops)
+# and `postgres_database_url` (an empty database of the test's own).
 pytest_plugins = ["harness.postgres"]
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, postgres_database_url):
+def app(tmp_path, monkeypatch, request):
     for name, value in app_environment(tmp_path / "data").items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("DATABASE_URL", postgres_database_url)
-    app = create_app({"TESTING": True})
-    # Your migrations, as every deploy's release step runs them.
-    result = app.test_cli_runner().invoke(args=["release"])
+    # Only a test that asks for `database` gets one: the others (and machines without
+    # PostgreSQL) keep test.env's closed port, which nothing reaches.
+    if "database" in request.fixturenames:
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("database"))
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server, tmp_path_factory):
+    """A database your migrations ran into once, as every deploy's release step runs
+    them: each test's database is a copy of it (faster than migrating per test)."""
+    name = postgres_server.create_database()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for variable, value in app_environment(tmp_path_factory.mktemp("data")).items():
+            monkeypatch.setenv(variable, value)
+        monkeypatch.setenv("DATABASE_URL", postgres_server.url(name))
+        result = create_app({"TESTING": True}).test_cli_runner().invoke(args=["release"])
     assert result.exit_code == 0, result.output
-    return app
+    yield name
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def database(postgres_server, migrated_template):
+    """The URL of a fresh, migrated database of this test's own, dropped after it."""
+    name = postgres_server.create_database(template=migrated_template)
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)
 {%- else %}
 
 

@@ -25,7 +25,7 @@ def test_health_answers_head_without_a_body(client):
     assert response.data == b""
 
 
-def test_ready_when_every_check_passes(app, client):
+def test_ready_when_every_check_passes({% if cookiecutter.database == "postgresql" %}database, {% endif %}app, client):
     add_readiness_check(app, "always", lambda: True)
     response = client.get("/ready")
     assert response.status_code == 200
@@ -109,11 +109,17 @@ def test_production_500_has_no_traceback_and_logs_it(app, monkeypatch, capsys, h
 
 
 {% if cookiecutter.database == "postgresql" -%}
-def test_release_migrates_the_database(app):
+def test_release_migrates_an_empty_database(postgres_database_url, monkeypatch, tmp_path):
+    from environment import app_environment
     from sqlalchemy import inspect
 
     from {{ cookiecutter.package_name }}.serving import database_engine
 
+    # An empty database, not `database` (already migrated): release must create the tables.
+    for name, value in app_environment(tmp_path / "data").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", postgres_database_url)
+    app = create_app({"TESTING": True})
     result = app.test_cli_runner().invoke(args=["release"])
     assert result.exit_code == 0, result.output
     with app.app_context():
@@ -121,10 +127,11 @@ def test_release_migrates_the_database(app):
 
 
 def test_ready_checks_the_database(client):
-    assert client.get("/ready").get_json() == {"status": "ready"}
+    # Without `database`, DATABASE_URL is test.env's closed port.
+    assert client.get("/ready").get_json() == {"status": "unavailable", "failing": "database"}
 
 
-def test_a_note_is_written_and_read_back(app, client):
+def test_a_note_is_written_and_read_back(database, app, client):
     # The README's notes blueprint, added to this app as you would add yours.
     from flask import Blueprint, abort, request
 

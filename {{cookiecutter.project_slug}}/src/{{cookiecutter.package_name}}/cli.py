@@ -5,12 +5,14 @@
 new version takes traffic (Heroku's release phase, Railway's pre-deploy command, a
 Cloud Run job): put what must happen exactly once there, such as creating tables or
 running migrations.
-{%- if cookiecutter.database == "postgresql" %} It waits for the database (DB_RELEASE_WAIT
-seconds at most), then migrates it to the newest revision (serving/migrations.py).
-Commands get an app context
-{%- else %} It does nothing until you fill it. Commands get an app context
+{%- if cookiecutter.database == "postgresql" %}
+
+Here it waits for the database (DB_RELEASE_WAIT seconds at most), then migrates it to
+the newest revision (serving/migrations.py).
 {%- endif %}
-(`with_appcontext`), so `current_app` and your database helpers work in them.
+
+Commands get an app context (`with_appcontext`), so `current_app` and your database
+helpers work in them.
 """
 
 from __future__ import annotations

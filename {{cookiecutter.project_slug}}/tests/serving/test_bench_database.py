@@ -17,10 +17,23 @@ import database as bench_database
 
 def test_without_a_server_the_section_is_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("TEST_POSTGRES_URL", raising=False)
+    monkeypatch.setenv("POSTGRES_BINDIR", str(tmp_path / "no-postgresql"))
     bench_database.measure(argparse.Namespace(out=tmp_path))
     assert capsys.readouterr().out.splitlines() == [bench_database.SKIPPED]
     assert "TEST_POSTGRES_URL" in bench_database.SKIPPED
     assert not list(tmp_path.iterdir())  # no stale results-database.md
+
+
+def test_without_the_variable_the_bench_starts_and_stops_its_own_server(monkeypatch):
+    from harness.postgres import find_bindir, unavailable
+
+    monkeypatch.delenv("TEST_POSTGRES_URL", raising=False)
+    if find_bindir() is None:
+        unavailable("no PostgreSQL binaries (initdb, postgres): the bench skips its section")
+    with bench_database.postgres_admin_url() as admin_url, psycopg.connect(admin_url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(admin_url, connect_timeout=2)
 
 
 def test_the_scratch_database_holds_the_table_and_is_dropped(postgres_database_url):

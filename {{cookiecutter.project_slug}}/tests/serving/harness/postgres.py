@@ -78,8 +78,12 @@ def redacted(url: str) -> str:
 
 
 def find_bindir() -> Path | None:
-    """The folder of PostgreSQL's server binaries: `pg_config --bindir`, Debian's
-    /usr/lib/postgresql/<version>/bin (the newest), then PATH."""
+    """The folder of PostgreSQL's server binaries: POSTGRES_BINDIR alone when set (one
+    version of several; a missing folder shows what a machine without PostgreSQL
+    sees), else `pg_config --bindir`, Debian's /usr/lib/postgresql/<version>/bin (the
+    newest), then PATH."""
+    if chosen := os.environ.get("POSTGRES_BINDIR"):
+        return _server_bindir([Path(chosen)])
     candidates = []
     if pg_config := shutil.which("pg_config"):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -89,6 +93,10 @@ def find_bindir() -> Path | None:
     candidates += sorted(debian, key=lambda path: _version(path.parent.name), reverse=True)
     if initdb := shutil.which("initdb"):
         candidates.append(Path(initdb).parent)
+    return _server_bindir(candidates)
+
+
+def _server_bindir(candidates: list[Path]) -> Path | None:
     for bindir in candidates:
         if all((bindir / name).is_file() for name in ("initdb", "postgres")):
             return bindir
@@ -114,13 +122,17 @@ class Server:
         with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as admin:
             admin.execute(statement)
 
-    def create_database(self) -> str:
-        """A fresh, empty database; its name. pytest_ prefixed, so a leftover of a killed
-        run is easy to spot on a shared server."""
+    def create_database(self, template: str | None = None) -> str:
+        """A fresh database, empty or a copy of `template` (which nothing may be connected
+        to); its name. pytest_ prefixed, so a leftover of a killed run is easy to spot on
+        a shared server."""
         from psycopg import sql
 
         name = f"pytest_{uuid.uuid4().hex[:12]}"
-        self.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        self.execute(create)
         return name
 
     def drop_database(self, name: str) -> None:
@@ -297,7 +309,8 @@ def _server_env() -> dict[str, str]:
 def start_throwaway(socket_only: bool = False) -> ThrowawayServer:
     bindir = find_bindir()
     if bindir is None:
-        unavailable(f"no PostgreSQL binaries (initdb, postgres) found: {INSTALL_HINT}")
+        where = os.environ.get("POSTGRES_BINDIR") or "pg_config, /usr/lib/postgresql, PATH"
+        unavailable(f"no PostgreSQL binaries (initdb, postgres) in {where}: {INSTALL_HINT}")
     server = ThrowawayServer(bindir, socket_only)
     try:
         server.start()

@@ -98,6 +98,9 @@ def engine_options(application_name: str | None = None) -> dict[str, Any]:
         # restarted or a proxy dropped an idle connection, the pool replaces it
         # instead of failing the request with AdminShutdown.
         "pool_pre_ping": True,
+        # A failed statement's error (logged, and in a 500's log line) names the SQL,
+        # never the values bound to it: those are your users' data.
+        "hide_parameters": True,
         "connect_args": connect_args,
     }
 

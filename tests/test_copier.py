@@ -278,8 +278,13 @@ FUZZED = st.fixed_dictionaries(
         "author_name": st.just("Zoë"),
         "author_email": st.sampled_from(["a@b.co", "x", "a b@c.d", "é@ü.de"]),
         "version": st.sampled_from(["0.1.0", "1", "2.0rc1", "v1", "1.0.0.0", ""]),
+        # Its validator refuses the database's module names as the package's.
+        "database": st.sampled_from(["none", "postgresql"]),
     },
-    optional={"project_slug": TEXT, "package_name": TEXT},
+    optional={
+        "project_slug": TEXT,
+        "package_name": st.one_of(TEXT, st.sampled_from(["sqlalchemy", "psycopg", "alembic"])),
+    },
 )
 
 

@@ -1,6 +1,7 @@
 """Remove what the answers turned off and print the next steps.
 
-One declarative table maps each yes/no answer to the paths it owns. The README and
+One declarative table maps each answer to the paths it owns: a yes/no answer's paths
+go when it is "no", a choice answer's (background_jobs) when it is another value. The README and
 docs wrap a target's lines in a Jinja `if` on the same answer, which cookiecutter and
 copier render alike; copier.yml's `_exclude` is written from this table by
 scripts/copier_config.py, so copier leaves out the same paths without running this
@@ -23,7 +24,8 @@ from pathlib import Path
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 # {% raw %} Everything below stays as written when cookiecutter renders this file.
 
-# answer -> the paths it owns, removed when it is "no".
+# answer -> the paths it owns, removed when it is "no"; for a choice answer, value ->
+# the paths that value owns, removed when the answer is another value.
 OWNED_BY_ANSWER = {
     "deploy_cloud_run": [
         "deploy/cloudrun",
@@ -37,7 +39,22 @@ OWNED_BY_ANSWER = {
     "deploy_kubernetes": ["deploy/kubernetes", "docs/deploy-kubernetes.md"],
     "deploy_systemd": ["deploy/systemd", "docs/deploy-systemd.md"],
     "github_actions": [".github"],
+    "background_jobs": {
+        "rq": [
+            "src/{{ cookiecutter.package_name }}/serving/jobs.py",
+            "src/{{ cookiecutter.package_name }}/serving/jobs_settings.py",
+            "src/{{ cookiecutter.package_name }}/serving/job_worker.py",
+            "src/{{ cookiecutter.package_name }}/jobs.py",
+            "tests/serving/harness/redis_server.py",
+            "tests/serving/harness/jobs_app.py",
+            "tests/serving/test_jobs.py",
+            "tests/serving/test_jobs_settings.py",
+            "docs/background-jobs.md",
+        ],
+    },
 }
+# Where a path names the package folder (the table is raw, unrendered text).
+PACKAGE = "{{ cookiecutter.package_name }}"
 # Paths of the tree that serve the template and never reach a project: the licence
 # texts that LICENSE includes.
 TEMPLATE_ONLY = ["licenses"]
@@ -49,12 +66,24 @@ def is_on(value):
     return bool(value)
 
 
+def owners():
+    """(answer, value, paths) for each row: the paths stay when the answer is that
+    value; True stands for "yes" of a yes/no answer."""
+    for answer, owned in OWNED_BY_ANSWER.items():
+        if isinstance(owned, dict):
+            for value, paths in owned.items():
+                yield answer, value, paths
+        else:
+            yield answer, True, owned
+
+
 def removed_paths(answers):
     """What this project leaves out, relative to its folder."""
     paths = list(TEMPLATE_ONLY)
-    for answer, owned in OWNED_BY_ANSWER.items():
-        if not is_on(answers[answer]):
-            paths += owned
+    for answer, value, owned in owners():
+        given = is_on(answers[answer]) if value is True else answers[answer]
+        if given != value:
+            paths += [path.replace(PACKAGE, answers["package_name"]) for path in owned]
     return paths
 
 

@@ -62,11 +62,21 @@ def expression(value):
     return json.dumps(value)
 
 
+def removal_conditions(post):
+    """condition -> the paths it removes: copier's Jinja for each row of the hook's table
+    (`not deploy_fly` for a yes/no answer, `database != "postgresql"` for a choice)."""
+    result = {}
+    for answer, value, paths in post.owners():
+        condition = f"not {answer}" if value is True else f"{answer} != {json.dumps(value)}"
+        result.setdefault(condition, []).extend(copier_jinja(path) for path in paths)
+    return result
+
+
 def owners(relative, owned):
-    """The answers whose paths contain this template-relative path."""
+    """The removal conditions whose paths contain this template-relative path."""
     return sorted(
-        answer
-        for answer, paths in owned.items()
+        condition
+        for condition, paths in owned.items()
         for path in paths
         if relative == path or relative.startswith(path + "/")
     )
@@ -89,17 +99,18 @@ def emptied_folders(owned, template_only):
         inside = [f for f in files if f.startswith(folder + "/")]
         clauses = {tuple(owners(f, owned)) for f in inside}
         if inside and all(clauses):
-            # Empty when, for every file, one of its owners is "no".
+            # Empty when, for every file, one of its owners removes it.
             result[folder] = " and ".join(
-                "(" + " or ".join(f"not {a}" for a in clause) + ")" for clause in sorted(clauses)
+                "(" + " or ".join(f"({c})" if "!=" in c else c for c in clause) + ")"
+                for clause in sorted(clauses)
             )
     return result
 
 
 def exclusions(owned, template_only):
     entries = [f"/{path}" for path in template_only]
-    for answer, paths in owned.items():
-        entries += [f"{{% if not {answer} %}}/{path}{{% endif %}}" for path in paths]
+    for condition, paths in owned.items():
+        entries += [f"{{% if {condition} %}}/{path}{{% endif %}}" for path in paths]
     for folder, condition in emptied_folders(owned, template_only).items():
         entries.append(f"{{% if {condition} %}}/{folder}{{% endif %}}")
     return entries
@@ -148,7 +159,7 @@ def generated(names=None):
     cookiecutter = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
     pre, post = load_hook("pre_gen_project"), load_hook("post_gen_project")
     names = names or pre.names_from_this_python()
-    config = {"_exclude": exclusions(post.OWNED_BY_ANSWER, post.TEMPLATE_ONLY)}
+    config = {"_exclude": exclusions(removal_conditions(post), post.TEMPLATE_ONLY)}
     config.update(questions(cookiecutter, pre.checks(names)))
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     header = (

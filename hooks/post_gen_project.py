@@ -49,6 +49,7 @@ OWNED_BY_ANSWER = {
             "tests/serving/harness/jobs_app.py",
             "tests/serving/test_jobs.py",
             "tests/serving/test_jobs_settings.py",
+            "tests/test_background_jobs.py",
             "docs/background-jobs.md",
         ],
     },

@@ -30,5 +30,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     cli.register(app)
     app.register_blueprint(health.bp)
+{%- if cookiecutter.background_jobs == "rq" %}
+    # The example background job's views (jobs.py); the job runs in the worker.
+    from . import jobs
+
+    app.register_blueprint(jobs.bp)
+{%- endif %}
     # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)
     return app

@@ -12,6 +12,10 @@ below:
 - `sleep_unless_draining(seconds)`: the wait for streaming views (streaming.py);
 - `shared_file(path)`: a file in DATA_DIR that every UID in group 0 can write, made
   before SQLite's first connection to it (data_files.py, docs/state.md).
+{%- if cookiecutter.background_jobs == "rq" %}
+- `enqueue(function, *args, **kwargs)`: run a job in the worker process, and
+  `fetch_job(job_id)`: that job, or None once expired (jobs.py, docs/background-jobs.md).
+{%- endif %}
 
 `Env`, `SettingsError`, `is_draining` and `shared_file` import only the standard library: gunicorn's
 master imports your config.py, before the gevent worker patches the standard
@@ -25,6 +29,10 @@ from .settings import Env, SettingsError
 __all__ = [
     "Env",
     "SettingsError",
+{%- if cookiecutter.background_jobs == "rq" %}
+    "enqueue",
+    "fetch_job",
+{%- endif %}
     "init_app",
     "is_draining",
     "shared_file",
@@ -41,4 +49,10 @@ def __getattr__(name: str):
         from .streaming import sleep_unless_draining
 
         return sleep_unless_draining
+{%- if cookiecutter.background_jobs == "rq" %}
+    if name in ("enqueue", "fetch_job"):
+        from . import jobs
+
+        return jobs.enqueue if name == "enqueue" else jobs.fetch
+{%- endif %}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

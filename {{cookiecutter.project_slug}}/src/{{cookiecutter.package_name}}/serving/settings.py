@@ -148,6 +148,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 # This boot's settings, once boot_settings() has read them.
 _boot: Settings | None = None
+{%- if cookiecutter.background_jobs == "rq" %}
+# This boot's background jobs' settings (jobs_settings.py), read with the rest.
+_boot_jobs = None
+{%- endif %}
 
 
 def boot_settings() -> Settings:
@@ -169,6 +173,13 @@ def boot_settings() -> Settings:
 
         settings = or_exit(load_settings, os.environ)
         or_exit(load_config, os.environ)
+{%- if cookiecutter.background_jobs == "rq" %}
+        # REDIS_URL and the queues, before anything connects to Redis.
+        from .jobs_settings import load_job_settings
+
+        global _boot_jobs
+        _boot_jobs = or_exit(load_job_settings, os.environ)
+{%- endif %}
         _boot = settings
     return _boot
 
@@ -177,6 +188,15 @@ def current_settings() -> Settings:
     """This boot's settings in the service; outside one (tests, `flask --app`, bench
     scripts), the environment as it is now, read on each call: tests change it."""
     return _boot if _boot is not None else load_settings(os.environ)
+{%- if cookiecutter.background_jobs == "rq" %}
+
+
+def current_job_settings():
+    """This boot's background jobs' settings; outside one, the environment's now."""
+    from .jobs_settings import load_job_settings
+
+    return _boot_jobs if _boot_jobs is not None else load_job_settings(os.environ)
+{%- endif %}
 
 
 def or_exit(load, environ: Mapping[str, str]):

@@ -27,6 +27,7 @@ ANSWERS = st.fixed_dictionaries(
         "author_name": st.text(max_size=20),
         "author_email": st.sampled_from(["a@b.co", "x", "a@b", "é@ü.de", "a b@c.d"]),
         "version": st.sampled_from(["0.1.0", "1", "2.0rc1", "v1", "1.0.0.0", ""]),
+        "background_jobs": st.sampled_from(["none", "rq"]),
     },
 )
 

@@ -27,6 +27,13 @@ VARIANTS = {
         "license": "Apache-2.0",
     },
     "proprietary": {"license": "Proprietary"},
+    "rq": {"background_jobs": "rq"},
+    "rq-sync-custom-names": {
+        "background_jobs": "rq",
+        "worker_class": "sync",
+        "project_name": "Export Jobs",
+        "package_name": "exports",
+    },
 }
 
 

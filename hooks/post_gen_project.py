@@ -50,6 +50,7 @@ OWNED_BY_ANSWER = {
             "tests/serving/test_jobs.py",
             "tests/serving/test_jobs_settings.py",
             "tests/test_background_jobs.py",
+            "bench/jobs.py",
             "docs/background-jobs.md",
         ],
     },

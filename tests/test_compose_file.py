@@ -20,6 +20,8 @@ BAKES = {
     # A package name that YAML 1.1 (docker-compose v1) would read as a boolean.
     "yaml-word-package": {"package_name": "on"},
     **{f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]},
+    # worker and redis services too; the worker's command names the package.
+    "background-jobs": {"background_jobs": "rq", "package_name": "on"},
 }
 
 
@@ -66,15 +68,22 @@ def test_web_is_locked_down_like_the_container_tests(project):
     assert any(volume.endswith(":/data") for volume in web["volumes"])
 
 
+def image_services(project) -> dict:
+    """The services built from this project's image (redis is not)."""
+    return {name: s for name, s in services(project).items() if "build" in s}
+
+
 def test_both_services_read_the_tests_environment_file(project):
     # The one place a user puts test values (tests/environment.py reads it too).
-    for service in services(project).values():
+    for service in image_services(project).values():
         assert service["env_file"] == ["tests/test.env"]
     assert (project / "tests" / "test.env").is_file()
 
 
 def test_both_services_publish_on_loopback_only(project):
-    ports = {name: service["ports"] for name, service in services(project).items()}
+    ports = {name: service.get("ports") for name, service in services(project).items()}
+    # The worker and redis publish nothing: no port to reach from this machine.
+    assert {ports.pop(name, None) for name in ("worker", "redis")} == {None}
     assert ports == {
         "web": ["127.0.0.1:${WEB_PORT:-8080}:8080"],
         "dev": ["127.0.0.1:${DEV_PORT:-8081}:8080"],
@@ -83,7 +92,7 @@ def test_both_services_publish_on_loopback_only(project):
 
 def test_builds_on_the_dockerfiles_default_base(project):
     (default,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", (project / "Dockerfile").read_text(), re.M)
-    for service in services(project).values():
+    for service in image_services(project).values():
         assert service["build"]["args"]["PYTHON_IMAGE"] == f"${{PYTHON_IMAGE:-{default}}}"
 
 
@@ -103,3 +112,20 @@ def test_dev_runs_the_mounted_source_with_the_reloader(project):
     web = services(project)["web"]
     for field in ("read_only", "tmpfs", "cap_drop", "security_opt", "user", "build"):
         assert dev[field] == web[field], field
+
+
+def test_the_worker_is_webs_image_and_hardening_with_its_own_command(bake):
+    project = bake(background_jobs="rq", package_name="on")
+    web, worker, redis = (services(project)[name] for name in ("web", "worker", "redis"))
+    for key in ("build", "read_only", "tmpfs", "cap_drop", "security_opt", "user", "env_file"):
+        assert worker[key] == web[key], key
+    # Quoted in the file: YAML 1.1 would read `on` as true.
+    assert worker["command"] == ["python", "-m", "on", "worker"]
+    assert worker["environment"]["REDIS_URL"] == web["environment"]["REDIS_URL"]
+    assert worker["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert "healthcheck" not in worker
+    assert redis["image"] == "${REDIS_IMAGE:-redis:7-bookworm}"
+    assert "--appendonly" in redis["command"] and "ports" not in redis
+    # The anchor, not a copy: the hardening is written once.
+    text = (project / "compose.yaml").read_text()
+    assert text.count("read_only: true") == 1 and "  worker:\n" in text

@@ -1,6 +1,7 @@
 """Fold an answer's packages into the template's lock files as small Jinja spots.
 
     python scripts/answer_locks.py CONDITION BAKE_WITH_ANSWER [BAKE_WITHOUT]
+    python scripts/answer_locks.py render OUTPUT_FOLDER        (the template's `make lock`)
 
 The locks of a project are what `make lock` resolves from its pyproject.toml. An
 answer that adds dependencies (background_jobs=rq) changes a few blocks of each lock
@@ -19,6 +20,7 @@ lock both ways and compares with what `make lock` resolves (tests/test_backgroun
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from pathlib import Path
 
@@ -47,6 +49,34 @@ def folded(without: list[str], with_answer: list[str], condition: str) -> list[s
     return out
 
 
+# Every answer value that adds packages: the rendering that holds every package a
+# project may lock, which constrains the template's own venv (requirements-dev.in),
+# where each bake's suite runs.
+SUPERSET = {"background_jobs": "rq"}
+
+
+def render(output: Path) -> None:
+    """The project's locks rendered with SUPERSET, plain requirements files for uv.
+
+    Standard library only (the template's `make lock` runs it before any venv): the
+    locks hold only the spots folded() writes, on lines of their own.
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    spot = re.compile(r'\{%- if cookiecutter\.(\w+) == "([^"]*)" %\}')
+    for lock in LOCKS:
+        lines, keep = [], [True]
+        for line in (PROJECT / lock).read_text().splitlines():
+            if match := spot.fullmatch(line):
+                keep.append(keep[-1] and SUPERSET.get(match[1]) == match[2])
+            elif line == "{%- else %}":
+                keep[-1] = keep[-2] and not keep[-1]
+            elif line == "{%- endif %}":
+                keep.pop()
+            elif keep[-1]:
+                lines.append(line.replace(SLUG, "project"))
+        (output / lock).write_text("\n".join(lines) + "\n")
+
+
 def main(condition: str, with_bake: Path, without_bake: Path | None) -> None:
     slug = with_bake.name
     for lock in LOCKS:
@@ -60,4 +90,7 @@ def main(condition: str, with_bake: Path, without_bake: Path | None) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if args[0] == "render":
+        render(Path(args[1]))
+        sys.exit(0)
     main(args[0], Path(args[1]), Path(args[2]) if len(args) > 2 else None)

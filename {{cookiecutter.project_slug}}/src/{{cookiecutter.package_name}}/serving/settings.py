@@ -192,10 +192,15 @@ def current_settings() -> Settings:
 
 
 def current_job_settings():
-    """This boot's background jobs' settings; outside one, the environment's now."""
+    """This boot's background jobs' settings; outside one, the environment's now.
+
+    A boot is `_boot` being set, as for current_settings(): a test that undoes a boot
+    (resetting `_boot`) undoes this one too.
+    """
     from .jobs_settings import load_job_settings
 
-    return _boot_jobs if _boot_jobs is not None else load_job_settings(os.environ)
+    booted = _boot is not None and _boot_jobs is not None
+    return _boot_jobs if booted else load_job_settings(os.environ)
 {%- endif %}
 
 

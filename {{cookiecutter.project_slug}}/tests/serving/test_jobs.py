@@ -185,7 +185,8 @@ def test_a_job_runs_with_one_json_line_carrying_its_request_id(start_worker, tmp
     worker.signal(signal.SIGTERM)
     code, took = exit_code(worker, 10)
     assert code == 0, worker.lines()
-    assert took < 2, f"an idle worker took {took:.1f}s to stop"
+    # Measured 0.1 to 0.3 s; the margin is for a loaded machine.
+    assert took < 3, f"an idle worker took {took:.1f}s to stop"
     assert worker.json_lines()[-1]["message"] == "worker stopped"
 
 
@@ -214,7 +215,8 @@ def test_sigterm_puts_a_job_past_the_bound_back_on_its_queue(start_worker, tmp_p
     code, _ = exit_code(worker, 15)
     took = time.monotonic() - signalled
     assert code == 0, worker.lines()
-    assert 2 <= took < 4, f"stopped {took:.1f}s after SIGTERM with a 2 s bound"
+    # The bound, then the kill, the requeue and the exit (well under 1 s measured).
+    assert 2 <= took < 5, f"stopped {took:.1f}s after SIGTERM with a 2 s bound"
     assert status(job) == JobStatus.QUEUED
     assert Queue(queue_name, connection=jobs.redis_connection()).job_ids[0] == job.id
     assert job.id not in StartedJobRegistry(queue_name, connection=jobs.redis_connection())

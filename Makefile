@@ -66,6 +66,7 @@ test: $(VENV)/.installed-dev
 LOCK = $(UV_PIP) compile --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock"
 lock: | $(UV)
+	$(PYTHON) scripts/answer_locks.py render .locks
 	$(LOCK) requirements-dev.in -o requirements-dev.txt
 	$(LOCK) requirements-demo.in -o requirements-demo.txt
 

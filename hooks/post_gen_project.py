@@ -1,9 +1,9 @@
 """Remove what the answers turned off and print the next steps.
 
 One declarative table maps each answer to the paths it owns: a yes/no answer's paths
-go when it is "no", a choice answer's (database) when it is another value. The README and
-docs wrap a target's lines in a Jinja `if` on the same answer, which cookiecutter and
-copier render alike; copier.yml's `_exclude` is written from this table by
+go when it is "no", a choice answer's (database, background_jobs) when it is another
+value. The README and docs wrap a target's lines in a Jinja `if` on the same answer,
+which cookiecutter and copier render alike; copier.yml's `_exclude` is written from this table by
 scripts/copier_config.py, so copier leaves out the same paths without running this
 file. The licence is LICENSE, rendered from licenses/ (whose name is empty, so absent,
 for "Proprietary").
@@ -58,6 +58,21 @@ OWNED_BY_ANSWER = {
             "tests/serving/test_database_container.py",
             "tests/serving/test_database_faults.py",
             "docs/database.md",
+        ],
+    },
+    "background_jobs": {
+        "rq": [
+            "src/{{ cookiecutter.package_name }}/serving/jobs.py",
+            "src/{{ cookiecutter.package_name }}/serving/jobs_settings.py",
+            "src/{{ cookiecutter.package_name }}/serving/job_worker.py",
+            "src/{{ cookiecutter.package_name }}/jobs.py",
+            "tests/serving/harness/redis_server.py",
+            "tests/serving/harness/jobs_app.py",
+            "tests/serving/test_jobs.py",
+            "tests/serving/test_jobs_settings.py",
+            "tests/test_background_jobs.py",
+            "bench/jobs.py",
+            "docs/background-jobs.md",
         ],
     },
 }

@@ -54,6 +54,8 @@ FREE_TEXT = ("project_name", "description", "author_name")
 THIRD_PARTY_IMPORTS = {
     "blinker",
     "click",
+    "croniter",
+    "dateutil",
     "docker",
     "flask",
     "gevent",
@@ -63,7 +65,9 @@ THIRD_PARTY_IMPORTS = {
     "jinja2",
     "markupsafe",
     "pytest",
+    "redis",
     "requests",
+    "rq",
     "ruff",
     "urllib3",
     "werkzeug",

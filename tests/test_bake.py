@@ -34,6 +34,14 @@ VARIANTS = {
         "project_name": "Billing API",
         "package_name": "billing_api",
     },
+    "rq": {"background_jobs": "rq"},
+    "rq-sync-custom-names": {
+        "background_jobs": "rq",
+        "worker_class": "sync",
+        "project_name": "Export Jobs",
+        "package_name": "exports",
+    },
+    "postgresql-rq": {"database": "postgresql", "background_jobs": "rq"},
 }
 
 

@@ -23,6 +23,10 @@ BAKES = {
     **{f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]},
     "postgresql": {"database": "postgresql"},
     "postgresql-yaml-word-package": {"database": "postgresql", "package_name": "on"},
+    # worker and redis services too; the worker's command names the package.
+    "background-jobs": {"background_jobs": "rq", "package_name": "on"},
+    # Both: web and the worker wait for release, and for redis.
+    "postgresql-background-jobs": {"database": "postgresql", "background_jobs": "rq"},
 }
 
 
@@ -42,7 +46,7 @@ def services(project):
 
 
 def image_services(project):
-    """The services built from the Dockerfile (not the database's)."""
+    """The services built from the Dockerfile (not postgres or redis)."""
     return {name: s for name, s in services(project).items() if "build" in s}
 
 
@@ -120,7 +124,8 @@ def test_dev_runs_the_mounted_source_with_the_reloader(project):
 
 
 def test_postgres_service_only_with_a_database(project):
-    names = set(services(project))
+    # The background jobs' services are test_the_worker_...'s.
+    names = set(services(project)) - {"worker", "redis"}
     if not uses_postgres(project):
         assert names == {"web", "dev"}
         assert "postgres" not in (project / "compose.yaml").read_text().lower()
@@ -165,14 +170,15 @@ def test_web_dev_and_release_reach_the_postgres_service(project):
     if not uses_postgres(project):
         for service in services(project).values():
             assert "DATABASE_URL" not in service.get("environment", {})
-            assert "depends_on" not in service
+            assert not {"postgres", "release"} & set(service.get("depends_on", ()))
         return
     all_services = services(project)
     env = all_services["postgres"]["environment"]
     password = env["POSTGRES_PASSWORD"]
     expected = f"postgresql://{env['POSTGRES_USER']}:{password}@postgres:5432/{env['POSTGRES_DB']}"
     healthy = {"condition": "service_healthy"}
-    for name in ("web", "dev", "release"):
+    # The worker too, in a bake with background jobs: its jobs use the database.
+    for name in {"web", "dev", "release", "worker"} & set(all_services):
         service = all_services[name]
         assert service["environment"]["DATABASE_URL"] == expected, name
         assert service["depends_on"]["postgres"] == healthy, name
@@ -181,7 +187,7 @@ def test_web_dev_and_release_reach_the_postgres_service(project):
     (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
     assert release["command"] == ["python", "-m", package, "release"]
     assert "ports" not in release
-    for name in ("web", "dev"):
+    for name in {"web", "dev", "worker"} & set(all_services):
         condition = all_services[name]["depends_on"]["release"]["condition"]
         assert condition == "service_completed_successfully", name
     # Locked down as web is.
@@ -203,3 +209,24 @@ def test_docker_compose_v1_reads_the_file(project):
         cwd=project,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_worker_is_webs_image_and_hardening_with_its_own_command(bake):
+    project = bake(background_jobs="rq", package_name="on")
+    web, worker, redis = (services(project)[name] for name in ("web", "worker", "redis"))
+    for key in ("build", "read_only", "tmpfs", "cap_drop", "security_opt", "user", "env_file"):
+        assert worker[key] == web[key], key
+    # Quoted in the file: YAML 1.1 would read `on` as true.
+    assert worker["command"] == ["python", "-m", "on", "worker"]
+    assert worker["environment"]["REDIS_URL"] == web["environment"]["REDIS_URL"]
+    assert worker["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert "healthcheck" not in worker
+    assert redis["image"] == "${REDIS_IMAGE:-redis:7-bookworm}"
+    assert "--appendonly" in redis["command"] and "ports" not in redis
+    # Both start after redis; web never waits for the worker.
+    for service in (web, worker):
+        assert service["depends_on"]["redis"] == {"condition": "service_started"}
+    assert "worker" not in web["depends_on"]
+    # The anchor, not a copy: the hardening is written once.
+    text = (project / "compose.yaml").read_text()
+    assert text.count("read_only: true") == 1 and "  worker:\n" in text

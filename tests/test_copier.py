@@ -37,6 +37,7 @@ ANSWER_SETS = {
         **{name: False for name, value in DEFAULTS.items() if isinstance(value, bool)},
         "license": "Proprietary",
         "worker_class": "sync",
+        "background_jobs": "rq",
     },
     "everything-on": {
         **{name: True for name, value in DEFAULTS.items() if isinstance(value, bool)},

@@ -6,13 +6,9 @@ machinery itself against a real PostgreSQL.
 """
 
 import importlib.util
-import shutil
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
-
-import pytest
 
 from conftest import TEMPLATE, files
 
@@ -100,24 +96,3 @@ def test_the_hook_removes_a_choice_answers_paths_only_for_other_values():
     assert not set(owned_by_postgresql("shop")) & set(with_database)
     assert set(owned_by_postgresql("shop")) <= set(without)
     assert "src/shop/serving/database.py" in without
-
-
-@pytest.mark.parametrize("database", ["none", "postgresql"])
-def test_make_lock_reproduces_each_answers_locks(bake, tmp_path, database):
-    """The committed locks are what `make lock` resolves from the bake's pyproject.toml:
-    exactly the answer's set (uv keeps the pins it finds, adds what is missing and drops
-    what is no longer needed, so any difference is a lock out of step)."""
-    if not UV.exists():
-        pytest.fail(f"no uv in {UV.parent} (requirements-dev.in)")
-    project = tmp_path / "project"
-    shutil.copytree(bake(database=database), project)
-    result = subprocess.run(
-        ["make", "-C", str(project), f"UV={UV}", "lock"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    for lock in (*LOCKS, "requirements-build.txt", "requirements-update.txt"):
-        fresh = (project / lock).read_text()
-        assert fresh == (bake(database=database) / lock).read_text(), f"{lock} is out of step"

@@ -346,6 +346,8 @@ def test_procfile_runs_the_start_command(platform_project):
     # Only src/ needs adding for buildpacks; the command is the image's CMD.
     assert web == f"PYTHONPATH=src {start_command(platform_project)}"
     assert processes["release"] == f"{web} release"
+    # background_jobs=rq: the worker, the same command family.
+    assert processes.get("worker", f"{web} worker") == f"{web} worker"
     assert not re.search(r"(^|\s)(-b|--bind)\b", web), "the port comes from $PORT"
     # The service binds $PORT itself (the baked project's test_platforms runs the line).
     settings = load_settings_module(platform_project).load_settings({"PORT": "5123"})

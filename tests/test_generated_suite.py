@@ -33,6 +33,8 @@ WITH_CONTAINERS = {
 }
 WITHOUT_CONTAINERS = {f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]}
 WITHOUT_CONTAINERS["all-targets-off"] = {**NO_TARGETS, "github_actions": "no"}
+# The worker and its tests against a real Redis (TEST_REDIS_URL, or redis-server).
+WITHOUT_CONTAINERS["background-jobs-rq"] = {"background_jobs": "rq"}
 
 
 def run_suite(project, *args):

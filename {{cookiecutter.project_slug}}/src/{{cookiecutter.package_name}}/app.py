@@ -34,5 +34,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # /ready answers 503 naming "database" while it cannot be reached (SELECT 1).
     health.add_readiness_check(app, "database", serving.database_is_reachable)
 {%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+    # The example background job's views (jobs.py); the job runs in the worker.
+    from . import jobs
+
+    app.register_blueprint(jobs.bp)
+{%- endif %}
     # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)
     return app

@@ -171,10 +171,19 @@ def compose(tmp_path_factory):
 
     project.env["POSTGRES_IMAGE"] = compose_image(client)
 {%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+    redis_image = None
+{%- endif %}
     try:
         project.build()
+{%- if cookiecutter.background_jobs == "rq" %}
+        if not os.environ.get("REDIS_IMAGE"):
+            # No registry needed: the `redis` service runs a stand-in built here.
+            redis_image = build_redis_stand_in(client, project.name)
+            project.env["REDIS_IMAGE"] = redis_image
+{%- endif %}
         try:
-            project.run("up", "--detach", "--no-build", "web", "dev")
+            project.run("up", "--detach", "--no-build", "web", "dev"{% if cookiecutter.background_jobs == "rq" %}, "worker"{% endif %})
         except BaseException:
             print(project.logs())
             raise
@@ -182,8 +191,42 @@ def compose(tmp_path_factory):
     finally:
         try:
             project.down()
+{%- if cookiecutter.background_jobs == "rq" %}
+            if redis_image:
+                client.images.remove(redis_image, force=True)
+{%- endif %}
         finally:
             client.close()
+{%- if cookiecutter.background_jobs == "rq" %}
+
+
+# Debian's redis-server on the base image, started as the official image starts its
+# own: in /data, and without protected mode (the service is reached by name from the
+# project's network, never published).
+REDIS_STAND_IN = """
+FROM {base}
+USER root
+RUN apt-get update -qq \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
+        redis-server >/dev/null \\
+    && rm -rf /var/lib/apt/lists/* \\
+    && printf '#!/bin/sh\\nexec /usr/bin/redis-server "$@" --protected-mode no\\n' \\
+        > /usr/local/bin/redis-server \\
+    && chmod 755 /usr/local/bin/redis-server && mkdir -p /data
+WORKDIR /data
+"""
+
+
+def build_redis_stand_in(client, name: str) -> str:
+    """A local image for the `redis` service, in place of Docker Hub's redis."""
+    import io
+
+    base = os.environ.get("PYTHON_IMAGE") or "python:{{ cookiecutter.python_version }}-slim"
+    tag = f"{name}-redis-stand-in:test"
+    dockerfile = io.BytesIO(REDIS_STAND_IN.format(base=base).encode())
+    client.images.build(fileobj=dockerfile, tag=tag, rm=True)
+    return tag
+{%- endif %}
 
 
 @pytest.fixture
@@ -208,6 +251,10 @@ def test_both_services_get_the_test_values_of_tests_test_env(services):
 {%- if cookiecutter.database == "postgresql" %}
             if name == "DATABASE_URL":  # compose.yaml's own: the postgres service's database
                 continue
+{%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+            if name == "REDIS_URL" and service == "web":
+                continue  # compose.yaml's own: its `redis` service
 {%- endif %}
             assert f"{name}={value}" in environment, (service, name)
         # And the fresh key from the shell, over anything the file might hold.
@@ -307,3 +354,18 @@ def test_web_turns_healthy_and_answers_on_loopback_only(services):
     assert f"{PACKAGE}.serving.healthcheck" in web.attrs["Config"]["Healthcheck"]["Test"]
     (binding,) = web.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
     assert binding == {"HostIp": "127.0.0.1", "HostPort": str(services.web_port)}
+{%- if cookiecutter.background_jobs == "rq" %}
+
+
+# Last too: the heartbeat check runs on the same interval.
+def test_the_worker_turns_healthy_with_webs_hardening(services):
+    """compose.yaml's worker: the image's HEALTHCHECK reads its heartbeat (no port),
+    and web's hardening came through the anchor, not a copy."""
+    worker = services.container("worker")
+    wait_for(lambda: health_status(worker) == "healthy", healthy_timeout(), "the worker healthy")
+    config, host = worker.attrs["Config"], worker.attrs["HostConfig"]
+    assert config["User"] == "10001:0"
+    assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert not host["PortBindings"]
+{%- endif %}

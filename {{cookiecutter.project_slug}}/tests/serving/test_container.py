@@ -483,3 +483,86 @@ def test_a_base_image_out_of_reach_is_named_as_python_image(docker_client, monke
         )
         assert made.returncode != 0
         assert f"its base image ({base}), set PYTHON_IMAGE to one" in made.stderr
+{%- if cookiecutter.background_jobs == "rq" %}
+
+
+def test_web_and_worker_from_one_image_run_a_job_read_only_as_arbitrary_uids(
+    docker_client, image, tmp_path
+):
+    """Two containers of this image, read-only, as two arbitrary UIDs in group 0: a
+    request to web enqueues, the worker runs the job, web shows its result; the
+    worker's HEALTHCHECK (its heartbeat, no HTTP) reports it healthy. Both on the host's
+    network, listening on 127.0.0.1 only, with a throwaway redis-server there."""
+    from harness.http import free_port
+    from harness.redis_server import RedisServer
+
+    redis_server = RedisServer(tmp_path / "redis")
+    port = free_port()
+    common = {
+        "detach": True,
+        "network_mode": "host",
+        "read_only": True,
+        "tmpfs": {"/tmp": ""},  # noqa: S108 (the container's own /tmp)
+        "volumes": PROBE["volumes"],
+        # The image's HEALTHCHECK command, every second.
+        "healthcheck": FAST_HEALTHCHECK,
+    }
+    environment = {
+        **app_environment(PurePosixPath("/data")),
+        "REDIS_URL": redis_server.url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+    }
+    started = []
+    try:
+        web = docker_client.containers.run(
+            image.id,
+            ["python", "-m", "{{ cookiecutter.package_name }}", "harness.jobs_app:create_jobs_probe_app()"],
+            user="45678:0",
+            environment=environment,
+            **common,
+        )
+        started.append(web)
+        worker = docker_client.containers.run(
+            image.id,
+            ["python", "-m", "{{ cookiecutter.package_name }}", "worker"],
+            user="56789:0",
+            environment=environment,
+            **common,
+        )
+        started.append(worker)
+        url = f"http://127.0.0.1:{port}"
+        wait_for_health(url, timeout=app_deadline(1))
+        response = requests.post(f"{url}/_probe/jobs/whoami", data="hello", timeout=5)
+        assert response.status_code == 202, response.text
+        job_url = f"{url}/_probe/jobs/{response.json()['id']}"
+
+        def finished():
+            shown = requests.get(job_url, timeout=5).json()
+            return shown if shown["status"] == "finished" else None
+
+        shown = wait_for(finished, 30, "the worker to run the job")
+        assert shown["result"] == {"value": "hello", "uid": 56789, "gid": 0}
+
+        def health(container) -> str:
+            container.reload()
+            return container.attrs["State"].get("Health", {}).get("Status", "none")
+
+        wait_for(lambda: health(worker) == "healthy", 30, "the worker healthy")
+        assert health(web) == "healthy"
+        lines = [json.loads(line) for line in worker.logs(stderr=False).decode().splitlines()]
+        assert any(line.get("outcome") == "finished" for line in lines)
+        worker.stop(timeout=10)
+        worker.reload()
+        assert worker.attrs["State"]["ExitCode"] == 0
+    except BaseException:
+        for container in started:
+            print(f"--- logs of {container.short_id} ---")
+            print(container.logs().decode(errors="replace"))
+        raise
+    finally:
+        for container in started:
+            container.remove(force=True)
+        redis_server.stop()
+{%- endif %}

@@ -19,6 +19,10 @@ below:
   docs/database.md); `release_database()`: the release step's wait and migrations
   (migrations.py).
 {%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+- `enqueue(function, *args, **kwargs)`: run a job in the worker process, and
+  `fetch_job(job_id)`: that job, or None once expired (jobs.py, docs/background-jobs.md).
+{%- endif %}
 
 `Env`, `SettingsError`, `is_draining` and `shared_file` import only the standard library: gunicorn's
 master imports your config.py, before the gevent worker patches the standard
@@ -37,6 +41,10 @@ __all__ = [
     "database_is_reachable",
     "db_session",
     "engine_options",
+{%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+    "enqueue",
+    "fetch_job",
 {%- endif %}
     "init_app",
     "is_draining",
@@ -66,5 +74,11 @@ def __getattr__(name: str):
         from .migrations import release
 
         return release
+{%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+    if name in ("enqueue", "fetch_job"):
+        from . import jobs
+
+        return jobs.enqueue if name == "enqueue" else jobs.fetch
 {%- endif %}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -188,6 +188,10 @@ def _database(
 
 # This boot's settings, once boot_settings() has read them.
 _boot: Settings | None = None
+{%- if cookiecutter.background_jobs == "rq" %}
+# This boot's background jobs' settings (jobs_settings.py), read with the rest.
+_boot_jobs = None
+{%- endif %}
 
 
 def boot_settings() -> Settings:
@@ -212,6 +216,13 @@ def boot_settings() -> Settings:
         or_exit(require_database, settings)
 {%- endif %}
         or_exit(load_config, os.environ)
+{%- if cookiecutter.background_jobs == "rq" %}
+        # REDIS_URL and the queues, before anything connects to Redis.
+        from .jobs_settings import load_job_settings
+
+        global _boot_jobs
+        _boot_jobs = or_exit(load_job_settings, os.environ)
+{%- endif %}
         _boot = settings
     return _boot
 
@@ -220,6 +231,20 @@ def current_settings() -> Settings:
     """This boot's settings in the service; outside one (tests, `flask --app`, bench
     scripts), the environment as it is now, read on each call: tests change it."""
     return _boot if _boot is not None else load_settings(os.environ)
+{%- if cookiecutter.background_jobs == "rq" %}
+
+
+def current_job_settings():
+    """This boot's background jobs' settings; outside one, the environment's now.
+
+    A boot is `_boot` being set, as for current_settings(): a test that undoes a boot
+    (resetting `_boot`) undoes this one too.
+    """
+    from .jobs_settings import load_job_settings
+
+    booted = _boot is not None and _boot_jobs is not None
+    return _boot_jobs if booted else load_job_settings(os.environ)
+{%- endif %}
 
 
 def or_exit(load, environ: Mapping[str, str]):

@@ -3,6 +3,9 @@
     python -m {{ cookiecutter.package_name }} [GUNICORN FLAGS] [APP]   serve (the Dockerfile, Procfile, every manifest)
     python -m {{ cookiecutter.package_name }} release                  the release step, once per deploy
     python -m {{ cookiecutter.package_name }} manage COMMAND [ARGS]    any Flask CLI command of the app
+{%- if cookiecutter.background_jobs == "rq" %}
+    python -m {{ cookiecutter.package_name }} worker                   the background jobs' worker (job_worker.py)
+{%- endif %}
 
 All three first validate the whole environment, the server's settings and your
 config.py, and stop with one line naming the variable (exit code 2) before
@@ -26,6 +29,9 @@ stop in the first few hundred milliseconds (imports, validation, the config)
 killed the process, or, as PID 1, was dropped by the kernel and ended in SIGKILL,
 and a Ctrl-C printed a KeyboardInterrupt traceback. `release` and `manage` keep
 Python's own handling: a release cut short must not look successful.
+{%- if cookiecutter.background_jobs == "rq" %} The worker
+keeps these handlers until RQ installs its own (job_worker.py says what they do).
+{%- endif %}
 
 An app that cannot load (its import fails, create_app raises, it calls sys.exit)
 is one JSON ERROR line naming the app and the exception, traceback inside, and
@@ -66,17 +72,17 @@ def exit_now(signum: int | None = None, frame: object = None) -> None:
 
 
 def _command(args: list[str]) -> str:
-    return args[0] if args[:1] in (["release"], ["manage"]) else "serve"
+    return args[0] if args[:1] in (["release"], ["manage"]{% if cookiecutter.background_jobs == "rq" %}, ["worker"]{% endif %}) else "serve"
 
 
-if _command(sys.argv[1:]) == "serve":
+if _command(sys.argv[1:]) not in ("release", "manage"):
     for _signum in _STOP_SIGNALS:
         signal.signal(_signum, exit_now)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if _command(args) != "serve":
+    if _command(args) in ("release", "manage"):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
     # Read and validated here, once for this boot: gunicorn_config.py, the logger and
@@ -89,6 +95,12 @@ def main(argv: list[str] | None = None) -> None:
         manage(["release", *args[1:]])
     elif args[:1] == ["manage"]:
         manage(args[1:])
+{%- if cookiecutter.background_jobs == "rq" %}
+    elif args[:1] == ["worker"]:
+        from .job_worker import run
+
+        run(args[1:])
+{%- endif %}
     else:
         serve(args)
 

@@ -1,13 +1,17 @@
 """REDIS_URL and the jobs' values: validated with the rest of the environment, one line
 naming the variable, the password never shown."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
 from environment import app_environment
+from harness.redis_server import RedisServer
 
+from {{ cookiecutter.package_name }}.serving import jobs
 from {{ cookiecutter.package_name }}.serving.jobs_settings import load_job_settings, redacted
 from {{ cookiecutter.package_name }}.serving.settings import SettingsError
 
@@ -43,6 +47,7 @@ def test_accepted_urls(url):
         ({"REDIS_URL": "redis://r", "WORKER_QUEUES": "a,a"}, "distinct"),
         ({"REDIS_URL": "redis://r", "WORKER_STOP_TIMEOUT": "0"}, "WORKER_STOP_TIMEOUT='0'"),
         ({"REDIS_URL": "redis://r", "JOB_RETRIES": "-1"}, "JOB_RETRIES='-1'"),
+        ({"REDIS_URL": "rediss://r", "REDIS_TLS_VERIFY": "off-ish"}, "REDIS_TLS_VERIFY='off-ish'"),
     ],
 )
 def test_bad_values_name_the_variable_and_hide_the_password(environ, fragment):
@@ -86,3 +91,41 @@ def test_a_bad_redis_url_stops_web_and_worker_before_anything_connects(command, 
         "redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS) or unix:///PATH/TO/SOCKET"
     ]
     assert result.stdout == ""
+
+
+def test_tls_is_verified_unless_redis_tls_verify_is_no():
+    assert load_job_settings({"REDIS_URL": "rediss://r"}).tls_verify is True
+    assert load_job_settings({"REDIS_URL": "rediss://r", "REDIS_TLS_VERIFY": "no"}).tls_verify is False
+
+
+@pytest.fixture
+def self_signed_redis(tmp_path):
+    """A redis-server on TLS only, with a self-signed certificate, as Heroku's."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl to make a self-signed certificate")
+    certificate, key = tmp_path / "redis.crt", tmp_path / "redis.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=redis.example", "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server = RedisServer(tmp_path / "redis", tls=(certificate, key))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("verify", ["yes", "no"])
+def test_a_self_signed_rediss_server_is_reached_only_with_redis_tls_verify_no(
+    self_signed_redis, monkeypatch, verify
+):
+    """The connection every process makes (serving/jobs.py), against a real TLS server."""
+    monkeypatch.setenv("REDIS_URL", self_signed_redis.url)
+    monkeypatch.setenv("REDIS_TLS_VERIFY", verify)
+    if verify == "no":
+        assert jobs.redis_connection().ping() is True
+    else:
+        with pytest.raises(redis.exceptions.ConnectionError, match="certificate verify failed"):
+            jobs.redis_connection().ping()

@@ -42,6 +42,10 @@ def redis_connection() -> Redis:
     global _connection
     settings = job_settings()
     if _connection is None or _connection[0] != os.getpid() or _connection[1] != settings:
+        tls = {}
+        if settings.redis_url.startswith("rediss://") and not settings.tls_verify:
+            # REDIS_TLS_VERIFY=no: a self-signed certificate (Heroku Key-Value Store).
+            tls = {"ssl_cert_reqs": "none", "ssl_check_hostname": False}
         client = Redis.from_url(
             settings.redis_url,
             socket_connect_timeout=SOCKET_TIMEOUT,
@@ -49,6 +53,7 @@ def redis_connection() -> Redis:
             socket_timeout=None,
             health_check_interval=30,
             retry_on_timeout=True,
+            **tls,
         )
         _connection = (os.getpid(), settings, client)
     return _connection[2]

@@ -39,6 +39,10 @@ class JobSettings:
     retries: int
     # Seconds a job may run before RQ stops it (its death penalty) and counts a failure.
     job_timeout: int
+    # Whether a rediss:// server's certificate is checked (and its host name). Off only
+    # for a managed Redis that serves a self-signed certificate, as Heroku Key-Value
+    # Store does: the link stays encrypted, the server unauthenticated.
+    tls_verify: bool = True
 
 
 def load_job_settings(environ: Mapping[str, str]) -> JobSettings:
@@ -50,6 +54,7 @@ def load_job_settings(environ: Mapping[str, str]) -> JobSettings:
         stop_timeout=env.integer("WORKER_STOP_TIMEOUT", 8, minimum=1, maximum=3600),
         retries=env.integer("JOB_RETRIES", 2, minimum=0, maximum=100),
         job_timeout=env.integer("JOB_TIMEOUT", 600, minimum=1),
+        tls_verify=env.boolean("REDIS_TLS_VERIFY", True),
     )
 
 

@@ -33,13 +33,19 @@ def redis_binary() -> str:
 class RedisServer:
     """One redis-server process; stop() always ends it, restart() keeps its port and data."""
 
-    def __init__(self, folder: Path, *, appendonly: bool = False) -> None:
+    def __init__(
+        self, folder: Path, *, appendonly: bool = False, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.binary = redis_binary()
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.appendonly = appendonly
+        # (certificate, key): TLS only on the port, as managed Redis serves it (rediss://).
+        self.tls = tls
+        if tls:
+            self.url = f"rediss://127.0.0.1:{self.port}/0"
         self.log = folder / "redis.log"
         self.process: subprocess.Popen | None = None
         self.start()
@@ -59,6 +65,10 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always",
         ]  # fmt: skip
+        if self.tls:
+            certificate, key = self.tls
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file",
+                     str(certificate), "--tls-key-file", str(key), "--tls-auth-clients", "no"]  # fmt: skip
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )

@@ -95,7 +95,8 @@ def test_a_bad_redis_url_stops_web_and_worker_before_anything_connects(command, 
 
 def test_tls_is_verified_unless_redis_tls_verify_is_no():
     assert load_job_settings({"REDIS_URL": "rediss://r"}).tls_verify is True
-    assert load_job_settings({"REDIS_URL": "rediss://r", "REDIS_TLS_VERIFY": "no"}).tls_verify is False
+    unverified = load_job_settings({"REDIS_URL": "rediss://r", "REDIS_TLS_VERIFY": "no"})
+    assert unverified.tls_verify is False
 
 
 @pytest.fixture

@@ -67,8 +67,13 @@ class RedisServer:
         ]  # fmt: skip
         if self.tls:
             certificate, key = self.tls
-            args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file",
-                     str(certificate), "--tls-key-file", str(key), "--tls-auth-clients", "no"]  # fmt: skip
+            args += [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(certificate),
+                "--tls-key-file", str(key),
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )

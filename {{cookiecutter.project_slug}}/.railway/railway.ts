@@ -1,16 +1,18 @@
 // Railway Infrastructure as Code: `railway config plan`, then `railway config apply`
 // (Railway CLI 5.42.1 or newer). Reference: https://docs.railway.com/infrastructure-as-code
-{%- if cookiecutter.database == "postgresql" %}
-import { defineRailway, postgres, preserve, project, service } from "railway/iac";
-{%- else %}
-import { defineRailway, preserve, project, service } from "railway/iac";
-{%- endif %}
+import { defineRailway, {% if cookiecutter.database == "postgresql" %}postgres, {% endif %}preserve, project, {% if cookiecutter.background_jobs == "rq" %}redis, {% endif %}service } from "railway/iac";
 
 export default defineRailway(() => {
 {%- if cookiecutter.database == "postgresql" %}
   // Railway's PostgreSQL template as a service of this project (the SDK's image and a
   // volume for its data). Its name is the one a variable reference uses.
   const db = postgres("Postgres");
+{% endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+  // Railway's Redis template as a service of this project (the SDK's image and a
+  // volume for its data): the jobs' queues, reached by web and worker on the
+  // private network.
+  const kv = redis("Redis");
 {% endif %}
   const web = service("{{ cookiecutter.project_slug }}", {
     // No source: `railway up` uploads this folder. Connect a GitHub repository in
@@ -59,11 +61,45 @@ export default defineRailway(() => {
       // too, and migrates before the new deployment takes traffic.
       DATABASE_URL: db.env.DATABASE_URL,
 {%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+      // ${{ '{{' }}Redis.REDIS_URL{{ '}}' }}: where views enqueue jobs, on the private network.
+      REDIS_URL: kv.env.REDIS_URL,
+{%- endif %}
     },
     // State that must outlive a deploy needs a volume on DATA_DIR (docs/state.md):
     // import `volume` above and add
     //   volumeMounts: { "/data": volume("{{ cookiecutter.project_slug }}-data") },
   });
+{%- if cookiecutter.background_jobs == "rq" %}
 
-  return project("{{ cookiecutter.project_slug }}", { resources: [{% if cookiecutter.database == "postgresql" %}db, {% endif %}web] });
+  // The background worker (docs/background-jobs.md): the same Dockerfile and image,
+  // another process of the start command. No healthcheck: it serves no port, and
+  // Railway restarts it when the process exits. One RQ worker per replica.
+  const worker = service("{{ cookiecutter.project_slug }}-worker", {
+    build: {
+      builder: "DOCKERFILE",
+      dockerfilePath: "Dockerfile",
+    },
+    startCommand: "python -m {{ cookiecutter.package_name }} worker",
+    deploy: {
+      restartPolicyType: "ON_FAILURE",
+      restartPolicyMaxRetries: 10,
+      // Seconds between SIGTERM and SIGKILL for the old deployment:
+      // WORKER_STOP_TIMEOUT (25) and 5 s for the requeue and the exit.
+      drainingSeconds: 30,
+    },
+    env: {
+      // The current job gets 25 s after SIGTERM, then goes back to its queue.
+      WORKER_STOP_TIMEOUT: "25",
+      REDIS_URL: kv.env.REDIS_URL,
+      // The web service's key, by reference: jobs run the same app.
+      SECRET_KEY: web.env.SECRET_KEY,
+{%- if cookiecutter.database == "postgresql" %}
+      DATABASE_URL: db.env.DATABASE_URL,
+{%- endif %}
+    },
+  });
+{%- endif %}
+
+  return project("{{ cookiecutter.project_slug }}", { resources: [{% if cookiecutter.database == "postgresql" %}db, {% endif %}{% if cookiecutter.background_jobs == "rq" %}kv, {% endif %}web{% if cookiecutter.background_jobs == "rq" %}, worker{% endif %}] });
 });

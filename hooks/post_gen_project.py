@@ -73,11 +73,17 @@ OWNED_BY_ANSWER = {
             "tests/test_background_jobs.py",
             "bench/jobs.py",
             "docs/background-jobs.md",
+            "deploy/kubernetes/base/worker-deployment.yaml",
+            "deploy/kubernetes/base/worker-pod-disruption-budget.yaml",
+            "deploy/cloudrun/worker-pool.yaml",
+            "deploy/systemd/{{ cookiecutter.project_slug }}-worker.service",
         ],
     },
 }
-# Where a path names the package folder (the table is raw, unrendered text).
+# Where a path names the package folder or the project (the table is raw, unrendered
+# text).
 PACKAGE = "{{ cookiecutter.package_name }}"
+SLUG = "{{ cookiecutter.project_slug }}"
 # Paths of the tree that serve the template and never reach a project: the licence
 # texts that LICENSE includes.
 TEMPLATE_ONLY = ["licenses"]
@@ -106,7 +112,11 @@ def removed_paths(answers):
     for answer, value, owned in owners():
         given = is_on(answers[answer]) if value is True else answers[answer]
         if given != value:
-            paths += [path.replace(PACKAGE, answers["package_name"]) for path in owned]
+            names = {PACKAGE: answers["package_name"], SLUG: answers["project_slug"]}
+            for path in owned:
+                for placeholder, name in names.items():
+                    path = path.replace(placeholder, name)
+                paths.append(path)
     return paths
 
 

@@ -30,10 +30,10 @@ def post_gen_hook():
     return module
 
 
-def owned_by_rq(package="my_service"):
+def owned_by_rq(package="my_service", slug="my-service"):
     hook = post_gen_hook()
     return [
-        path.replace(hook.PACKAGE, package)
+        path.replace(hook.PACKAGE, package).replace(hook.SLUG, slug)
         for answer, value, paths in hook.owners()
         if answer == "background_jobs" and value == "rq"
         for path in paths
@@ -82,9 +82,13 @@ def test_rq_adds_its_files_dependency_and_worker(bake):
 
 def test_the_hook_removes_rqs_paths_only_for_other_values():
     hook = post_gen_hook()
-    answers = {name: "yes" for name in hook.OWNED_BY_ANSWER} | {"package_name": "shop"}
+    answers = {name: "yes" for name in hook.OWNED_BY_ANSWER} | {
+        "package_name": "shop",
+        "project_slug": "shop-api",
+    }
     with_jobs = hook.removed_paths({**answers, "background_jobs": "rq"})
     without = hook.removed_paths({**answers, "background_jobs": "none"})
-    assert not set(owned_by_rq("shop")) & set(with_jobs)
-    assert set(owned_by_rq("shop")) <= set(without)
+    assert not set(owned_by_rq("shop", "shop-api")) & set(with_jobs)
+    assert set(owned_by_rq("shop", "shop-api")) <= set(without)
     assert "src/shop/serving/job_worker.py" in without
+    assert "deploy/systemd/shop-api-worker.service" in without

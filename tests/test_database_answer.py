@@ -90,7 +90,10 @@ def test_postgresql_adds_its_files_dependencies_and_docs(bake):
 
 def test_the_hook_removes_a_choice_answers_paths_only_for_other_values():
     hook = post_gen_hook()
-    answers = {name: "yes" for name in hook.OWNED_BY_ANSWER} | {"package_name": "shop"}
+    answers = {name: "yes" for name in hook.OWNED_BY_ANSWER} | {
+        "package_name": "shop",
+        "project_slug": "shop-api",
+    }
     with_database = hook.removed_paths({**answers, "database": "postgresql"})
     without = hook.removed_paths({**answers, "database": "none"})
     assert not set(owned_by_postgresql("shop")) & set(with_database)

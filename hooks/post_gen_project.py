@@ -72,6 +72,7 @@ OWNED_BY_ANSWER = {
             "tests/serving/test_jobs_settings.py",
             "tests/test_background_jobs.py",
             "bench/jobs.py",
+            "bench/worker_stop.py",
             "docs/background-jobs.md",
             "deploy/kubernetes/base/worker-deployment.yaml",
             "deploy/kubernetes/base/worker-pod-disruption-budget.yaml",

@@ -241,15 +241,17 @@ def test_cloud_run_files_connect_cloud_sql_only_with_a_database(platform_project
 
 def gcloud_parses(path: Path, *command: str, tmp_path: Path) -> None:
     """gcloud reads FILE into Cloud Run's API types before it asks for an account: a
-    wrong field fails offline with "Failed to parse", a right file only for want of one."""
+    wrong field fails offline with "Failed to parse", a right file only for want of one.
+    (`worker-pools replace` has no --region: it reads run/region, given here by variable.)"""
     gcloud = shutil.which("gcloud")
     if gcloud is None:
         reason = "gcloud is not installed: the Cloud Run files cannot be parsed by it"
         if os.environ.get("REQUIRE_GCLOUD") == "1":
             pytest.fail(reason + " (REQUIRE_GCLOUD=1)")
         pytest.skip(reason)
+    region = [] if "worker-pools" in command else ["--region", "europe-west1"]
     result = subprocess.run(
-        [gcloud, *command, str(path), "--region", "europe-west1", "--project", "p-123456"],
+        [gcloud, *command, str(path), *region, "--project", "p-123456"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -258,6 +260,7 @@ def gcloud_parses(path: Path, *command: str, tmp_path: Path) -> None:
             **os.environ,
             "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
             "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+            "CLOUDSDK_RUN_REGION": "europe-west1",
         },
         stdin=subprocess.DEVNULL,
     )

@@ -66,7 +66,8 @@ def test_none_adds_nothing(bake):
 
 
 def test_rq_adds_its_files_dependency_and_worker(bake):
-    project = bake(background_jobs="rq")
+    # Every deploy target on (systemd is off by default): the worker files are all there.
+    project = bake(background_jobs="rq", deploy_systemd="yes")
     for path in owned_by_rq():
         assert (project / path).exists(), path
     dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from test_deploy_files import (
     EVALUATE,
+    TRACES,
+    documentation,
     gcloud_parses,
     load_settings_module,
     node_tools,
@@ -49,7 +51,7 @@ from test_deploy_targets import (
     verify_root,
 )
 
-from conftest import answer
+from conftest import NO_TARGETS, answer
 
 # Seconds a stopping worker needs after WORKER_STOP_TIMEOUT: the requeue and the exit
 # (under 1 s measured, docs/background-jobs.md), with room on a busy host.
@@ -125,6 +127,17 @@ def test_a_bake_without_background_jobs_has_no_worker_anywhere(bake):
     )
     for path in (project / "docs").glob("deploy-*.md"):
         assert "## Background worker" not in path.read_text(), path.name
+
+
+def test_an_rq_bake_without_targets_names_none_of_them(bake):
+    project = bake(background_jobs="rq", **NO_TARGETS)
+    text = documentation(project)
+    for answer_name, traces in TRACES.items():
+        if answer_name.startswith("deploy_"):
+            for trace in traces:
+                assert trace not in text, trace
+    for relative in re.findall(r"\]\(([\w.-]+\.md)\)", text):
+        assert (project / "docs" / relative).exists() or (project / relative).exists(), relative
 
 
 # ---- Heroku ---------------------------------------------------------------------

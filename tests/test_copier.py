@@ -45,6 +45,7 @@ ANSWER_SETS = {
         "worker_class": "gevent",
         "python_version": "3.12",
         "database": "postgresql",
+        "background_jobs": "rq",
     },
     "custom-names": {
         "project_name": "Café Billing",

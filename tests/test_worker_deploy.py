@@ -24,6 +24,7 @@ import yaml
 from test_deploy_files import (
     EVALUATE,
     TRACES,
+    check,
     documentation,
     gcloud_parses,
     load_settings_module,
@@ -31,7 +32,9 @@ from test_deploy_files import (
     railway_sdk,
     schema,
     start_command,
+    tool,
     validate,
+    workflows_of,
 )
 from test_deploy_targets import (
     KUBE,
@@ -501,6 +504,27 @@ def test_cloud_run_guide_deploys_the_worker_pool_and_its_redis(project, tmp_path
         "default",
         "private-ranges-only",
     )
+
+
+def test_cloud_run_workflow_deploys_the_worker_pool(project, tmp_path):
+    path = project / ".github/workflows/deploy-cloudrun.yml"
+    workflows = workflows_of(project)
+    check([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
+    check([tool("actionlint"), "-no-color", *workflows])
+    workflow = yaml.safe_load(path.read_text())
+    (job,) = workflow["jobs"].values()
+    setup = next(s for s in job["steps"] if "setup-gcloud" in s.get("uses", ""))
+    assert setup["with"]["install_components"] == "beta"
+    lines = [
+        line.strip()
+        for step in job["steps"]
+        for line in step.get("run", "").splitlines()
+        if line.strip()
+    ]
+    ran = run_gcloud_lines(lines, project, tmp_path)
+    assert len(ran) == sum(line.startswith("gcloud ") for line in lines)
+    assert 'gcloud beta run worker-pools replace "$RUNNER_TEMP/worker-pool.yaml"' in ran
+    assert "image: IMAGE" not in (tmp_path / "worker-pool.yaml").read_text()
 
 
 # ---- The table of stop bounds ---------------------------------------------------

@@ -143,7 +143,11 @@ def test_a_note_is_written_and_read_back(database, app, client):
 
     @bp.post("")
     def add_note():
-        note = Note(text=request.get_json()["text"])
+        body = request.get_json(silent=True)
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            abort(400, 'Send JSON with a non-empty "text".')
+        note = Note(text=text)
         db_session().add(note)
         db_session().commit()
         return {"id": note.id, "text": note.text}, 201
@@ -159,6 +163,12 @@ def test_a_note_is_written_and_read_back(database, app, client):
     note_id = created.get_json()["id"]
     assert client.get(f"/notes/{note_id}").get_json() == {"id": note_id, "text": "hello"}
     assert client.get(f"/notes/{note_id + 1}").status_code == 404
+    # A bad body is the client's mistake, named: a 400, never a 500.
+    for body in ({"text": ""}, {"title": "hello"}, ["hello"]):
+        refused = client.post("/notes", json=body)
+        assert refused.status_code == 400, body
+        assert "non-empty" in refused.get_data(as_text=True), body
+    assert client.post("/notes", data="hello").status_code == 400
 {%- else -%}
 def test_release_command_runs_and_does_nothing_by_default(app):
     result = app.test_cli_runner().invoke(args=["release"])

@@ -84,7 +84,7 @@ def test_a_stream_slow_only_at_its_end_warns(start_gunicorn, worker_class):
         assert next(lines) == b"first"
         assert next(lines) == b"last"
 
-    access, (warning,) = logged(server, f"stream-{worker_class}")
+    _access, (warning,) = logged(server, f"stream-{worker_class}")
     assert warning["route"] == "/_ops/stream/<int:ms>"
     assert warning["duration_ms"] >= 600, "measured to the last byte, not to the view's return"
 

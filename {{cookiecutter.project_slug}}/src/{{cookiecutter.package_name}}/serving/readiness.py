@@ -121,7 +121,8 @@ def _outcome(run: _Run) -> dict:
             type(run.error).__name__,
             exc_info=(type(run.error), run.error, run.error.__traceback__),
         )
-        return {"ok": False, "duration_ms": duration_ms, "error": f"raised {type(run.error).__name__}"}
+        error = f"raised {type(run.error).__name__}"
+        return {"ok": False, "duration_ms": duration_ms, "error": error}
     if not run.passed:
         return {"ok": False, "duration_ms": duration_ms, "error": "returned false"}
     return {"ok": True, "duration_ms": duration_ms}

@@ -129,3 +129,29 @@ def _environ() -> dict[str, str]:
     """This test process's environment (the test one), with the project on the path."""
     paths = [PROJECT / "src", PROJECT / "tests", PROJECT / "tests" / "serving"]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(str(path) for path in paths)}
+
+
+def test_the_warning_comes_with_the_access_log_off(capsys):
+    """In-process, gunicorn's logger as a worker calls it: `accesslog = None` drops
+    the access entry, never the warning."""
+    import json
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from {{ cookiecutter.package_name }}.serving.logging_setup import GunicornLogger
+    from {{ cookiecutter.package_name }}.serving.slow_requests import ROUTE_KEY, RouteNote
+
+    logger = GunicornLogger(Config())  # gunicorn's default: no access log
+    note = RouteNote()
+    note.rule = "/items/<int:item_id>"
+    environ = {"REQUEST_METHOD": "POST", "service.request_id": "req-slow-1", ROUTE_KEY: note}
+    capsys.readouterr()
+    response = SimpleNamespace(status="201 CREATED", sent=2)
+    logger.access(response, None, environ, timedelta(seconds=1.5))
+    logger.access(response, None, environ, timedelta(seconds=0.5))
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (line["logger"], line["severity"], line["request_id"]) == (SLOW, "WARNING", "req-slow-1")
+    assert (line["method"], line["route"], line["status"]) == ("POST", "/items/<int:item_id>", 201)
+    assert line["duration_ms"] == 1500.0

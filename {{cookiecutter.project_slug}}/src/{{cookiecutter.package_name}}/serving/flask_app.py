@@ -88,9 +88,12 @@ def init_app(app: Flask) -> None:
 
 def _note_route() -> None:
     """The rule this request matched, for the slow-request line (slow_requests.py)."""
-    note = request.environ.get(ROUTE_KEY)
-    if note is not None and request.url_rule is not None:
-        note.rule = request.url_rule.rule
+    current = request._get_current_object()  # one context lookup, not three (~1 us each)
+    rule = current.url_rule
+    if rule is not None:
+        note = current.environ.get(ROUTE_KEY)
+        if note is not None:
+            note.rule = rule.rule
 
 
 def _warn_of_unshared_files(data_dir) -> None:

@@ -337,9 +337,9 @@ def _forwarded_allow_ips(env: Env) -> tuple[str, ...]:
 
 
 def _ready_check_timeout(env: Env, worker_class: str, timeout: int) -> float:
-    # 2 s: under the 3 s the Kubernetes readinessProbe waits for an answer (deploy/
-    # kubernetes; Cloud Run, Fly, Render and Railway probe /health only), so a hung
-    # dependency is answered as a named failure, not as a probe that timed out.
+    # 2 s: under the 3 s the template's Kubernetes readinessProbe waits for an answer
+    # (Cloud Run, Fly, Render, Railway and the image's HEALTHCHECK probe /health only),
+    # so a hung dependency is answered as a named failure, not a probe that timed out.
     seconds = env.seconds("READY_CHECK_TIMEOUT", 2.0, minimum=0.1)
     if worker_class == "sync" and timeout and seconds >= timeout:
         # A sync worker waits for /ready's checks in its one thread, and is killed

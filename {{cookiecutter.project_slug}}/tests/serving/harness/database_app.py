@@ -1,8 +1,9 @@
 """The database tests' own app: the serving machinery's database around probe endpoints.
 
 Built like probe_app.py (serving.init_app, never your create_app), with /ready
-running only the machinery's database check, through serving.check_readiness, and its own error shape: the 503s
-the tests see come from serving/database.py, whatever your errors.py does.
+running only the machinery's database check (through serving.check_readiness, as
+your health.py runs its checks), and its own error shape: the 503s the tests see
+come from serving/database.py, whatever your errors.py does.
 """
 
 import logging

@@ -256,7 +256,8 @@ def test_ready_names_the_database_while_unreachable_then_recovers(
     server = start_gunicorn({"DATABASE_URL": missing}, app=DATABASE_APP)
     wait_for_health(server.url)
     ready = requests.get(f"{server.url}/ready", timeout=10)
-    assert ready.status_code == 503 and ready.json()["failing"] == "database"
+    assert ready.status_code == 503 and ready.json()["failing"] == ["database"]
+    assert ready.json()["checks"]["database"]["error"] == "returned false"
     request = requests.get(f"{server.url}/_probe/db/sleep?seconds=0", timeout=10)
     assert request.status_code == 503 and request.json() == {"probe_error": "database unavailable"}
     assert requests.get(f"{server.url}/health", timeout=2).status_code == 200

@@ -60,9 +60,20 @@ OWNED_BY_ANSWER = {
             "docs/database.md",
         ],
     },
+    # The worked example command and what runs it on a clock; each deploy file's own
+    # lines for it sit in a Jinja `if` on the answer. A path under a deploy target's
+    # folder goes when either answer is "no".
+    "scheduled_jobs": [
+        "src/{{ cookiecutter.package_name }}/scheduled.py",
+        "tests/test_scheduled.py",
+        "deploy/kubernetes/base/cron-job.yaml",
+        "deploy/systemd/{{ cookiecutter.project_slug }}-tick.service",
+        "deploy/systemd/{{ cookiecutter.project_slug }}-tick.timer",
+    ],
 }
-# Where a path names the package folder (the table is raw, unrendered text).
+# Where a path names the package folder or the slug (the table is raw, unrendered text).
 PACKAGE = "{{ cookiecutter.package_name }}"
+SLUG = "{{ cookiecutter.project_slug }}"
 # Paths of the tree that serve the template and never reach a project: the licence
 # texts that LICENSE includes.
 TEMPLATE_ONLY = ["licenses"]
@@ -91,7 +102,12 @@ def removed_paths(answers):
     for answer, value, owned in owners():
         given = is_on(answers[answer]) if value is True else answers[answer]
         if given != value:
-            paths += [path.replace(PACKAGE, answers["package_name"]) for path in owned]
+            paths += [
+                path.replace(PACKAGE, answers["package_name"]).replace(
+                    SLUG, answers["project_slug"]
+                )
+                for path in owned
+            ]
     return paths
 
 

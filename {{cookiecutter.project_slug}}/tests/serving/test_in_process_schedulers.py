@@ -12,7 +12,7 @@ import types
 
 from harness.http import wait_for, wait_for_health
 
-from {{ cookiecutter.package_name }}.serving.in_process_schedulers import DOCS, in_process_schedulers
+from {{ cookiecutter.package_name }}.serving import in_process_schedulers as schedulers
 
 WORKERS = 3
 SCHEDULER_APP = "harness.scheduler_app:app"
@@ -44,7 +44,7 @@ def test_each_worker_warns_once_of_the_scheduler_the_app_started(start_gunicorn)
     for line in warnings:
         assert line["severity"] == "WARNING"
         assert line["scheduler"] == "APScheduler's BackgroundScheduler (thread 'APScheduler')"
-        assert line["workers"] == WORKERS and line["docs"] == DOCS
+        assert line["workers"] == WORKERS and line["docs"] == schedulers.DOCS
         assert f"each job fires {WORKERS} times" in line["message"]
         assert "python -m {{ cookiecutter.package_name }} manage COMMAND" in line["message"]
 
@@ -55,7 +55,7 @@ def test_a_normal_app_is_never_warned_about(start_gunicorn):
     wait_for_health(server.url)
     assert stop_after_every_worker_booted(server, pids)
     lines = server.json_lines()
-    assert not [line for line in lines if "scheduler" in line or DOCS in line["message"]]
+    assert not [line for line in lines if "scheduler" in line or schedulers.DOCS in line["message"]]
 
 
 def test_the_schedule_librarys_jobs_are_found():
@@ -63,11 +63,11 @@ def test_the_schedule_librarys_jobs_are_found():
     library is not among the dev dependencies)."""
     schedule = types.ModuleType("schedule")
     schedule.default_scheduler = types.SimpleNamespace(jobs=["every 1 minute do clock()"])
-    assert in_process_schedulers(threads=[], modules={"schedule": schedule}) == [
+    assert schedulers.in_process_schedulers(threads=[], modules={"schedule": schedule}) == [
         "the schedule library (1 jobs registered)"
     ]
     schedule.default_scheduler.jobs = []
-    assert in_process_schedulers(threads=[], modules={"schedule": schedule}) == []
+    assert schedulers.in_process_schedulers(threads=[], modules={"schedule": schedule}) == []
 
 
 def test_a_finished_or_otherwise_named_thread_is_not_a_scheduler():
@@ -78,8 +78,8 @@ def test_a_finished_or_otherwise_named_thread_is_not_a_scheduler():
     other = threading.Thread(target=stop.wait, name="Worker", daemon=True)
     other.start()
     try:
-        assert in_process_schedulers(threads=[done, other], modules={}) == []
-        assert in_process_schedulers(threads=[other], modules={}) == []
+        assert schedulers.in_process_schedulers(threads=[done, other], modules={}) == []
+        assert schedulers.in_process_schedulers(threads=[other], modules={}) == []
     finally:
         stop.set()
         other.join()

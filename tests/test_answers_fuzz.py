@@ -28,6 +28,7 @@ ANSWERS = st.fixed_dictionaries(
         "author_email": st.sampled_from(["a@b.co", "x", "a@b", "é@ü.de", "a b@c.d"]),
         "version": st.sampled_from(["0.1.0", "1", "2.0rc1", "v1", "1.0.0.0", ""]),
         "database": st.sampled_from(["none", "postgresql"]),
+        "scheduled_jobs": st.sampled_from(["yes", "no"]),
     },
 )
 

@@ -21,6 +21,7 @@ VARIANTS = {
     "no-github-actions": {"github_actions": "no"},
     "no-targets": NO_TARGETS,
     "with-systemd": {"deploy_systemd": "yes"},
+    "scheduled-jobs": {"scheduled_jobs": "yes", "deploy_systemd": "yes"},
     "custom-names": {
         "project_name": "Billing API",
         "package_name": "billing",
@@ -125,6 +126,14 @@ OWNED = {
     "deploy_fly": (["fly.toml", "docs/deploy-fly.md"], "| Fly.io |"),
     "deploy_kubernetes": (["deploy/kubernetes", "docs/deploy-kubernetes.md"], "| Kubernetes |"),
     "deploy_systemd": (["deploy/systemd", "docs/deploy-systemd.md"], "| a VM with systemd |"),
+    "scheduled_jobs": (
+        [
+            "src/my_service/scheduled.py",
+            "tests/test_scheduled.py",
+            "deploy/kubernetes/base/cron-job.yaml",
+        ],
+        "[docs/scheduled-jobs.md](docs/scheduled-jobs.md): one clock",
+    ),
 }
 
 

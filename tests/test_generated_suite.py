@@ -23,7 +23,9 @@ DEFAULT_CLASS, *OTHER_CLASSES = DEFAULTS["worker_class"]
 # gevent bake's plus the database tests (on TEST_POSTGRES_URL's server, or one they start)
 # and the database's container, compose and fault tests, which cost only their own time.
 # gevent is the class where a database driver can block a whole worker.
-EXTRA_ANSWERS = {"gevent": {"database": "postgresql"}}
+# The scheduled_jobs answer rides on the sync bake: its command's tests are the user's
+# (tests/test_scheduled.py), a second or two.
+EXTRA_ANSWERS = {"gevent": {"database": "postgresql"}, "sync": {"scheduled_jobs": "yes"}}
 WITH_CONTAINERS = {
     f"worker-{DEFAULT_CLASS}": ({"worker_class": DEFAULT_CLASS}, []),
     **{

@@ -672,6 +672,19 @@ def test_cloud_run_deploy_workflow(bake):
         assert (project / "deploy/cloudrun" / name).read_text().count("image: IMAGE") == 1
 
 
+def test_cloud_run_deploy_workflow_moves_the_scheduled_job_to_the_new_image(bake):
+    project = bake(scheduled_jobs="yes")
+    workflow = yaml.safe_load((project / ".github/workflows/deploy-cloudrun.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    update = f'gcloud run jobs update {project.name}-tick --image "$IMAGE" --region "$REGION"'
+    # After the release step and the service: its next run is the new code, migrated.
+    assert script.index("gcloud run services replace") < script.index(update)
+    guide = (project / "docs/scheduled-jobs.md").read_text()
+    assert f"gcloud run jobs deploy {project.name}-tick " in guide
+    assert "gcloud run jobs update" not in script.replace(update, "")
+
+
 def test_dependabot_waits_before_proposing_a_release(bake):
     """Every ecosystem has a cooldown of a week at least (zizmor's dependabot-cooldown)."""
     dependabot = yaml.safe_load((bake() / ".github" / "dependabot.yml").read_text())

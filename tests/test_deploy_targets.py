@@ -1145,7 +1145,8 @@ def test_every_gcloud_line_of_the_scheduled_jobs_guide_parses(bake, tmp_path, da
 
 @pytest.mark.parametrize("database", DEFAULTS["database"])
 def test_every_gcloud_line_of_the_deploy_workflow_parses(bake, tmp_path, database):
-    project = bake(database=database)
+    # With a database, the scheduled job's step too.
+    project = bake(database=database, **({"scheduled_jobs": "yes"} if database != "none" else {}))
     workflow = yaml.safe_load((project / ".github/workflows/deploy-cloudrun.yml").read_text())
     (job,) = workflow["jobs"].values()
     lines = [

@@ -2,7 +2,8 @@
 
 The default bake runs its whole suite. Each other worker class runs everything
 but the `slow` fault and fuzz tests, which already cover all three classes (the gevent
-bake also answers database=postgresql, so its suite adds the database tests); the
+bake also answers database=postgresql, so its suite adds the database tests; the sync
+bake answers scheduled_jobs=yes, so its suite adds the scheduled command's); the
 container tests are included (one image build per bake, removed at the end of that
 bake's suite with every layer it made). Other Python versions run neither `slow` nor
 container tests: their base image would have to come from a registry.

@@ -18,8 +18,9 @@ N lines). What it finds, by what each library leaves behind:
 A scheduler that leaves neither (APScheduler's GeventScheduler, a greenlet; a
 thread of the app's own named otherwise) is not found. With GUNICORN_PRELOAD the
 master loads the app: a thread it starts stays in the master (a fork copies no
-thread) and is not reported, while `schedule`'s jobs, copied into each worker, are. Standard library only, and
-nothing is imported: a library the app did not import is not looked at.
+thread) and is not reported, while `schedule`'s jobs, copied into each worker, are.
+Standard library only, and nothing is imported: a library the app did not import is
+not looked at.
 """
 
 from __future__ import annotations

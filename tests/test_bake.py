@@ -22,6 +22,7 @@ VARIANTS = {
     "no-targets": NO_TARGETS,
     "with-systemd": {"deploy_systemd": "yes"},
     "scheduled-jobs": {"scheduled_jobs": "yes", "deploy_systemd": "yes"},
+    "scheduled-jobs-postgresql": {"scheduled_jobs": "yes", "database": "postgresql"},
     "custom-names": {
         "project_name": "Billing API",
         "package_name": "billing",

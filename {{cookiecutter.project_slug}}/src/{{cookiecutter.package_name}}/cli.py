@@ -32,8 +32,8 @@ from flask.cli import with_appcontext
 from . import serving
 {%- endif %}
 {%- if cookiecutter.scheduled_jobs %}
-
-from .scheduled import tick_command
+{% if cookiecutter.database != "postgresql" %}
+{% endif %}from .scheduled import tick_command
 {%- endif %}
 
 log = logging.getLogger(__name__)

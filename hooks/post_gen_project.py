@@ -80,6 +80,16 @@ OWNED_BY_ANSWER = {
             "deploy/systemd/{{ cookiecutter.project_slug }}-worker.service",
         ],
     },
+    # The worked example command and what runs it on a clock; each deploy file's own
+    # lines for it sit in a Jinja `if` on the answer. A path under a deploy target's
+    # folder goes when either answer is "no".
+    "scheduled_jobs": [
+        "src/{{ cookiecutter.package_name }}/scheduled.py",
+        "tests/test_scheduled.py",
+        "deploy/kubernetes/base/cron-job.yaml",
+        "deploy/systemd/{{ cookiecutter.project_slug }}-tick.service",
+        "deploy/systemd/{{ cookiecutter.project_slug }}-tick.timer",
+    ],
 }
 # Where a path names the package folder or the project (the table is raw, unrendered
 # text).

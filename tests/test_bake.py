@@ -21,6 +21,8 @@ VARIANTS = {
     "no-github-actions": {"github_actions": "no"},
     "no-targets": NO_TARGETS,
     "with-systemd": {"deploy_systemd": "yes"},
+    "scheduled-jobs": {"scheduled_jobs": "yes", "deploy_systemd": "yes"},
+    "scheduled-jobs-postgresql": {"scheduled_jobs": "yes", "database": "postgresql"},
     "custom-names": {
         "project_name": "Billing API",
         "package_name": "billing",
@@ -42,6 +44,7 @@ VARIANTS = {
         "package_name": "exports",
     },
     "postgresql-rq": {"database": "postgresql", "background_jobs": "rq"},
+    "every-answer": {"database": "postgresql", "background_jobs": "rq", "scheduled_jobs": "yes"},
 }
 
 
@@ -133,6 +136,14 @@ OWNED = {
     "deploy_fly": (["fly.toml", "docs/deploy-fly.md"], "| Fly.io |"),
     "deploy_kubernetes": (["deploy/kubernetes", "docs/deploy-kubernetes.md"], "| Kubernetes |"),
     "deploy_systemd": (["deploy/systemd", "docs/deploy-systemd.md"], "| a VM with systemd |"),
+    "scheduled_jobs": (
+        [
+            "src/my_service/scheduled.py",
+            "tests/test_scheduled.py",
+            "deploy/kubernetes/base/cron-job.yaml",
+        ],
+        "[docs/scheduled-jobs.md](docs/scheduled-jobs.md): one clock",
+    ),
 }
 
 

@@ -27,6 +27,14 @@ BAKES = {
     "background-jobs": {"background_jobs": "rq", "package_name": "on"},
     # Both: web and the worker wait for release, and for redis.
     "postgresql-background-jobs": {"database": "postgresql", "background_jobs": "rq"},
+    "scheduled": {"scheduled_jobs": "yes"},
+    "scheduled-postgresql-yaml-word-package": {
+        "scheduled_jobs": "yes",
+        "database": "postgresql",
+        "package_name": "on",
+    },
+    # Every service at once: tick reads the database and the jobs' Redis as web does.
+    "everything": {"scheduled_jobs": "yes", "database": "postgresql", "background_jobs": "rq"},
 }
 
 
@@ -58,6 +66,10 @@ def image_services(project):
 
 def uses_postgres(project):
     return answer(project, "database") == "postgresql"
+
+
+def scheduled(project):
+    return answer(project, "scheduled_jobs") in (True, "yes")
 
 
 def test_passes_the_compose_spec(project):
@@ -130,13 +142,40 @@ def test_dev_runs_the_mounted_source_with_the_reloader(project):
 
 
 def test_postgres_service_only_with_a_database(project):
-    # The background jobs' services are test_the_worker_...'s.
-    names = set(services(project)) - {"worker", "redis"}
+    # The background jobs' services are test_the_worker_...'s, tick test_tick_...'s.
+    names = set(services(project)) - {"worker", "redis", "tick"}
     if not uses_postgres(project):
         assert names == {"web", "dev"}
         assert "postgres" not in (project / "compose.yaml").read_text().lower()
         return
     assert names == {"web", "dev", "release", "postgres"}
+
+
+def test_tick_runs_the_scheduled_command_only_when_named(project):
+    all_services = services(project)
+    if not scheduled(project):
+        assert "tick" not in all_services
+        return
+    tick, web = all_services["tick"], all_services["web"]
+    # Never started by `up`: `docker compose run --rm tick`, from the host's clock.
+    assert tick["profiles"] == ["scheduled"]
+    (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
+    assert tick["command"] == ["python", "-m", package, "manage", "tick"]
+    # Locked down as web is, on web's data (the switch and the claims), no ports, and
+    # the image's HTTP healthcheck off: nothing listens.
+    for field in ("read_only", "tmpfs", "cap_drop", "security_opt", "user", "build", "env_file"):
+        assert tick[field] == web[field], field
+    assert "ports" not in tick and tick["healthcheck"] == {"disable": True}
+    assert [v for v in tick["volumes"] if v.endswith(":/data")] == [
+        v for v in web["volumes"] if v.endswith(":/data")
+    ]
+    if uses_postgres(project):
+        assert tick["environment"]["DATABASE_URL"] == web["environment"]["DATABASE_URL"]
+    if "redis" in all_services:
+        assert tick["environment"]["REDIS_URL"] == web["environment"]["REDIS_URL"]
+    assert tick.get("depends_on") == web.get("depends_on")
+    guide = (project / "docs/scheduled-jobs.md").read_text()
+    assert "docker compose run --rm tick" in guide
 
 
 def test_postgres_follows_the_official_images_conventions(database_project):

@@ -282,6 +282,7 @@ FUZZED = st.fixed_dictionaries(
         "version": st.sampled_from(["0.1.0", "1", "2.0rc1", "v1", "1.0.0.0", ""]),
         # Its validator refuses the database's module names as the package's.
         "database": st.sampled_from(["none", "postgresql"]),
+        "scheduled_jobs": st.booleans(),
     },
     optional={
         "project_slug": TEXT,

@@ -60,6 +60,8 @@ PLATFORM_BAKES = {
         "package_name": "a_1",
     },
     "postgresql": {"database": "postgresql"},
+    "scheduled": {"scheduled_jobs": "yes"},
+    "scheduled-postgresql": {"scheduled_jobs": "yes", "database": "postgresql"},
 }
 
 
@@ -315,12 +317,19 @@ def test_heroku_app_json_passes_the_schema(platform_project):
     load_settings_module(platform_project).load_settings(env)
     # The add-on sets DATABASE_URL (as DATABASE); never a value of the file.
     assert "DATABASE_URL" not in app["env"]
+    addons = []
     if uses_postgres(platform_project):
-        assert app["addons"] == [{"plan": "heroku-postgresql:essential-0", "as": "DATABASE"}]
+        addons.append({"plan": "heroku-postgresql:essential-0", "as": "DATABASE"})
         guide = (platform_project / "docs/deploy-heroku.md").read_text()
         assert "heroku addons:create heroku-postgresql:essential-0 --as DATABASE" in guide
-    else:
-        assert "addons" not in app
+    if (platform_project / "src" / package(platform_project) / "scheduled.py").exists():
+        # The Scheduler add-on; its job (the command) is set in its dashboard, as the
+        # guide says: neither app.json nor heroku.yml can declare one.
+        addons.append({"plan": "scheduler:standard"})
+        guide = (platform_project / "docs/scheduled-jobs.md").read_text()
+        assert "heroku addons:create scheduler:standard" in guide
+        assert f"command `{start_command(platform_project)} manage tick`" in guide
+    assert app.get("addons", []) == addons
 
 
 def test_heroku_yml_follows_the_documented_format(platform_project):
@@ -434,9 +443,10 @@ def railway_sdk(pins):
 @pytest.fixture(scope="module", params=DEFAULTS["database"])
 def railway(request, bake, tmp_path_factory):
     """The .railway folder of a bake per database answer, evaluated and type-checked
-    with the pinned SDK."""
+    with the pinned SDK; the postgresql bake has the scheduled job's service too."""
     node_tools()
-    project = bake(database=request.param)
+    extra = {"scheduled_jobs": "yes"} if request.param == "postgresql" else {}
+    project = bake(database=request.param, **extra)
     folder = project / ".railway"
     pins = json.loads((folder / "package.json").read_text())["devDependencies"]
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pins.values()), "pin exact versions"
@@ -456,6 +466,12 @@ def railway(request, bake, tmp_path_factory):
     return project, json.loads(evaluated.stdout), typecheck
 
 
+def railway_service(definition, name):
+    (service,) = [r for r in definition["resources"] if r.get("name") == name]
+    assert service["type"] == "service"
+    return service
+
+
 def test_railway_file_type_checks(railway):
     _, _, typecheck = railway
     assert typecheck.returncode == 0, typecheck.stdout + typecheck.stderr
@@ -464,8 +480,7 @@ def test_railway_file_type_checks(railway):
 def test_railway_service_builds_the_dockerfile_and_checks_health(railway):
     project, definition, _ = railway
     assert definition["name"] == project.name
-    (web,) = [r for r in definition["resources"] if r["type"] == "service"]
-    assert web["name"] == project.name
+    web = railway_service(definition, project.name)
     assert web["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
     assert (project / web["build"]["dockerfilePath"]).is_file()
     deploy = web["deploy"]
@@ -492,7 +507,7 @@ def test_railway_service_builds_the_dockerfile_and_checks_health(railway):
 def test_railway_postgres_service_gives_the_web_service_its_url(railway):
     project, definition, _ = railway
     databases = [r for r in definition["resources"] if r["type"] == "database"]
-    (web,) = [r for r in definition["resources"] if r["type"] == "service"]
+    web = railway_service(definition, project.name)
     if not uses_postgres(project):
         assert databases == [] and "DATABASE_URL" not in web["variables"]
         return
@@ -509,6 +524,35 @@ def test_railway_postgres_service_gives_the_web_service_its_url(railway):
     }
     guide = (project / "docs/deploy-railway.md").read_text()
     assert "${{Postgres.DATABASE_URL}}" in guide
+
+
+def test_railway_cron_service_runs_the_scheduled_command(railway):
+    project, definition, _ = railway
+    services = [r["name"] for r in definition["resources"] if r["type"] == "service"]
+    scheduled = (project / "src" / package(project) / "scheduled.py").exists()
+    assert services == [project.name, *([f"{project.name}-tick"] if scheduled else [])]
+    if not scheduled:
+        assert "cronSchedule" not in (project / ".railway/railway.ts").read_text()
+        return
+    web, tick = (railway_service(definition, name) for name in services)
+    assert tick["build"] == web["build"], "the same image"
+    deploy = tick["deploy"]
+    assert deploy["startCommand"] == f"{start_command(project)} manage tick"
+    # Railway's shortest interval is 5 minutes, in UTC.
+    (minutes,) = re.fullmatch(r"\*/(\d+) \* \* \* \*", deploy["cronSchedule"]).groups()
+    assert int(minutes) >= 5
+    # A failed run waits for the next one: a restart would overlap it.
+    assert deploy["restartPolicyType"] == "NEVER"
+    # No health check or release step: it serves nothing and exits.
+    assert not {"healthcheckPath", "preDeployCommand"} & set(deploy)
+    # The web service's secret and database, by reference, never a second copy.
+    assert tick["variables"]["SECRET_KEY"] == {
+        "type": "reference",
+        "resource": web["address"],
+        "output": "SECRET_KEY",
+    }
+    if uses_postgres(project):
+        assert tick["variables"]["DATABASE_URL"] == web["variables"]["DATABASE_URL"]
 
 
 def test_no_deprecated_railway_config_as_code(project):
@@ -631,6 +675,19 @@ def test_cloud_run_deploy_workflow(bake):
     assert replace in script and replace in (project / "docs/deploy-cloud-run.md").read_text()
     for name in ("service.yaml", "release-job.yaml"):
         assert (project / "deploy/cloudrun" / name).read_text().count("image: IMAGE") == 1
+
+
+def test_cloud_run_deploy_workflow_moves_the_scheduled_job_to_the_new_image(bake):
+    project = bake(scheduled_jobs="yes")
+    workflow = yaml.safe_load((project / ".github/workflows/deploy-cloudrun.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    update = f'gcloud run jobs update {project.name}-tick --image "$IMAGE" --region "$REGION"'
+    # After the release step and the service: its next run is the new code, migrated.
+    assert script.index("gcloud run services replace") < script.index(update)
+    guide = (project / "docs/scheduled-jobs.md").read_text()
+    assert f"gcloud run jobs deploy {project.name}-tick " in guide
+    assert "gcloud run jobs update" not in script.replace(update, "")
 
 
 def test_dependabot_waits_before_proposing_a_release(bake):

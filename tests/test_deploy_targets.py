@@ -41,8 +41,14 @@ BAKES = {
         "project_slug": "a" + "-b" * 24,  # 49 characters, Cloud Run's limit
         "package_name": "a_1",
         "deploy_systemd": "yes",
+        "scheduled_jobs": "yes",
     },
     "postgresql": {"database": "postgresql", "deploy_systemd": "yes"},
+    "scheduled-postgresql": {
+        "database": "postgresql",
+        "deploy_systemd": "yes",
+        "scheduled_jobs": "yes",
+    },
 }
 THREADS = {"sync": 1, "gthread": 4, "gevent": 1}
 # The oldest Kubernetes the manifests support (PodDisruptionBudget's
@@ -57,6 +63,10 @@ def project(request, bake):
 
 def uses_postgres(project):
     return answer(project, "database") == "postgresql"
+
+
+def scheduled(project):
+    return answer(project, "scheduled_jobs") in (True, "yes")
 
 
 def required_tool(name, variable):
@@ -136,7 +146,7 @@ def kube_validate(obj, version):
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_kubernetes_objects_pass_the_kubernetes_schemas(project, version):
     objects = base_objects(project) + rendered_overlay(project)
-    assert len(objects) == 12
+    assert len(objects) == (14 if scheduled(project) else 12)
     for obj in objects:
         kube_validate(obj, version)
 
@@ -170,8 +180,8 @@ def test_kubernetes_overlay_renders_one_environment(project):
     assert image["name"] == "IMAGE"
     expected = f"{image['newName']}:{image['newTag']}"
     assert all(obj["metadata"]["namespace"] == overlay["namespace"] for obj in objects)
-    for kind in ("Deployment", "Job"):
-        (container,) = kinds[kind]["spec"]["template"]["spec"]["containers"]
+    for kind in workloads(objects):
+        (container,) = pod_template(kinds[kind])["spec"]["containers"]
         assert container["image"] == expected, kind
     assert "IMAGE" not in yaml.safe_dump_all(objects).replace("name: IMAGE", "")
     hpa = kinds["HorizontalPodAutoscaler"]["spec"]
@@ -186,17 +196,33 @@ def test_kubernetes_overlay_renders_one_environment(project):
     assert kinds["NetworkPolicy"]["metadata"]["labels"]["app.kubernetes.io/component"] == (
         "network"
     )
-    assert component.count("web") == len(objects) - 2
+    # The CronJob goes with the web objects, after the release step.
+    assert component.count("scheduled") == (1 if scheduled(project) else 0)
+    assert component.count("web") == len(objects) - 2 - component.count("scheduled")
     guide = (project / "docs/deploy-kubernetes.md").read_text()
     applies = re.findall(r"kubectl apply -f \S+ -l (.+)", guide)
+    # The worker's Deployment (background_jobs=rq) goes with them too.
+    rest = ["web", "worker"] if answer(project, "background_jobs") == "rq" else ["web"]
+    rest += ["scheduled"] if scheduled(project) else []
     assert applies == [
         "'app.kubernetes.io/component in (network,release)'",
-        "app.kubernetes.io/component=web",
+        f"'app.kubernetes.io/component in ({','.join(rest)})'",
     ]
 
 
+def pod_template(obj):
+    """A workload's pod template: a CronJob's is inside its Job template."""
+    spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+    return spec["template"]
+
+
 def pod_of(objects, kind):
-    return by_kind(objects)[kind]["spec"]["template"]["spec"]
+    return pod_template(by_kind(objects)[kind])["spec"]
+
+
+def workloads(objects):
+    """The kinds that run the image: the web pods, the release Job, the CronJob."""
+    return [kind for kind in ("Deployment", "Job", "CronJob") if kind in by_kind(objects)]
 
 
 def test_kubernetes_deployment_drains_before_it_stops(project):
@@ -250,7 +276,7 @@ def test_kubernetes_pods_are_hardened_as_the_container_tests_run_them(project):
     dockerfile = (project / "Dockerfile").read_text()
     assert "USER 10001:0" in dockerfile and "DATA_DIR=/data" in dockerfile
     objects = base_objects(project)
-    for kind in ("Deployment", "Job"):
+    for kind in workloads(objects):
         pod = pod_of(objects, kind)
         assert pod["automountServiceAccountToken"] is False
         assert pod["enableServiceLinks"] is False
@@ -292,7 +318,7 @@ def test_kubernetes_secrets_reach_the_pods_as_files_never_as_variables(project):
     files = {"SECRET_KEY_FILE", *(["DATABASE_URL_FILE"] if uses_postgres(project) else [])}
     assert keys == [name.removesuffix("_FILE") for name in sorted(files, reverse=True)]
     for objects in (base_objects(project), rendered_overlay(project)):
-        for kind in ("Deployment", "Job"):
+        for kind in workloads(objects):
             pod = pod_of(objects, kind)
             (container,) = pod["containers"]
             text = yaml.safe_dump(container)
@@ -326,10 +352,10 @@ def test_kubernetes_network_policy_admits_only_the_ingress_path(project):
     policy = kinds["NetworkPolicy"]
     spec = policy["spec"]
     assert policy["metadata"]["namespace"] == kinds["Deployment"]["metadata"]["namespace"]
-    # Every pod of the service: the web pods and the release Job's.
+    # Every pod of the service: the web pods, the release Job's, the CronJob's.
     selector = spec["podSelector"]["matchLabels"]
-    for kind in ("Deployment", "Job"):
-        labels = kinds[kind]["spec"]["template"]["metadata"]["labels"]
+    for kind in workloads(objects):
+        labels = pod_template(kinds[kind])["metadata"]["labels"]
         assert selector.items() <= labels.items(), kind
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
     # In: one rule, from one namespace (no empty `from`, which admits everyone), to the
@@ -344,8 +370,9 @@ def test_kubernetes_network_policy_admits_only_the_ingress_path(project):
     (container,) = pod_of(objects, "Deployment")["containers"]
     (port,) = container["ports"]
     assert rule["ports"] == [{"port": port["name"], "protocol": "TCP"}]
-    (job_container,) = pod_of(objects, "Job")["containers"]
-    assert "ports" not in job_container, "the ingress rule would reach the release Job"
+    for kind in workloads(objects)[1:]:
+        (job_container,) = pod_of(objects, kind)["containers"]
+        assert "ports" not in job_container, f"the ingress rule would reach the {kind}"
     # Out: DNS to the cluster's resolver, PostgreSQL's port with a database, nothing else.
     dns, *others = spec["egress"]
     if uses_postgres(project):
@@ -398,14 +425,61 @@ def test_kubernetes_release_job_runs_the_release_step_once(project):
     assert int(wait[0]) > job["activeDeadlineSeconds"] and wait[1] == f"{project.name}-release"
 
 
+def test_kubernetes_cron_job_runs_the_scheduled_command_once_per_schedule(project):
+    kinds = by_kind(base_objects(project))
+    if not scheduled(project):
+        assert "CronJob" not in kinds
+        return
+    cron = kinds["CronJob"]
+    # CronJob names stop at 52 characters: the Jobs it makes add 11.
+    assert cron["metadata"]["name"].endswith("-tick") and len(cron["metadata"]["name"]) <= 52
+    spec = cron["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["timeZone"] == "Etc/UTC"
+    minutes = int(re.fullmatch(r"\*/(\d+) \* \* \* \*", spec["schedule"]).group(1))
+    job = spec["jobTemplate"]["spec"]
+    # A run and its retries end before the next is due; one that cannot start in time
+    # is skipped before the next one too.
+    assert job["activeDeadlineSeconds"] < minutes * 60
+    assert spec["startingDeadlineSeconds"] < minutes * 60
+    assert 0 < job["backoffLimit"] <= 3
+    pod = job["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert " ".join([*container["command"], *container["args"]]) == (
+        f"{start_command(project)} manage tick"
+    )
+    # Nothing connects to it and it ends by itself: no ports, no probes.
+    assert not {"ports", "livenessProbe", "readinessProbe", "startupProbe"} & set(container)
+    # The web pods' variables and mounts, so it runs with the same settings.
+    web = pod_of(base_objects(project), "Deployment")
+    (web_container,) = web["containers"]
+    assert {n for n in env_of(web_container) if n.endswith("_FILE")} == set(
+        n for n in env_of(container) if n.endswith("_FILE")
+    )
+    assert pod["securityContext"] == {
+        k: v for k, v in web["securityContext"].items() if k != "fsGroupChangePolicy"
+    }
+    # Its pods are never counted as web pods.
+    web_labels = kinds["Deployment"]["spec"]["selector"]["matchLabels"]
+    assert not web_labels.items() <= pod_template(cron)["metadata"]["labels"].items()
+
+
 # ---- Render ---------------------------------------------------------------------
 
 
-def render_service(project):
+def render_services(project):
+    """type -> the Blueprint's service of that type (one each)."""
     blueprint = yaml.safe_load((project / "render.yaml").read_text())
     validate(blueprint, schema("render-blueprint.schema.json"))
-    (service,) = blueprint["services"]
-    return service
+    services = {service["type"]: service for service in blueprint["services"]}
+    assert len(services) == len(blueprint["services"])
+    assert set(services) == ({"web", "cron"} if scheduled(project) else {"web"})
+    return services
+
+
+def render_service(project):
+    return render_services(project)["web"]
 
 
 def test_render_blueprint_passes_the_schema_and_fits_the_service(project):
@@ -447,8 +521,7 @@ def test_render_schema_catches_a_wrong_blueprint(bake, change):
 
 def test_render_database_gives_the_service_its_internal_url(project):
     blueprint = yaml.safe_load((project / "render.yaml").read_text())
-    validate(blueprint, schema("render-blueprint.schema.json"))
-    (service,) = blueprint["services"]
+    service = render_service(project)
     from_database = [v for v in service["envVars"] if "fromDatabase" in v]
     if not uses_postgres(project):
         assert "databases" not in blueprint and from_database == []
@@ -469,6 +542,29 @@ def test_render_database_gives_the_service_its_internal_url(project):
     assert database["ipAllowList"] == []
     (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
     assert database["databaseName"] == database["user"] == package
+
+
+def test_render_cron_job_runs_the_scheduled_command_from_the_same_image(project):
+    services = render_services(project)
+    if "cron" not in services:
+        return
+    web, cron = services["web"], services["cron"]
+    assert cron["name"] == f"{project.name}-tick"
+    for field in ("runtime", "dockerfilePath", "dockerContext", "region", "plan"):
+        assert cron[field] == web[field], field
+    assert cron["dockerCommand"] == f"{start_command(project)} manage tick"
+    assert re.fullmatch(r"\*/15 \* \* \* \*", cron["schedule"])
+    # Cron jobs have no disk, no health check, no release step of their own.
+    assert not {"disk", "healthCheckPath", "preDeployCommand"} & set(cron)
+    # The web service's secret by reference, and its database's URL.
+    keys = {v["key"]: v for v in cron["envVars"]}
+    assert keys["SECRET_KEY"]["fromService"] == {
+        "type": "web",
+        "name": web["name"],
+        "envVarKey": "SECRET_KEY",
+    }
+    web_database = [v for v in web["envVars"] if "fromDatabase" in v]
+    assert [v for v in cron["envVars"] if "fromDatabase" in v] == web_database
 
 
 def test_render_schema_catches_a_wrong_database(bake):
@@ -587,8 +683,17 @@ def unit_files(project):
 
 
 def every_unit_file(project):
-    """The web and release units, and the worker's with background_jobs=rq."""
+    """The services: web and release, the worker's with background_jobs=rq, the
+    scheduled command's with scheduled_jobs=yes (its timer: scheduled_units)."""
     return sorted((project / SYSTEMD).glob("*.service"))
+
+
+def scheduled_units(project):
+    """The scheduled command's oneshot unit and its timer, with scheduled_jobs=yes."""
+    service = project / SYSTEMD / f"{project.name}-tick.service"
+    timer = project / SYSTEMD / f"{project.name}-tick.timer"
+    assert service.exists() == timer.exists() == scheduled(project)
+    return (service, timer) if scheduled(project) else ()
 
 
 def unit_environment(service):
@@ -617,6 +722,8 @@ def verify_root(project, tmp_path):
         interpreter.write_text("#!/bin/sh\n")
         interpreter.chmod(0o755)
         shutil.copy(path, root / "etc/systemd/system" / path.name)
+    for path in scheduled_units(project):  # ExecStart: the web unit's interpreter
+        shutil.copy(path, root / "etc/systemd/system" / path.name)
     return root
 
 
@@ -627,7 +734,8 @@ def systemd_analyze(*args):
 
 def test_systemd_units_pass_verify(project, tmp_path):
     root = verify_root(project, tmp_path)
-    units = [str(root / "etc/systemd/system" / p.name) for p in every_unit_file(project)]
+    every = {*every_unit_file(project), *scheduled_units(project)}
+    units = [str(root / "etc/systemd/system" / p.name) for p in sorted(every)]
     result = systemd_analyze("verify", f"--root={root}", *units)
     # verify exits 0 on a misspelt directive, with a warning: any output is a failure.
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stderr
@@ -722,6 +830,37 @@ def test_systemd_units_run_the_start_command_and_drain(project):
     for key in ("User", "StateDirectory", "EnvironmentFile", *HARDENING, "SystemCallFilter"):
         assert release_values[key] == hardening[key], key
     assert release_values["Type"] == "oneshot"
+
+
+def test_systemd_timer_runs_the_scheduled_command_once_at_a_time(project):
+    units = scheduled_units(project)
+    if not units:
+        return
+    service_path, timer_path = units
+    tick, timer = unit(service_path), unit(timer_path)
+    values = dict(tick["Service"])
+    command = start_command(project).removeprefix("python ")
+    assert values["ExecStart"] == (
+        f"/srv/{project.name}/current/.venv/bin/python {command} manage tick"
+    )
+    # One run to its end; a timer never starts a unit that is still running.
+    assert values["Type"] == "oneshot" and "Restart" not in values
+    # The web unit's user, data location, configuration and hardening.
+    web = dict(unit(unit_files(project)[0])["Service"])
+    for key in ("User", "StateDirectory", "EnvironmentFile", *HARDENING, "SystemCallFilter"):
+        assert values[key] == web[key], key
+    assert unit_environment(tick["Service"])["DATA_DIR"] == f"%S/{project.name}"
+    when = dict(timer["Timer"])
+    (minutes,) = re.fullmatch(r"\*:0/(\d+)", when["OnCalendar"]).groups()
+    # A run that hangs is stopped before the next is due.
+    assert int(values["TimeoutStartSec"]) < int(minutes) * 60
+    assert when["Persistent"] == "true"
+    assert 0 < int(when["RandomizedDelaySec"]) < int(minutes) * 60
+    # No Unit=: the timer starts the service of its own name.
+    assert "Unit" not in when and timer_path.stem == service_path.stem
+    assert dict(timer["Install"])["WantedBy"] == "timers.target"
+    result = systemd_analyze("calendar", when["OnCalendar"])
+    assert result.returncode == 0, result.stderr
 
 
 # ---- systemd, for real ----------------------------------------------------------
@@ -968,8 +1107,51 @@ def test_every_gcloud_line_of_the_cloud_run_guide_parses(bake, tmp_path, databas
 
 
 @pytest.mark.parametrize("database", DEFAULTS["database"])
+def test_every_gcloud_line_of_the_scheduled_jobs_guide_parses(bake, tmp_path, database):
+    project = bake(database=database, scheduled_jobs="yes")
+    guide = (project / "docs/scheduled-jobs.md").read_text()
+    lines = [line for block in shell_blocks(guide) for line in command_lines(block)]
+    ran = run_gcloud_lines(lines, project, tmp_path)
+    starts = [
+        "gcloud run jobs deploy ",
+        "gcloud iam service-accounts create ",
+        "gcloud run jobs add-iam-policy-binding ",
+        "gcloud scheduler jobs create http ",
+    ]
+    assert [next(s for s in starts if line.startswith(s)) for line in ran] == starts
+    deploy, account, binding, schedule = (flags(line) for line in ran)
+    job = shlex.split(ran[0])[4]
+    assert job == f"{project.name}-tick"
+    assert [deploy["command"], *deploy["args"].split(",")] == [
+        *start_command(project).split(),
+        "manage",
+        "tick",
+    ]
+    # Executions of a Cloud Run job may overlap: every try of a run ends before the
+    # next run is due.
+    (minutes,) = re.fullmatch(r"\*/(\d+) \* \* \* \*", schedule["schedule"]).groups()
+    tries = int(deploy["max-retries"]) + 1
+    assert tries * int(deploy["task-timeout"]) < int(minutes) * 60
+    assert schedule["time-zone"] == "Etc/UTC" and schedule["max-retry-attempts"] == "0"
+    assert schedule["uri"] == (
+        f"https://run.googleapis.com/v2/projects/$PROJECT/locations/$REGION/jobs/{job}:run"
+    )
+    # The scheduler runs as the account made for it, allowed to run this job only.
+    (account_id,) = [w for w in shlex.split(ran[1]) if not w.startswith("-")][4:5]
+    email = f"{account_id}@$PROJECT.iam.gserviceaccount.com"
+    assert 6 <= len(account_id) <= 30
+    assert schedule["oauth-service-account-email"] == email
+    assert shlex.split(ran[2])[4] == job
+    assert binding["member"] == f"serviceAccount:{email}"
+    assert binding["role"] == "roles/run.invoker"
+    if database == "postgresql":
+        assert "set-cloudsql-instances" in deploy and "set-secrets" in deploy
+
+
+@pytest.mark.parametrize("database", DEFAULTS["database"])
 def test_every_gcloud_line_of_the_deploy_workflow_parses(bake, tmp_path, database):
-    project = bake(database=database)
+    # With a database, the scheduled job's step too.
+    project = bake(database=database, **({"scheduled_jobs": "yes"} if database != "none" else {}))
     workflow = yaml.safe_load((project / ".github/workflows/deploy-cloudrun.yml").read_text())
     (job,) = workflow["jobs"].values()
     lines = [

@@ -2,7 +2,8 @@
 
 The default bake runs its whole suite. Each other worker class runs everything
 but the `slow` fault and fuzz tests, which already cover all three classes (the gevent
-bake also answers database=postgresql, so its suite adds the database tests); the
+bake also answers database=postgresql, so its suite adds the database tests; the sync
+bake answers scheduled_jobs=yes, so its suite adds the scheduled command's); the
 container tests are included (one image build per bake, removed at the end of that
 bake's suite with every layer it made). Other Python versions run neither `slow` nor
 container tests: their base image would have to come from a registry.
@@ -23,8 +24,12 @@ DEFAULT_CLASS, *OTHER_CLASSES = DEFAULTS["worker_class"]
 # included, so each costs only its own tests' time. The database on gevent, the class
 # where a database driver can block a whole worker (its tests use TEST_POSTGRES_URL's
 # server, or one they start); the background worker on sync (against TEST_REDIS_URL's
-# Redis, or a redis-server they start; web and worker as two containers of one image).
-EXTRA_ANSWERS = {"gevent": {"database": "postgresql"}, "sync": {"background_jobs": "rq"}}
+# Redis, or a redis-server they start; web and worker as two containers of one image),
+# with the scheduled command (its tests are the user's, tests/test_scheduled.py).
+EXTRA_ANSWERS = {
+    "gevent": {"database": "postgresql"},
+    "sync": {"background_jobs": "rq", "scheduled_jobs": "yes"},
+}
 WITH_CONTAINERS = {
     f"worker-{DEFAULT_CLASS}": ({"worker_class": DEFAULT_CLASS}, []),
     **{

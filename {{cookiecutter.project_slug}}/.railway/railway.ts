@@ -100,6 +100,41 @@ export default defineRailway(() => {
     },
   });
 {%- endif %}
+{%- if cookiecutter.scheduled_jobs %}
 
-  return project("{{ cookiecutter.project_slug }}", { resources: [{% if cookiecutter.database == "postgresql" %}db, {% endif %}{% if cookiecutter.background_jobs == "rq" %}kv, {% endif %}web{% if cookiecutter.background_jobs == "rq" %}, worker{% endif %}] });
+  // The scheduled command (scheduled.py's `tick`) as a cron service: Railway starts
+  // it from the same image on the schedule and expects it to exit. Railway's clock
+  // runs it once, never a scheduler inside the web workers (docs/scheduled-jobs.md).
+  const tick = service("{{ cookiecutter.project_slug }}-tick", {
+    build: {
+      builder: "DOCKERFILE",
+      dockerfilePath: "Dockerfile",
+    },
+    deploy: {
+      // The command instead of the image's CMD (the web server).
+      startCommand: "python -m {{ cookiecutter.package_name }} manage tick",
+      // Every 15 minutes, in UTC (Railway's clock; 5 minutes is its shortest
+      // interval). A run still going when the next is due: Railway skips the next.
+      cronSchedule: "*/15 * * * *",
+      // A run that fails is not restarted: the next scheduled run redoes it, and a
+      // restart loop would overlap it.
+      restartPolicyType: "NEVER",
+    },
+    env: {
+      // The web service's value, by reference: one secret, set once.
+      SECRET_KEY: web.env.SECRET_KEY,
+{%- if cookiecutter.database == "postgresql" %}
+      DATABASE_URL: db.env.DATABASE_URL,
+{%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+      // Every command of the start command checks the jobs' settings too.
+      REDIS_URL: kv.env.REDIS_URL,
+{%- endif %}
+    },
+    // No volume: tick's switch and claims (DATA_DIR) start empty on every run; keep
+    // them in the database (docs/scheduled-jobs.md).
+  });
+{%- endif %}
+
+  return project("{{ cookiecutter.project_slug }}", { resources: [{% if cookiecutter.database == "postgresql" %}db, {% endif %}{% if cookiecutter.background_jobs == "rq" %}kv, {% endif %}web{% if cookiecutter.background_jobs == "rq" %}, worker{% endif %}{% if cookiecutter.scheduled_jobs %}, tick{% endif %}] });
 });

@@ -10,6 +10,11 @@ running migrations.
 Here it waits for the database (DB_RELEASE_WAIT seconds at most), then migrates it to
 the newest revision (serving/migrations.py).
 {%- endif %}
+{%- if cookiecutter.scheduled_jobs %}
+
+`tick` (scheduled.py) is the scheduled command: each platform's scheduler runs it,
+once per run, from the same image (docs/scheduled-jobs.md).
+{%- endif %}
 
 Commands get an app context (`with_appcontext`), so `current_app` and your database
 helpers work in them.
@@ -25,6 +30,10 @@ from flask.cli import with_appcontext
 {%- if cookiecutter.database == "postgresql" %}
 
 from . import serving
+{%- endif %}
+{%- if cookiecutter.scheduled_jobs %}
+{% if cookiecutter.database != "postgresql" %}
+{% endif %}from .scheduled import tick_command
 {%- endif %}
 
 log = logging.getLogger(__name__)
@@ -44,3 +53,6 @@ def release_command() -> None:
 
 def register(app: Flask) -> None:
     app.cli.add_command(release_command)
+{%- if cookiecutter.scheduled_jobs %}
+    app.cli.add_command(tick_command)
+{%- endif %}

@@ -8,7 +8,8 @@ calls them:
 - on_starting: no stop signal lost at a fork; one halt when workers fail to boot;
 - when_ready: the boot line, the effective configuration as one JSON entry;
 - post_fork: a worker told to stop before it has booted exits at once;
-- post_worker_init: /ready answers 503 as soon as the worker is told to stop.
+- post_worker_init: /ready answers 503 as soon as the worker is told to stop; a
+  WARNING for each scheduler the app started in the worker (in_process_schedulers.py).
 {%- if cookiecutter.database == "postgresql" %}
   The first worker also states the database pool against the server's limit, once,
   when it first uses the database (its first /ready probe, say).
@@ -244,8 +245,12 @@ def _stop_signal_queued(server) -> bool:
 
 
 def post_worker_init(worker):
-    """Make /ready answer 503 as soon as this worker is told to stop."""
+    """Make /ready answer 503 as soon as this worker is told to stop; warn of a
+    scheduler the app started here (the app is loaded by now)."""
+    from .in_process_schedulers import warn_of_in_process_schedulers
     from .lifecycle import start_draining
+
+    warn_of_in_process_schedulers(worker.log, worker.cfg.workers)
 
     stop = signal.getsignal(signal.SIGTERM)
 

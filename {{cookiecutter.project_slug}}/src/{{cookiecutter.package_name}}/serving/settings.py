@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 {%- if cookiecutter.database == "postgresql" %}
 from typing import TYPE_CHECKING
+{%- endif %}
+
+from .metrics_settings import MetricsSettings, load_metrics_settings
+{%- if cookiecutter.database == "postgresql" %}
 
 if TYPE_CHECKING:
     from .database_settings import DatabaseSettings
@@ -84,6 +88,8 @@ class Settings:
     # Application.
     max_content_length: int
     google_cloud_project: str | None
+    # Where the Prometheus metrics are served and to whom (metrics_settings.py).
+    metrics: MetricsSettings
 {%- if cookiecutter.database == "postgresql" %}
     # DATABASE_URL and the pool's sizes (database_settings.py); None while unset,
     # which only boot_settings() refuses: tests and scripts may parse without one.
@@ -121,8 +127,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "GUNICORN_MAX_REQUESTS > 0 (jitter spreads the recycling it turns on)"
         )
     worker_connections = env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+    bind = _bind(env)
     return Settings(
-        bind=_bind(env),
+        bind=bind,
         web_concurrency=env.integer("WEB_CONCURRENCY", None, minimum=1),
         workers_per_core=env.integer("WORKERS_PER_CORE", 2, minimum=1),
         max_workers=env.integer("MAX_WORKERS", None, minimum=1),
@@ -160,6 +167,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         google_cloud_project=env.matching(
             "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
         ),
+        metrics=load_metrics_settings(env, bind),
 {%- if cookiecutter.database == "postgresql" %}
         database=_database(env, worker_class, threads, worker_connections),
 {%- endif %}

@@ -72,15 +72,19 @@ def test_every_worker_counts_once_and_a_scrape_adds_them_up(start_gunicorn, work
     requests.request("BREW", f"{server.url}/items/1", timeout=5)
     requests.get(f"{server.url}/stream", timeout=5).raise_for_status()
     samples = wait_for(
-        lambda: (s := scrape(server.metrics_url))
-        and total(s, "http_requests_total", route="<unmatched>", status_class="4xx") >= 1
-        and total(s, "http_requests_total", method="OTHER") == 1
-        and total(s, "http_requests_total", route="/stream") == 1
-        and s,
+        lambda: (
+            (s := scrape(server.metrics_url))
+            and total(s, "http_requests_total", route="<unmatched>", status_class="4xx") >= 1
+            and total(s, "http_requests_total", method="OTHER") == 1
+            and total(s, "http_requests_total", route="/stream") == 1
+            and s
+        ),
         10,
         "the 404, the unknown method and the stream counted",
     )
-    routes = {dict(labels).get("route") for name, labels in samples if name == "http_requests_total"}
+    routes = {
+        dict(labels).get("route") for name, labels in samples if name == "http_requests_total"
+    }
     # The rule, never the raw path: a scanner's paths make one series.
     assert routes == {ROUTE, "<unmatched>", "/stream", "/health"}
     assert total(samples, "http_request_duration_seconds_count", route=ROUTE) == REQUESTS

@@ -18,4 +18,6 @@ def scrape(url: str, headers: dict[str, str] | None = None) -> dict[tuple, float
 def total(samples: dict[tuple, float], name: str, **labels: str) -> float:
     """The sum of `name`'s samples whose labels include `labels`."""
     wanted = set(labels.items())
-    return sum(value for (sample, have), value in samples.items() if sample == name and wanted <= set(have))
+    return sum(
+        value for (sample, have), value in samples.items() if sample == name and wanted <= set(have)
+    )

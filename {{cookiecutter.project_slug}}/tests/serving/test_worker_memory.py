@@ -37,8 +37,8 @@ CONTAINER = {
 THREADS, PER_THREAD = 4, 25
 
 
-def serve(run, **environment: str):
-    return run(
+def serve(start, **environment: str):
+    return start(
         command=["python", "-m", "{{ cookiecutter.package_name }}", APP],
         environment={"PROBE_HOLD_MIB": HOLD_MIB, **environment},
         **CONTAINER,
@@ -49,7 +49,7 @@ def lines_with(app, text: str) -> list[str]:
     return [line for line in app.logs() if text in line]
 
 
-def test_a_worker_over_its_budget_warns_and_metrics_work_read_only(run):
+def test_a_worker_over_its_budget_warns_and_metrics_serve(run):  # noqa: F811
     app = serve(run, WEB_CONCURRENCY="1")
     wait_for_health(app.url, timeout=60)
     assert requests.get(f"{app.url}/items/1", timeout=10).status_code == 200
@@ -71,7 +71,7 @@ def test_a_worker_over_its_budget_warns_and_metrics_work_read_only(run):
     assert budget and float(budget.group(1)) > int(HOLD_MIB) * 2**20, scrape.output[-500:]
 
 
-def test_oom_kills_are_named_and_the_measured_budget_prevents_them(run, docker_client, image):
+def test_oom_kills_named_and_the_measured_budget_serves(run, docker_client, image):  # noqa: F811
     # The default budget: 3 workers of 150 MiB do not fit in 256 MiB.
     crowded = serve(run)
     wait_for(

@@ -16,7 +16,13 @@ from harness.http import free_port, wait_for, wait_for_health
 from harness.processes import worker_pids
 from harness.scrape import scrape, total
 
-WORKER_CLASSES = ["sync", "gthread", "gevent"]
+from {{ cookiecutter.package_name }}.serving.settings import DEFAULT_WORKER_CLASS
+
+# Every class in the full run; a quick run (-m "not slow") checks the default one.
+WORKER_CLASSES = [
+    pytest.param(name, marks=[] if name == DEFAULT_WORKER_CLASS else [pytest.mark.slow])
+    for name in ("sync", "gthread", "gevent")
+]
 METRICS_APP = "harness.metrics_app:app"
 ROUTE = "/items/<int:item>"
 # Requests per phase: enough for every worker to serve some on fresh connections.

@@ -7,12 +7,15 @@ query for the total returns exactly N, and the scrape target is healthy.
 import os
 import signal
 
+import pytest
 from harness.http import wait_for
 from harness.processes import worker_pids
 from harness.prometheus_server import prometheus, query
 from test_metrics import ROUTE, send, start
 
 REQUESTS = 40
+# The same whatever the worker class: once, in the full run.
+pytestmark = pytest.mark.slow
 
 
 def test_prometheus_scrapes_the_exact_total(start_gunicorn, tmp_path):

@@ -20,7 +20,8 @@ from harness.http import wait_for, wait_for_health
 # module, as it does those, where the docker SDK is missing).
 from test_container import HARNESS, NANO, docker_client, image, run  # noqa: F401
 
-pytestmark = pytest.mark.docker
+# Slow: a minute of containers, the same for every worker class; the full run has it.
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LIMIT = "256m"
 HOLD_MIB = "150"
 APP = "harness.metrics_app:app"

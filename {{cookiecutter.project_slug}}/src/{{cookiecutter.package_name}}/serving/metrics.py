@@ -205,9 +205,21 @@ def _observe(environ, status: str, started: float) -> None:
     if method not in METHODS:
         method = "OTHER"
     route = environ.get(ROUTE_KEY) or UNMATCHED
-    REQUESTS.labels(method, route, f"{status[:1]}xx").inc()
-    DURATION.labels(method, route).observe(elapsed)
+    key = (method, route, status[:1])
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            REQUESTS.labels(method, route, f"{status[:1]}xx"),
+            DURATION.labels(method, route),
+        )
+    children[0].inc()
+    children[1].observe(elapsed)
     IN_FLIGHT.dec()
+
+
+# Each label set's counter and histogram, looked up once: labels() takes a lock and
+# builds a key on every call. Bounded as the series are: methods, rules, classes.
+_children: dict[tuple[str, str, str], tuple] = {}
 
 
 def _local_port(environ) -> int | None:

@@ -135,6 +135,9 @@ def test_counts_stay_exact_across_sigkill_and_recycling(start_gunicorn, worker_c
         20,
         "the killed worker replaced",
     )
+    # The master says what killed it (not the OOM killer here, or memory where the
+    # host keeps no count: worker_exits.py).
+    server.wait_for_line(f"worker {victim} was killed by SIGKILL")
     for _ in range(4):
         send(server, REQUESTS, first=sent)
         sent += REQUESTS

@@ -109,7 +109,7 @@ def child_exit(server, worker, metrics_enabled: bool) -> None:
         count = oom_kill_count()
         oom = count is not None and watch_.oom_kills is not None and count > watch_.oom_kills
         watch_.oom_kills = count
-        _explain_sigkill(server, pid, oom)
+        _explain_sigkill(server, pid, oom, counted=count is not None)
     reason, signal_name = reason_of(worker, status, told, oom)
     if metrics_enabled:
         from prometheus_client.mmap_dict import mmap_key
@@ -122,7 +122,7 @@ def child_exit(server, worker, metrics_enabled: bool) -> None:
         archive_worker(pid, {key: 1.0})
 
 
-def _explain_sigkill(server, pid: int, oom: bool) -> None:
+def _explain_sigkill(server, pid: int, oom: bool, counted: bool) -> None:
     from .settings import boot_settings
 
     settings = boot_settings()
@@ -135,12 +135,13 @@ def _explain_sigkill(server, pid: int, oom: bool) -> None:
     )
     peak, limit = memory_peak_and_limit()
     near = peak is not None and limit is not None and peak >= NEAR_LIMIT * limit
-    if oom or near:
-        cause = (
-            "the kernel's OOM killer (the cgroup's oom_kill count rose)"
-            if oom
-            else f"likely memory: the cgroup peaked at {peak // 2**20} of {limit // 2**20} MiB"
-        )
+    if oom or near or not counted:
+        if oom:
+            cause = "the kernel's OOM killer (the cgroup's oom_kill count rose)"
+        elif near:
+            cause = f"likely memory: the cgroup peaked at {peak // 2**20} of {limit // 2**20} MiB"
+        else:  # no count to tell by: memory is what kills a worker most often
+            cause = "likely memory (this host keeps no oom_kill count to tell by)"
         log.error(
             "worker %d was killed by SIGKILL: %s. The workers need more memory than the "
             "limit holds: %s",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -81,6 +82,7 @@ def main() -> None:
     print(f"| {files_left} files, mark_process_dead only | {left:.1f} ms |")
     print(f"| {files_folded} files, folded into the archive | {folded:.1f} ms |")
     print(f"fold: {fold_ms:.2f} ms per exited worker, in the master")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

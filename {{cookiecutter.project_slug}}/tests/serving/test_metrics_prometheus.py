@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_prometheus_scrapes_the_exact_total(start_gunicorn, tmp_path):
-    server = start(start_gunicorn, "gthread")
+    server = start(start_gunicorn, "gthread", tmp_path / "metrics")
     booted = server.wait_for_workers()
     target = server.metrics_url.removeprefix("http://").removesuffix("/metrics")
     with prometheus(tmp_path / "prometheus", [target]) as url:

@@ -6,8 +6,9 @@ as a large app's imports and caches would.
 """
 
 import os
+import time
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 from {{ cookiecutter.package_name }} import serving
 
@@ -25,7 +26,9 @@ def create_metrics_probe_app() -> Flask:
 
     @app.get("/items/<int:item>")
     def item(item: int):
-        """Names the worker that answered, so a test can see every worker served."""
+        """Names the worker that answered, so a test can see every worker served;
+        `?hold=SECONDS` (at most 1) keeps the worker busy that long first."""
+        time.sleep(min(float(request.args.get("hold", "0")), 1.0))
         return jsonify(item=item, pid=os.getpid())
 
     @app.get("/stream")

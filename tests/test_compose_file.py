@@ -35,6 +35,12 @@ def project(request, bake):
     return bake(**BAKES[request.param])
 
 
+@pytest.fixture(params=[name for name, answers in BAKES.items() if "database" in answers])
+def database_project(request, bake):
+    """The bakes with a database only: their postgres service's own checks."""
+    return bake(**BAKES[request.param])
+
+
 def tool(name):
     path = BIN / name
     assert path.exists(), f"{name} is not installed next to {sys.executable}"
@@ -133,9 +139,9 @@ def test_postgres_service_only_with_a_database(project):
     assert names == {"web", "dev", "release", "postgres"}
 
 
-def test_postgres_follows_the_official_images_conventions(project):
-    if not uses_postgres(project):
-        pytest.skip("no database in this bake")
+def test_postgres_follows_the_official_images_conventions(database_project):
+    project = database_project
+    assert uses_postgres(project)
     postgres = services(project)["postgres"]
     (package,) = [p.parent.name for p in project.glob("src/*/__init__.py")]
     # The official image (or a stand-in honouring its variables), overridable.

@@ -19,11 +19,12 @@ from conftest import DEFAULTS, NO_TARGETS
 from docker_images import build, remove_image
 
 DEFAULT_CLASS, *OTHER_CLASSES = DEFAULTS["worker_class"]
-# The database answer rides on the gevent bake rather than adding one: that suite is the
-# gevent bake's plus the database tests (on TEST_POSTGRES_URL's server, or one they start)
-# and the database's container, compose and fault tests, which cost only their own time.
-# gevent is the class where a database driver can block a whole worker.
-EXTRA_ANSWERS = {"gevent": {"database": "postgresql"}}
+# The other answers ride on these bakes rather than adding some, their container tests
+# included, so each costs only its own tests' time. The database on gevent, the class
+# where a database driver can block a whole worker (its tests use TEST_POSTGRES_URL's
+# server, or one they start); the background worker on sync (against TEST_REDIS_URL's
+# Redis, or a redis-server they start; web and worker as two containers of one image).
+EXTRA_ANSWERS = {"gevent": {"database": "postgresql"}, "sync": {"background_jobs": "rq"}}
 WITH_CONTAINERS = {
     f"worker-{DEFAULT_CLASS}": ({"worker_class": DEFAULT_CLASS}, []),
     **{
@@ -33,8 +34,6 @@ WITH_CONTAINERS = {
 }
 WITHOUT_CONTAINERS = {f"python-{v}": {"python_version": v} for v in DEFAULTS["python_version"][1:]}
 WITHOUT_CONTAINERS["all-targets-off"] = {**NO_TARGETS, "github_actions": "no"}
-# The worker and its tests against a real Redis (TEST_REDIS_URL, or redis-server).
-WITHOUT_CONTAINERS["background-jobs-rq"] = {"background_jobs": "rq"}
 
 
 def run_suite(project, *args):

@@ -23,6 +23,7 @@ import time
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
 
 from {{ cookiecutter.package_name }}.serving import metrics, metrics_files
+from {{ cookiecutter.package_name }}.serving.slow_requests import ROUTE_KEY, RouteNote
 
 ROUTES = 20
 METHODS = ("GET", "POST")
@@ -35,10 +36,9 @@ def one_worker(requests: int) -> int:
     if pid == 0:
         metrics.WORKER_STARTS.inc()
         for number in range(requests):
-            environ = {
-                "REQUEST_METHOD": METHODS[number % 2],
-                metrics.ROUTE_KEY: f"/route/{number % ROUTES}",
-            }
+            note = RouteNote()
+            note.rule = f"/route/{number % ROUTES}"
+            environ = {"REQUEST_METHOD": METHODS[number % 2], ROUTE_KEY: note}
             metrics.IN_FLIGHT.inc()
             metrics._observe(environ, STATUSES[number % 3], time.perf_counter())
         os._exit(0)

@@ -1,16 +1,27 @@
 """Fixtures for your tests: `app` (TESTING on, its own data folder) and `client`{% if cookiecutter.database == "postgresql" %};
-`database`, which a test asks for when it needs one{% endif %}."""
+`database`, which a test asks for when it needs one{% endif %}{% if cookiecutter.background_jobs == "rq" %};
+`redis_url`, a real Redis for your job tests{% endif %}."""
 
 import pytest
 from environment import app_environment
 
 from {{ cookiecutter.package_name }} import create_app
 
-{%- if cookiecutter.database == "postgresql" %}
+{%- if cookiecutter.database == "postgresql" or cookiecutter.background_jobs == "rq" %}
 
-# Provides `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it starts and stops)
-# and `postgres_database_url` (an empty database of the test's own).
-pytest_plugins = ["harness.postgres"]
+pytest_plugins = [
+{%- if cookiecutter.database == "postgresql" %}
+    # `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it starts and stops)
+    # and `postgres_database_url` (an empty database of the test's own).
+    "harness.postgres",
+{%- endif %}
+{%- if cookiecutter.background_jobs == "rq" %}
+    # `redis_url`: TEST_REDIS_URL's Redis, or a redis-server it starts and stops.
+    "harness.redis_server",
+{%- endif %}
+]
+{%- endif %}
+{%- if cookiecutter.database == "postgresql" %}
 
 
 @pytest.fixture

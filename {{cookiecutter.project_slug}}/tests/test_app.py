@@ -29,7 +29,8 @@ def test_ready_when_every_check_passes({% if cookiecutter.database == "postgresq
     add_readiness_check(app, "always", lambda: True)
     response = client.get("/ready")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready"}
+    assert response.get_json()["status"] == "ready"
+    assert response.get_json()["checks"]["always"]["ok"] is True
 
 
 @pytest.mark.parametrize("check", [lambda: False, lambda: 1 / 0], ids=["returns-false", "raises"])
@@ -38,7 +39,16 @@ def test_ready_names_the_failing_check(app, client, check):
     add_readiness_check(app, "database", check)
     response = client.get("/ready")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "unavailable", "failing": "database"}
+    body = response.get_json()
+    assert (body["status"], body["failing"]) == ("unavailable", ["database"])
+    assert body["checks"]["passing"]["ok"] is True
+
+
+def test_status_reports_service_and_version(client):
+    response = client.get("/status")
+    assert response.status_code == 200
+    assert response.get_json()["service"] == "{{ cookiecutter.project_slug }}"
+    assert response.get_json()["version"] == __version__
 
 
 @pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json, */*"])
@@ -128,7 +138,7 @@ def test_release_migrates_an_empty_database(postgres_database_url, monkeypatch, 
 
 def test_ready_checks_the_database(client):
     # Without `database`, DATABASE_URL is test.env's closed port.
-    assert client.get("/ready").get_json() == {"status": "unavailable", "failing": "database"}
+    assert client.get("/ready").get_json()["failing"] == ["database"]
 
 
 def test_a_note_is_written_and_read_back(database, app, client):
@@ -143,7 +153,11 @@ def test_a_note_is_written_and_read_back(database, app, client):
 
     @bp.post("")
     def add_note():
-        note = Note(text=request.get_json()["text"])
+        body = request.get_json(silent=True)
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            abort(400, 'Send JSON with a non-empty "text".')
+        note = Note(text=text)
         db_session().add(note)
         db_session().commit()
         return {"id": note.id, "text": note.text}, 201
@@ -159,6 +173,12 @@ def test_a_note_is_written_and_read_back(database, app, client):
     note_id = created.get_json()["id"]
     assert client.get(f"/notes/{note_id}").get_json() == {"id": note_id, "text": "hello"}
     assert client.get(f"/notes/{note_id + 1}").status_code == 404
+    # A bad body is the client's mistake, named: a 400, never a 500.
+    for body in ({"text": ""}, {"title": "hello"}, ["hello"]):
+        refused = client.post("/notes", json=body)
+        assert refused.status_code == 400, body
+        assert "non-empty" in refused.get_data(as_text=True), body
+    assert client.post("/notes", data="hello").status_code == 400
 {%- else -%}
 def test_release_command_runs_and_does_nothing_by_default(app):
     result = app.test_cli_runner().invoke(args=["release"])

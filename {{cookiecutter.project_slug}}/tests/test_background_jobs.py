@@ -1,7 +1,7 @@
 """Your background jobs: a view enqueues, a worker runs the job, the view shows the result.
 
-Against a real Redis: TEST_REDIS_URL's, or a throwaway redis-server the template's
-harness starts (tests/serving/harness/redis_server.py). The worker here is RQ's
+Against a real Redis, `redis_url`: TEST_REDIS_URL's, or a throwaway redis-server the
+template's harness starts (tests/serving/harness/redis_server.py). The worker here is RQ's
 SimpleWorker in this process, in burst mode (it runs what is queued, then returns):
 the same job code and Redis as `python -m {{ cookiecutter.package_name }} worker`, without a second process.
 """
@@ -9,22 +9,9 @@ the same job code and Redis as `python -m {{ cookiecutter.package_name }} worker
 import os
 
 import pytest
-from harness.redis_server import RedisServer
 from rq import SimpleWorker
 
 from {{ cookiecutter.package_name }}.serving import jobs
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    if os.environ.get("TEST_REDIS_URL"):
-        yield os.environ["TEST_REDIS_URL"]
-        return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

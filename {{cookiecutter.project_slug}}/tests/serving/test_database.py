@@ -104,6 +104,49 @@ def test_a_revision_with_an_autocommit_block_upgrades_through_release(
     assert valid
 
 
+PROBE_MODELS = """
+from sqlalchemy import Integer, MetaData, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class ProbeNote(Base):
+    __tablename__ = "probe_notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[str] = mapped_column(Text){extra}
+"""
+
+
+def test_a_revision_is_written_only_when_models_and_database_differ(
+    tmp_path, postgres_database_url
+):
+    """`make migration` with nothing changed writes no file and fails saying so;
+    with a new column it writes the revision that adds it."""
+    source = Path(probe_source(tmp_path))
+    package = source / "{{ cookiecutter.package_name }}"
+    versions = package / "migrations" / "versions"
+    released = command(tmp_path, postgres_database_url, "release", PYTHONPATH=str(source))
+    assert released.returncode == 0, released.stdout + released.stderr
+    before = sorted(versions.glob("*.py"))
+
+    (package / "models.py").write_text(PROBE_MODELS.format(extra=""))
+    revision = ("manage", "db", "revision", "-m")
+    unchanged = command(tmp_path, postgres_database_url, *revision, "x", PYTHONPATH=str(source))
+    assert unchanged.returncode == 1, unchanged.stdout + unchanged.stderr
+    assert "no change to write" in unchanged.stderr
+    assert sorted(versions.glob("*.py")) == before
+
+    column = "\n    title: Mapped[str | None] = mapped_column(Text)"
+    (package / "models.py").write_text(PROBE_MODELS.format(extra=column))
+    changed = command(tmp_path, postgres_database_url, *revision, "title", PYTHONPATH=str(source))
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    (written,) = set(versions.glob("*.py")) - set(before)
+    assert "add_column" in written.read_text() and "title" in written.read_text()
+
+
 def test_a_failing_revision_is_one_line_naming_the_exception_and_where(
     tmp_path, postgres_database_url
 ):
@@ -213,7 +256,8 @@ def test_ready_names_the_database_while_unreachable_then_recovers(
     server = start_gunicorn({"DATABASE_URL": missing}, app=DATABASE_APP)
     wait_for_health(server.url)
     ready = requests.get(f"{server.url}/ready", timeout=10)
-    assert ready.status_code == 503 and ready.json()["failing"] == "database"
+    assert ready.status_code == 503 and ready.json()["failing"] == ["database"]
+    assert ready.json()["checks"]["database"]["error"] == "returned false"
     request = requests.get(f"{server.url}/_probe/db/sleep?seconds=0", timeout=10)
     assert request.status_code == 503 and request.json() == {"probe_error": "database unavailable"}
     assert requests.get(f"{server.url}/health", timeout=2).status_code == 200

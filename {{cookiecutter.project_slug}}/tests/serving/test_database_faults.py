@@ -9,15 +9,14 @@ answers 200 again, from the same workers (pre-ping replaces the pooled connectio
 restart broke; nothing restarts the service).
 """
 
-import threading
 import time
-from dataclasses import dataclass
 
 import psycopg
 import pytest
 import requests
 from harness import reliability
 from harness.http import wait_for, wait_for_health
+from harness.load import Load
 from harness.processes import worker_pids
 
 from {{ cookiecutter.package_name }} import serving
@@ -40,62 +39,6 @@ LOAD_SECONDS = 60
 SEEN_PER_PHASE = 30
 
 
-@dataclass
-class Outcome:
-    started: float
-    ended: float
-    status: str  # the HTTP status, or the name of the client's error
-
-
-class DatabaseLoad:
-    """CLIENTS threads sending database requests until stopped, each outcome timed."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.outcomes: list[Outcome] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._deadline = time.monotonic() + LOAD_SECONDS
-        self._threads = [threading.Thread(target=self._run) for _ in range(CLIENTS)]
-
-    def __enter__(self) -> "DatabaseLoad":
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-    def _run(self) -> None:
-        with requests.Session() as session:
-            while not self._stop.is_set() and time.monotonic() < self._deadline:
-                with self._lock:
-                    if len(self.outcomes) >= MAX_REQUESTS:
-                        return
-                started = time.monotonic()
-                try:
-                    response = session.get(f"{self.url}{QUERY_PATH}", timeout=30)
-                    status = str(response.status_code)
-                except requests.RequestException as error:
-                    status = type(error).__name__
-                with self._lock:
-                    self.outcomes.append(Outcome(started, time.monotonic(), status))
-
-    def between(self, start: float, end: float = float("inf")) -> list[Outcome]:
-        """The requests sent after `start` that ended before `end`."""
-        with self._lock:
-            return [o for o in self.outcomes if o.started >= start and o.ended <= end]
-
-    def wait_for_requests(self, start: float, count: int) -> None:
-        wait_for(
-            lambda: len(self.between(start)) >= count,
-            LOAD_SECONDS / 2,
-            f"{count} requests after the phase began",
-        )
-
-
 @pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
 def test_a_database_restart_under_load_answers_503_fast_then_recovers(
     start_gunicorn, own_postgres_server, worker_class
@@ -113,7 +56,8 @@ def test_a_database_restart_under_load_answers_503_fast_then_recovers(
     wait_for_health(gunicorn.url)
     workers = gunicorn.wait_for_workers()
 
-    with DatabaseLoad(gunicorn.url) as load:
+    load = Load(gunicorn.url, QUERY_PATH, CLIENTS, MAX_REQUESTS, LOAD_SECONDS, timeout=30)
+    with load:
         up = time.monotonic()
         load.wait_for_requests(up, SEEN_PER_PHASE)
 

@@ -16,56 +16,13 @@ import pytest
 import requests
 from harness import reliability
 from harness.http import BackgroundRequest, wait_for, wait_for_health
+from harness.load import Load
 from harness.probe_app import SLOW_STARTED, SPIN_STARTED
 from harness.processes import accept_queue_length, peers_of, worker_pids
 
 from {{ cookiecutter.package_name }}.serving.worker_listeners import wanted as own_listeners_wanted
 
 pytestmark = pytest.mark.slow
-
-
-class Load:
-    """`clients` threads, each with a keep-alive session, GETting `path` until stopped."""
-
-    def __init__(self, url: str, path: str, clients: int, max_requests: int, seconds: float):
-        self.url, self.path = url, path
-        self.results: Counter[str] = Counter()
-        self.max_requests = max_requests
-        self.deadline = time.monotonic() + seconds
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run) for _ in range(clients)]
-
-    def __enter__(self) -> "Load":
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-    @property
-    def total(self) -> int:
-        return sum(self.results.values())
-
-    @property
-    def failed(self) -> int:
-        return self.total - self.results["200"]
-
-    def _run(self) -> None:
-        with requests.Session() as session:
-            while not self._stop.is_set() and time.monotonic() < self.deadline:
-                with self._lock:
-                    if self.total >= self.max_requests:
-                        return
-                try:
-                    outcome = str(session.get(f"{self.url}{self.path}", timeout=10).status_code)
-                except requests.RequestException as error:
-                    outcome = type(error).__name__
-                with self._lock:
-                    self.results[outcome] += 1
 
 
 def slots(worker_class: str, workers: int) -> int:

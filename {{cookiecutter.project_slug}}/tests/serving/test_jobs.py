@@ -37,19 +37,6 @@ PROJECT = Path(__file__).resolve().parents[2]
 LEASE_PASSED = 3600
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    given = os.environ.get("TEST_REDIS_URL")
-    if given:
-        yield given
-        return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def queue_name(redis_url, monkeypatch):
     """A queue of this test's own; enqueue() in this process uses it."""

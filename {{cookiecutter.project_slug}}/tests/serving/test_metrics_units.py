@@ -41,13 +41,6 @@ def test_bad_metrics_values_are_refused_naming_the_variable(environ, named):
     assert "short" not in str(refused.value).split("(")[-1] or "METRICS_TOKEN" in named
 
 
-def test_the_revision_comes_from_the_platform():
-    assert load_settings({}).metrics.revision == ""
-    assert load_settings({"RENDER_GIT_COMMIT": "abc123"}).metrics.revision == "abc123"
-    both = {"K_REVISION": "svc-00042-xyz", "SOURCE_VERSION": "def456"}
-    assert load_settings(both).metrics.revision == "svc-00042-xyz"
-
-
 def _status(exited: int | None = None, killed: int | None = None) -> int:
     """A wait status as os.waitpid returns it."""
     return (exited << 8) if exited is not None else killed

@@ -83,6 +83,12 @@ def test_worker_class_values():
         ("TRUSTED_HOSTS", "api.example.com,,x.example.com"),
         # Werkzeug's check cuts entries at the first colon: `[::1]` would never match.
         ("TRUSTED_HOSTS", "api.example.com,[::1]"),
+        ("SLOW_REQUEST_SECONDS", "-1"),
+        ("SLOW_REQUEST_SECONDS", "1s"),
+        ("SLOW_REQUEST_SECONDS", "nan"),
+        ("SLOW_REQUEST_SECONDS", "1e3"),
+        ("READY_CHECK_TIMEOUT", "0"),
+        ("READY_CHECK_TIMEOUT", "inf"),
     ],
 )
 def test_bad_value_names_the_variable_and_the_value(name, value):
@@ -92,6 +98,34 @@ def test_bad_value_names_the_variable_and_the_value(name, value):
     assert name in message
     assert repr(value.strip()) in message
     assert "\n" not in message
+
+
+def test_operations_settings():
+    defaults = load_settings({})
+    assert defaults.slow_request_seconds == 1.0
+    # Under the 3 s the Kubernetes readinessProbe waits (deploy/kubernetes).
+    assert defaults.ready_check_timeout == 2.0
+    assert defaults.revision is None
+    assert load_settings({"SLOW_REQUEST_SECONDS": "0"}).slow_request_seconds == 0
+    assert load_settings({"SLOW_REQUEST_SECONDS": "0.25"}).slow_request_seconds == 0.25
+    assert load_settings({"READY_CHECK_TIMEOUT": "5"}).ready_check_timeout == 5.0
+
+
+def test_the_revision_is_the_first_platform_variable_set():
+    assert load_settings({"SOURCE_VERSION": "c0ffee"}).revision == "c0ffee"
+    both = {"SOURCE_VERSION": "c0ffee", "K_REVISION": "svc-00007-abc"}
+    assert load_settings(both).revision == "svc-00007-abc"
+    assert load_settings({"FLY_IMAGE_REF": "x" * 500}).revision == "x" * 200
+
+
+def test_a_check_timeout_a_sync_worker_cannot_wait_for_is_refused():
+    environ = {"GUNICORN_WORKER_CLASS": "sync", "GUNICORN_TIMEOUT": "10"}
+    with pytest.raises(SettingsError, match=r"^READY_CHECK_TIMEOUT='10' is not allowed"):
+        load_settings({**environ, "READY_CHECK_TIMEOUT": "10"})
+    assert load_settings({**environ, "READY_CHECK_TIMEOUT": "9.5"}).ready_check_timeout == 9.5
+    # gthread and gevent keep their heartbeat while a request waits.
+    gthread = {**environ, "GUNICORN_WORKER_CLASS": "gthread", "READY_CHECK_TIMEOUT": "10"}
+    assert load_settings(gthread).ready_check_timeout == 10
 
 
 def test_proxy_and_host_settings():

@@ -59,6 +59,8 @@ def taken_as_given(name: str, value: str, parsed) -> bool:
         return parsed.forwarded_allow_ips == tuple(p.strip() for p in value.split(","))
     if name == "URL_PREFIX":
         return parsed.url_prefix == value
+    if name in ("SLOW_REQUEST_SECONDS", "READY_CHECK_TIMEOUT"):
+        return getattr(parsed, name.lower()) == float(value)
     if name == "TRUSTED_HOSTS":
         return parsed.trusted_hosts == tuple(p.strip().lower() for p in value.split(","))
     raise AssertionError(f"no property for {name}")
@@ -80,6 +82,8 @@ VARIABLES = [
     "FORWARDED_ALLOW_IPS",
     "URL_PREFIX",
     "TRUSTED_HOSTS",
+    "SLOW_REQUEST_SECONDS",
+    "READY_CHECK_TIMEOUT",
 ]
 # Mostly plausible-looking values, to reach the edges of each rule.
 VALUES = (

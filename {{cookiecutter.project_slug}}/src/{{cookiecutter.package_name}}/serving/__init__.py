@@ -10,6 +10,8 @@ below:
 - `init_app(app)`: what your factory calls (flask_app.py);
 - `Env`, `SettingsError`: the validated reader your config.py uses (settings.py);
 - `is_draining()`: True once this worker is shutting down (lifecycle.py);
+- `check_readiness(checks)`: /ready's body and status, each check run with a time
+  limit (readiness.py); `service_status(service, version)`: /status's body (status.py);
 - `sleep_unless_draining(seconds)`: the wait for streaming views (streaming.py);
 - `shared_file(path)`: a file in DATA_DIR that every UID in group 0 can write, made
   before SQLite's first connection to it (data_files.py, docs/state.md).
@@ -27,7 +29,7 @@ below:
 
 `Env`, `SettingsError`, `is_draining` and `shared_file` import only the standard library: gunicorn's
 master imports your config.py, before the gevent worker patches the standard
-library, so nothing heavier may load with them. The other{% if cookiecutter.database == "postgresql" %}s{% else %} two{% endif %} load on first use.
+library, so nothing heavier may load with them. The others load on first use.
 """
 
 from .data_files import shared_file
@@ -37,6 +39,7 @@ from .settings import Env, SettingsError
 __all__ = [
     "Env",
     "SettingsError",
+    "check_readiness",
 {%- if cookiecutter.database == "postgresql" %}
     "database_engine",
     "database_is_reachable",
@@ -52,6 +55,7 @@ __all__ = [
 {%- if cookiecutter.database == "postgresql" %}
     "release_database",
 {%- endif %}
+    "service_status",
     "shared_file",
     "sleep_unless_draining",
 ]
@@ -66,6 +70,14 @@ def __getattr__(name: str):
         from .streaming import sleep_unless_draining
 
         return sleep_unless_draining
+    if name == "check_readiness":
+        from .readiness import check_readiness
+
+        return check_readiness
+    if name == "service_status":
+        from .status import service_status
+
+        return service_status
 {%- if cookiecutter.database == "postgresql" %}
     if name in ("database_engine", "database_is_reachable", "db_session", "engine_options"):
         from . import database

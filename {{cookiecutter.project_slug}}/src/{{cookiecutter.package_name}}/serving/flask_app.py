@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import BadRequest
 
@@ -30,6 +30,7 @@ from .request_context import RequestContextMiddleware
 from .security_headers import SecurityHeadersMiddleware
 from .sessions import ProxyAwareSessionInterface
 from .settings import current_settings
+from .slow_requests import ROUTE_KEY
 from .trusted_hosts import init_trusted_hosts
 from .url_prefix import UrlPrefixMiddleware
 
@@ -63,6 +64,9 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.session_interface = ProxyAwareSessionInterface()
+    # Before the app's own before_request hooks, so a request one of them answers has
+    # its route too (only the Host check, trusted_hosts.py, runs earlier).
+    app.before_request(_note_route)
 
     # Gunicorn raises these while a view reads a body with broken chunking, or one
     # cut short: the client's fault, a 400, answered the way errors.py answers it.
@@ -78,9 +82,8 @@ def init_app(app: Flask) -> None:
     if settings.metrics.enabled:
         # Counts every request (the request id's middleware inside it, so a streamed
         # body is measured to its last byte) and answers /metrics (metrics.py).
-        from .metrics import MetricsMiddleware, record_route
+        from .metrics import MetricsMiddleware
 
-        app.teardown_request(record_route)
         wsgi_app = MetricsMiddleware(wsgi_app, settings.metrics, settings.url_prefix)
     app.wsgi_app = SecurityHeadersMiddleware(wsgi_app)
 {%- if cookiecutter.database == "postgresql" %}
@@ -89,6 +92,16 @@ def init_app(app: Flask) -> None:
 
     init_database(app)
 {%- endif %}
+
+
+def _note_route() -> None:
+    """The rule this request matched, for the slow-request line (slow_requests.py)."""
+    current = request._get_current_object()  # one context lookup, not three (~1 us each)
+    rule = current.url_rule
+    if rule is not None:
+        note = current.environ.get(ROUTE_KEY)
+        if note is not None:
+            note.rule = rule.rule
 
 
 def _warn_of_unshared_files(data_dir) -> None:

@@ -5,6 +5,7 @@ logs included, propagates to it, so no line is printed twice. Gunicorn uses
 `GunicornLogger` (set as `logger_class` in gunicorn_config.py), which routes its logs
 here and writes access entries as structured fields rather than a hand-written
 JSON `access_log_format`, which would not escape quotes in paths or user agents.
+The same call hands gunicorn's time for each request to slow_requests.py.
 
 Standard library only: gunicorn's master imports this before workers patch sockets.
 """
@@ -21,6 +22,7 @@ from contextvars import ContextVar
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
 from .settings import current_settings
+from .slow_requests import warn_if_slow
 
 # Set per request by request_context.py; read by the formatter for every line.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -218,7 +220,10 @@ class GunicornLogger(_GunicornBaseLogger):
     def setup(self, cfg) -> None:
         self.cfg = cfg
         self._access_log_enabled = bool(cfg.accesslog)
-        configure_logging(cfg.loglevel, current_settings().log_format)
+        settings = current_settings()
+        # Read once, in the master: each worker inherits it (0: no slow-request lines).
+        self._slow_request_seconds = settings.slow_request_seconds
+        configure_logging(cfg.loglevel, settings.log_format)
         for log in (self.error_log, self.access_log):
             log.handlers.clear()
             log.propagate = True
@@ -234,15 +239,35 @@ class GunicornLogger(_GunicornBaseLogger):
         super().info(msg, *args, **kwargs)
 
     def access(self, resp, req, environ, request_time) -> None:
-        if not self.access_log_enabled or not self.access_log.isEnabledFor(logging.INFO):
+        """The access entry, and the slow-request WARNING (slow_requests.py): both from
+        gunicorn's one measure of the request, taken after its last byte was sent."""
+        seconds = request_time.total_seconds()
+        slow = self._slow_request_seconds and seconds > self._slow_request_seconds
+        logged = self.access_log_enabled and self.access_log.isEnabledFor(logging.INFO)
+        if not (logged or slow):
             return
-        status = getattr(resp, "status_code", None) or str(resp.status).split(None, 1)[0]
+        status = int(getattr(resp, "status_code", None) or str(resp.status).split(None, 1)[0])
+        # The request id and trace live in the WSGI environ: by the time gunicorn
+        # logs the access entry, the request's context variables are reset. A request
+        # gunicorn answers itself has its id bound instead (error_pages.py).
+        token = request_id_var.set(environ.get("service.request_id") or request_id_var.get())
+        trace_token = trace_var.set(environ.get("service.trace"))
+        try:
+            if logged:
+                self._access_entry(resp, environ, status, seconds)
+            if slow:
+                warn_if_slow(environ, status, seconds, self._slow_request_seconds)
+        finally:
+            trace_var.reset(trace_token)
+            request_id_var.reset(token)
+
+    def _access_entry(self, resp, environ, status: int, seconds: float) -> None:
         fields = {
             "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"),
             "query": environ.get("QUERY_STRING") or None,
-            "status": int(status),
-            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
             "bytes": getattr(resp, "sent", None),
             "remote_addr": environ.get("REMOTE_ADDR"),
             "user_agent": environ.get("HTTP_USER_AGENT"),
@@ -260,16 +285,7 @@ class GunicornLogger(_GunicornBaseLogger):
             None,
             extra=fields,
         )
-        # The request id and trace live in the WSGI environ: by the time gunicorn
-        # logs the access entry, the request's context variables are reset. A request
-        # gunicorn answers itself has its id bound instead (error_pages.py).
-        token = request_id_var.set(environ.get("service.request_id") or request_id_var.get())
-        trace_token = trace_var.set(environ.get("service.trace"))
-        try:
-            self.access_log.handle(record)
-        finally:
-            trace_var.reset(trace_token)
-            request_id_var.reset(token)
+        self.access_log.handle(record)
 
     def exception(self, msg, *args, **kwargs) -> None:
         if getattr(sys.exc_info()[1], _LOGGED_MARK, False):

@@ -50,12 +50,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import metrics_files
 from .metrics_settings import MetricsSettings
+from .slow_requests import ROUTE_KEY
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 UNMATCHED = "<unmatched>"
-# Where record_route leaves the matched rule for the count: Flask clears the request
-# from the environ when its context ends, before the body is sent.
-ROUTE_KEY = "service.route"
 METRICS_PATH = "/metrics"
 # Seconds. 5 ms at the low end: a /health answers in 1-2 ms and nothing an operator
 # acts on is finer; 1 s is where a request counts as slow (the slow-request
@@ -92,20 +90,12 @@ BUILD_INFO = Gauge(
 )
 
 
-def worker_started(settings: MetricsSettings, memory_budget_bytes: int) -> None:
-    """In each worker, once booted (server_hooks.post_worker_init)."""
+def worker_started(revision: str | None, memory_budget_bytes: int) -> None:
+    """In each worker, once booted (server_hooks.post_worker_init). `revision`: the
+    platform's name for the deployed code (settings.py, as /status shows it)."""
     WORKER_STARTS.inc()
     WORKER_MEMORY_BUDGET.set(memory_budget_bytes)
-    BUILD_INFO.labels(_version(), settings.revision).set(1)
-
-
-def record_route(error: BaseException | None = None) -> None:
-    """A teardown_request function (init_app registers it): the rule this request matched."""
-    from flask import request
-
-    rule = request.url_rule
-    if rule is not None:
-        request.environ[ROUTE_KEY] = rule.rule
+    BUILD_INFO.labels(_version(), revision or "").set(1)
 
 
 def _version() -> str:
@@ -204,7 +194,10 @@ def _observe(environ, status: str, started: float) -> None:
     method = environ.get("REQUEST_METHOD", "")
     if method not in METHODS:
         method = "OTHER"
-    route = environ.get(ROUTE_KEY) or UNMATCHED
+    # The rule Flask matched, noted for the request (slow_requests.RouteNote): Flask
+    # clears its request from the environ before the body is sent.
+    note = environ.get(ROUTE_KEY)
+    route = (note.rule if note is not None else None) or UNMATCHED
     key = (method, route, status[:1])
     children = _children.get(key)
     if children is None:

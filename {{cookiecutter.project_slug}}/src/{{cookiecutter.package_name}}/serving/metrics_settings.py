@@ -26,17 +26,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .settings import Env
 
-# Where each platform names the code it runs, first found wins: Cloud Run's revision,
-# Railway's, Render's and Heroku's commit (Heroku's with the runtime-dyno-metadata
-# feature), Fly's image, and SOURCE_VERSION (Heroku's and Cloud Build's builds).
-REVISION_VARIABLES = (
-    "K_REVISION",
-    "RAILWAY_GIT_COMMIT_SHA",
-    "RENDER_GIT_COMMIT",
-    "HEROKU_SLUG_COMMIT",
-    "FLY_IMAGE_REF",
-    "SOURCE_VERSION",
-)
 # secrets.token_urlsafe(32) is 43 characters; 32 is what a guessing attack over the
 # network never reaches, and what settings.Env.secret's hint prints.
 TOKEN_MIN_LENGTH = 32
@@ -50,8 +39,6 @@ class MetricsSettings:
     host: str | None
     # /metrics on the main port for `Authorization: Bearer TOKEN`; None: 404 there.
     token: str | None = None
-    # The revision the platform names (REVISION_VARIABLES), for build_info; "" if none.
-    revision: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -68,9 +55,8 @@ def load_metrics_settings(env: Env, bind: tuple[str, ...]) -> MetricsSettings:
 
     port = env.integer("METRICS_PORT", None, minimum=1, maximum=65535)
     token = env.secret("METRICS_TOKEN", required=False, min_length=TOKEN_MIN_LENGTH)
-    revision = next(filter(None, (env.text(name, None) for name in REVISION_VARIABLES)), "")
     if port is None:
-        return MetricsSettings(port=None, host=None, token=token, revision=revision)
+        return MetricsSettings(port=None, host=None, token=token)
     tcp = [
         address.rpartition(":") for address in bind if not address.startswith(("unix:", "fd://"))
     ]
@@ -84,4 +70,4 @@ def load_metrics_settings(env: Env, bind: tuple[str, ...]) -> MetricsSettings:
             f"METRICS_PORT={port!r} needs a TCP address to share its host with: BIND has "
             "only unix: or fd:// addresses; add HOST:PORT to BIND, or unset METRICS_PORT"
         )
-    return MetricsSettings(port=port, host=tcp[0][0], token=token, revision=revision)
+    return MetricsSettings(port=port, host=tcp[0][0], token=token)

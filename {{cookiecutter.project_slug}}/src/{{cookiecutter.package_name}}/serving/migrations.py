@@ -218,7 +218,32 @@ def downgrade_command(revision: str) -> None:
 @click.option("--empty", is_flag=True, help="An empty revision, not compared with models.py.")
 def revision_command(message: str, empty: bool) -> None:
     """Write the next revision: what models.py has that the database lacks."""
-    _run("revision", message=message, autogenerate=not empty)
+    if empty:
+        _run("revision", message=message)
+        return
+    found = []
+
+    def unless_nothing_changed(context, revision, directives) -> None:
+        # Alembic writes an empty revision when models.py and the database agree: a
+        # file with `pass` that every later deploy applies for nothing. Nothing is
+        # written instead, and the command fails saying why.
+        if directives and directives[0].upgrade_ops.is_empty():
+            directives[:] = []
+        else:
+            found.append(True)
+
+    _run(
+        "revision",
+        message=message,
+        autogenerate=True,
+        process_revision_directives=unless_nothing_changed,
+    )
+    if not found:
+        raise click.ClickException(
+            "no change to write: models.py and the database agree (is the database at"
+            " the newest revision, and models.py saved?). --empty writes a revision"
+            " to fill by hand."
+        )
 
 
 @db_commands.command("current")

@@ -22,6 +22,7 @@ import re
 import uuid
 
 from .logging_setup import mark_logged, request_id_var, trace_var
+from .slow_requests import ROUTE_KEY, RouteNote
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class RequestContextMiddleware:
         trace = self._trace(environ)
         environ["service.request_id"] = request_id
         environ["service.trace"] = trace
+        # Filled in by Flask's routing (flask_app.py), read with gunicorn's timing.
+        environ[ROUTE_KEY] = RouteNote()
         bound = _Bound(request_id, trace)
         start = _DeferredStart(start_response, request_id)
         with bound:

@@ -269,7 +269,7 @@ def post_worker_init(worker):
     if settings.metrics.enabled:
         from .metrics import worker_started
 
-        worker_started(settings.metrics, settings.worker_memory_mb * 2**20)
+        worker_started(settings.revision, settings.worker_memory_mb * 2**20)
 {%- if cookiecutter.database == "postgresql" %}
     if worker.age == 1:
         # The first worker gunicorn forked states the pool once per boot.

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,22 @@ _URL_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 # IPv4 address; no port, no scheme, no wildcard. No IPv6 address: Werkzeug's check
 # cuts each entry and each Host at its first colon, so `[::1]` would never match.
 _TRUSTED_HOST = re.compile(r"^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+# A plain decimal number of seconds: 1, 0.5, 2.25 (no exponent, sign, nan or inf).
+_SECONDS = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+# Where each platform names the deployed code, first found first (/status's revision):
+# Cloud Run's revision, Railway's, Render's and Heroku's commit (Heroku's needs the
+# runtime-dyno-metadata feature), Fly's image reference, and Heroku's build variable
+# that buildpacks and some CI systems also set.
+REVISION_VARIABLES = (
+    "K_REVISION",
+    "RAILWAY_GIT_COMMIT_SHA",
+    "RENDER_GIT_COMMIT",
+    "HEROKU_SLUG_COMMIT",
+    "FLY_IMAGE_REF",
+    "SOURCE_VERSION",
+)
+# Longer is not a revision: /status shows at most this much of one.
+_REVISION_MAX = 200
 
 
 class SettingsError(ValueError):
@@ -88,6 +105,11 @@ class Settings:
     # Application.
     max_content_length: int
     google_cloud_project: str | None
+    # Operations: the slow-request WARNING's threshold (0: off), each readiness
+    # check's time limit, and the platform's name for the deployed code (/status).
+    slow_request_seconds: float
+    ready_check_timeout: float
+    revision: str | None
     # Where the Prometheus metrics are served and to whom (metrics_settings.py).
     metrics: MetricsSettings
 {%- if cookiecutter.database == "postgresql" %}
@@ -127,6 +149,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "GUNICORN_MAX_REQUESTS > 0 (jitter spreads the recycling it turns on)"
         )
     worker_connections = env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+    timeout = env.integer("GUNICORN_TIMEOUT", 30, minimum=0)
     bind = _bind(env)
     return Settings(
         bind=bind,
@@ -144,7 +167,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         worker_class=worker_class,
         threads=threads,
         worker_connections=worker_connections,
-        timeout=env.integer("GUNICORN_TIMEOUT", 30, minimum=0),
+        timeout=timeout,
         graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 8, minimum=1),
         keepalive=env.integer("GUNICORN_KEEPALIVE", 95, minimum=0),
         max_requests=max_requests,
@@ -167,6 +190,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         google_cloud_project=env.matching(
             "GOOGLE_CLOUD_PROJECT", _GCP_PROJECT, "a Google Cloud project ID"
         ),
+        # A request slower than this logs one WARNING (slow_requests.py): a second is
+        # where users notice, and what the seed services warned at.
+        slow_request_seconds=env.seconds("SLOW_REQUEST_SECONDS", 1.0, minimum=0.0),
+        ready_check_timeout=_ready_check_timeout(env, worker_class, timeout),
+        revision=_revision(env),
         metrics=load_metrics_settings(env, bind),
 {%- if cookiecutter.database == "postgresql" %}
         database=_database(env, worker_class, threads, worker_connections),
@@ -194,8 +222,10 @@ def _database(
 {%- endif %}
 
 
-# This boot's settings, once boot_settings() has read them.
+# This boot's settings, once boot_settings() has read them, and when it read them
+# (the master's start, for /status: time.time() seconds).
 _boot: Settings | None = None
+_boot_time: float | None = None
 {%- if cookiecutter.background_jobs == "rq" %}
 # This boot's background jobs' settings (jobs_settings.py), read with the rest.
 _boot_jobs = None
@@ -215,7 +245,7 @@ def boot_settings() -> Settings:
     factory, which tests and `flask` also call, and it cannot fail where the master's
     check passed.
     """
-    global _boot
+    global _boot, _boot_time
     if _boot is None:
         from {{ cookiecutter.package_name }}.config import load_config
 
@@ -231,8 +261,14 @@ def boot_settings() -> Settings:
         global _boot_jobs
         _boot_jobs = or_exit(load_job_settings, os.environ)
 {%- endif %}
-        _boot = settings
+        _boot, _boot_time = settings, time.time()
     return _boot
+
+
+def boot_time() -> float | None:
+    """When this boot read its settings: in the service, the master's start (a worker
+    inherits it); None outside a boot (tests, `flask`)."""
+    return _boot_time if _boot is not None else None
 
 
 def current_settings() -> Settings:
@@ -306,6 +342,29 @@ def _forwarded_allow_ips(env: Env) -> tuple[str, ...]:
                 "IP addresses or networks (10.0.0.0/8), or * alone for any address"
             ) from None
     return entries
+
+
+def _ready_check_timeout(env: Env, worker_class: str, timeout: int) -> float:
+    # 2 s: under the 3 s the template's Kubernetes readinessProbe waits for an answer
+    # (Cloud Run, Fly, Render, Railway and the image's HEALTHCHECK probe /health only),
+    # so a hung dependency is answered as a named failure, not a probe that timed out.
+    seconds = env.seconds("READY_CHECK_TIMEOUT", 2.0, minimum=0.1)
+    if worker_class == "sync" and timeout and seconds >= timeout:
+        # A sync worker waits for /ready's checks in its one thread, and is killed
+        # after GUNICORN_TIMEOUT s without a heartbeat.
+        raise SettingsError(
+            f"READY_CHECK_TIMEOUT={env.text('READY_CHECK_TIMEOUT', '')!r} is not allowed: "
+            f"expected fewer seconds than GUNICORN_TIMEOUT ({timeout}) with sync workers"
+        )
+    return seconds
+
+
+def _revision(env: Env) -> str | None:
+    for name in REVISION_VARIABLES:
+        value = env.text(name, None)
+        if value is not None:
+            return value[:_REVISION_MAX]
+    return None
 
 
 def _url_prefix(env: Env) -> str | None:
@@ -399,6 +458,16 @@ class Env:
         if number < minimum or (maximum is not None and number > maximum):
             raise SettingsError(f"{name}={value!r} is not allowed: expected {allowed}")
         return number
+
+    def seconds(self, name: str, default: float, *, minimum: float) -> float:
+        """A duration as a plain decimal number of seconds, `minimum` or more."""
+        value = self._raw(name)
+        if value is None:
+            return default
+        allowed = f"a number of seconds, {minimum:g} or more (such as 0.5 or 2)"
+        if not _SECONDS.match(value) or float(value) < minimum:
+            raise SettingsError(f"{name}={value!r} is not allowed: expected {allowed}")
+        return float(value)
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._raw(name)

@@ -1,8 +1,9 @@
 """The database tests' own app: the serving machinery's database around probe endpoints.
 
 Built like probe_app.py (serving.init_app, never your create_app), with /ready
-consulting only the machinery's database check, and its own error shape: the 503s
-the tests see come from serving/database.py, whatever your errors.py does.
+running only the machinery's database check (through serving.check_readiness, as
+your health.py runs its checks), and its own error shape: the 503s the tests see
+come from serving/database.py, whatever your errors.py does.
 """
 
 import logging
@@ -34,9 +35,8 @@ def create_database_app() -> Flask:
 
     @app.get("/ready")
     def ready():
-        if not serving.database_is_reachable():
-            return jsonify(status="unavailable", failing="database"), 503
-        return jsonify(status="ready")
+        # As your health.py runs it: in a thread of its own, within READY_CHECK_TIMEOUT.
+        return serving.check_readiness([("database", serving.database_is_reachable)])
 
     @app.get("/_probe/db/sleep")
     def sleep():

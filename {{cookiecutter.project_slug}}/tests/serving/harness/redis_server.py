@@ -83,3 +83,18 @@ class RedisServer:
         self.stop()
         self.log.unlink(missing_ok=True)
         self.start()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """TEST_REDIS_URL's Redis, or a throwaway redis-server for the session (a plugin of
+    tests/conftest.py: your job tests and the template's share it)."""
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.url
+    finally:
+        server.stop()

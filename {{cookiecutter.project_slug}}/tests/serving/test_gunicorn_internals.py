@@ -400,6 +400,29 @@ def test_stop_iteration_from_handle_request_closes_the_connection():
     )
 
 
+def test_arbiter_internals_the_exit_reasons_rely_on():
+    """worker_exits.py notes each status os.waitpid returns while reap_workers runs,
+    and the pids kill_worker signals; child_exit comes after the reap, in the main loop."""
+    from gunicorn import arbiter
+
+    exits = "worker_exits.py"
+    reap = inspect.getsource(arbiter.Arbiter.reap_workers)
+    assert "os.waitpid(-1, os.WNOHANG)" in reap, relies(exits, "reap_workers", "os.waitpid")
+    assert reap.find("os.waitpid") < reap.find("self.cfg.child_exit(self, worker)"), relies(
+        exits, "reap_workers", "reaps, then calls child_exit"
+    )
+    assert "os.kill(pid, sig)" in inspect.getsource(arbiter.Arbiter.kill_worker), relies(
+        exits, "Arbiter.kill_worker", "sends the signal"
+    )
+    assert "kill_worker" in names_used(arbiter.Arbiter.kill_workers), relies(
+        exits, "Arbiter.kill_workers", "signals through kill_worker"
+    )
+    # SIGCHLD is queued by its handler and reaped in the main loop, never in the handler.
+    assert "reap_workers" not in names_used(arbiter.Arbiter.signal_chld), relies(
+        exits, "Arbiter.signal_chld", "only queues the signal"
+    )
+
+
 def test_gunicorn_settings_the_subclasses_read():
     cfg = Config()
     assert isinstance(cfg.reuse_port, bool), relies(GEVENT, "Config.reuse_port", "a bool")

@@ -2,7 +2,8 @@
 
 Settings and their validation, worker sizing and classes, logging, request ids,
 security headers, session cookies, the data location, the start command, the
-healthcheck probe, gunicorn's configuration and its server hooks. Template updates
+healthcheck probe, gunicorn's configuration and its server hooks, the metrics and
+each worker's memory. Template updates
 change this folder; your application lives one folder up and uses only the names
 below:
 

@@ -5,7 +5,8 @@ logging setup, the data location as Flask's instance path (with a warning naming
 what in it another UID of its group cannot write), body-size limits, session cookie
 defaults, 400s for bodies gunicorn cannot parse, the Host check and path-only routing
 redirects, and the WSGI middlewares (security headers, request ids and trace, the
-size limit of chunked bodies, URL_PREFIX).
+size limit of chunked bodies, URL_PREFIX, and the Prometheus metrics where
+METRICS_PORT or METRICS_TOKEN asks for them).
 {%- if cookiecutter.database == "postgresql" %} Then the database: a session per
 request, 503 when the database cannot serve, the `db` commands (database.py).
 Nothing here decides how errors look: that is errors.py in your app.
@@ -77,7 +78,14 @@ def init_app(app: Flask) -> None:
     wsgi_app = ChunkedBodyLimitMiddleware(app.wsgi_app, app)
     if settings.url_prefix:
         wsgi_app = UrlPrefixMiddleware(wsgi_app, settings.url_prefix)
-    app.wsgi_app = SecurityHeadersMiddleware(RequestContextMiddleware(wsgi_app, app))
+    wsgi_app = RequestContextMiddleware(wsgi_app, app)
+    if settings.metrics.enabled:
+        # Counts every request (the request id's middleware inside it, so a streamed
+        # body is measured to its last byte) and answers /metrics (metrics.py).
+        from .metrics import MetricsMiddleware
+
+        wsgi_app = MetricsMiddleware(wsgi_app, settings.metrics, settings.url_prefix)
+    app.wsgi_app = SecurityHeadersMiddleware(wsgi_app)
 {%- if cookiecutter.database == "postgresql" %}
 
     from .database import init_database

@@ -18,11 +18,15 @@ Settings: https://gunicorn.org/reference/settings/
 import os
 
 from {{ cookiecutter.package_name }}.serving import server_hooks
+from {{ cookiecutter.package_name }}.serving.metrics_files import prepare_or_exit
 from {{ cookiecutter.package_name }}.serving.settings import boot_settings
 from {{ cookiecutter.package_name }}.serving.worker_listeners import wanted
 from {{ cookiecutter.package_name }}.serving.worker_sizing import worker_count
 
 _settings = boot_settings()
+if _settings.metrics.enabled:
+    # Done already by the start command; here for a plain `gunicorn` (metrics_files.py).
+    prepare_or_exit("{{ cookiecutter.package_name }}")
 
 _workers = worker_count(_settings)
 
@@ -34,6 +38,10 @@ proc_name = "{{ cookiecutter.project_slug }}"
 # the kernel has IPv6 (Railway's private network is IPv6-only; a dual-stack socket
 # still takes IPv4), and 0.0.0.0 where IPv6 is disabled.
 bind = list(_settings.bind)
+# METRICS_PORT: a second socket on the same host, which every worker serves too and
+# which answers /metrics alone (metrics.py). Never published by a deploy file.
+if _settings.metrics.address is not None:
+    bind.append(_settings.metrics.address)
 
 # One listening socket per gthread or gevent worker: with reuse_port, gunicorn binds
 # each worker its own SO_REUSEPORT socket and the kernel spreads kept-alive
@@ -120,3 +128,6 @@ on_starting = server_hooks.on_starting
 when_ready = server_hooks.when_ready
 post_fork = server_hooks.post_fork
 post_worker_init = server_hooks.post_worker_init
+post_request = server_hooks.post_request
+child_exit = server_hooks.child_exit
+on_exit = server_hooks.on_exit

@@ -8,8 +8,15 @@ calls them:
 - on_starting: no stop signal lost at a fork; one halt when workers fail to boot;
 - when_ready: the boot line, the effective configuration as one JSON entry;
 - post_fork: a worker told to stop before it has booted exits at once;
-- post_worker_init: /ready answers 503 as soon as the worker is told to stop; a
-  WARNING for each scheduler the app started in the worker (in_process_schedulers.py).
+- post_worker_init: /ready answers 503 as soon as the worker is told to stop; the
+  worker's start is counted (metrics.py); a WARNING for each scheduler the app
+  started in the worker (in_process_schedulers.py);
+- post_request: the worker's memory against WORKER_MEMORY_MB, now and then
+  (worker_memory.py);
+- child_exit: in the master, why the worker exited: counted, an ERROR line for a
+  SIGKILL, its metrics' files folded into the archive (worker_exits.py,
+  metrics_files.py);
+- on_exit: the metrics' temporary folder removed.
 {%- if cookiecutter.database == "postgresql" %}
   The first worker also states the database pool against the server's limit, once,
   when it first uses the database (its first /ready probe, say).
@@ -32,6 +39,9 @@ from gunicorn.errors import HaltServer
 from .refusals import CONFIG_FILE, source, unservable
 from .settings import boot_settings
 from .start import exit_now
+from .worker_exits import child_exit as _child_exit
+from .worker_exits import watch as _watch_exits
+from .worker_memory import after_request
 from .worker_sizing import worker_count
 
 # The signals that stop a worker: TERM from the master (graceful), QUIT from the
@@ -57,6 +67,7 @@ def on_starting(server):
     """Set up the master: no stop signal lost at a fork, one halt when workers fail to boot."""
     keep_stop_signals_across_forks()
     _halt_once(server)
+    _watch_exits(server)
 
 
 def keep_stop_signals_across_forks():
@@ -259,6 +270,11 @@ def post_worker_init(worker):
         stop(signum, frame)
 
     signal.signal(signal.SIGTERM, drain_then_stop)
+    settings = boot_settings()
+    if settings.metrics.enabled:
+        from .metrics import worker_started
+
+        worker_started(settings.revision, settings.worker_memory_mb * 2**20)
 {%- if cookiecutter.database == "postgresql" %}
     if worker.age == 1:
         # The first worker gunicorn forked states the pool once per boot.
@@ -266,3 +282,21 @@ def post_worker_init(worker):
 
         state_pool_on_first_use(worker.cfg.workers)
 {%- endif %}
+
+
+def post_request(worker, req, environ, resp):
+    """After each request, in the worker: its memory, read now and then (worker_memory.py)."""
+    settings = boot_settings()
+    after_request(settings.worker_memory_mb, settings.metrics.enabled)
+
+
+def child_exit(server, worker):
+    """In the master, once a worker is reaped: why it exited (worker_exits.py)."""
+    _child_exit(server, worker, boot_settings().metrics.enabled)
+
+
+def on_exit(server):
+    """The master's last step: remove the metrics' temporary folder, if it made one."""
+    from .metrics_files import remove_made_directory
+
+    remove_made_directory()

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 {%- if cookiecutter.database == "postgresql" %}
 from typing import TYPE_CHECKING
+{%- endif %}
+
+from .metrics_settings import MetricsSettings, load_metrics_settings
+{%- if cookiecutter.database == "postgresql" %}
 
 if TYPE_CHECKING:
     from .database_settings import DatabaseSettings
@@ -106,6 +110,8 @@ class Settings:
     slow_request_seconds: float
     ready_check_timeout: float
     revision: str | None
+    # Where the Prometheus metrics are served and to whom (metrics_settings.py).
+    metrics: MetricsSettings
 {%- if cookiecutter.database == "postgresql" %}
     # DATABASE_URL and the pool's sizes (database_settings.py); None while unset,
     # which only boot_settings() refuses: tests and scripts may parse without one.
@@ -144,8 +150,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         )
     worker_connections = env.integer("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
     timeout = env.integer("GUNICORN_TIMEOUT", 30, minimum=0)
+    bind = _bind(env)
     return Settings(
-        bind=_bind(env),
+        bind=bind,
         web_concurrency=env.integer("WEB_CONCURRENCY", None, minimum=1),
         workers_per_core=env.integer("WORKERS_PER_CORE", 2, minimum=1),
         max_workers=env.integer("MAX_WORKERS", None, minimum=1),
@@ -188,6 +195,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         slow_request_seconds=env.seconds("SLOW_REQUEST_SECONDS", 1.0, minimum=0.0),
         ready_check_timeout=_ready_check_timeout(env, worker_class, timeout),
         revision=_revision(env),
+        metrics=load_metrics_settings(env, bind),
 {%- if cookiecutter.database == "postgresql" %}
         database=_database(env, worker_class, threads, worker_connections),
 {%- endif %}

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     # the workers reuse what this read (settings.boot_settings says how).
     from .settings import boot_settings
 
-    boot_settings()
+    settings = boot_settings()
     os.umask(UMASK)
     if args[:1] == ["release"]:
         manage(["release", *args[1:]])
@@ -102,6 +102,12 @@ def main(argv: list[str] | None = None) -> None:
         run(args[1:])
 {%- endif %}
     else:
+        if settings.metrics.enabled:
+            # Before gunicorn, the app or anything else imports prometheus_client,
+            # which reads PROMETHEUS_MULTIPROC_DIR once, on import (metrics_files.py).
+            from .metrics_files import prepare_or_exit
+
+            prepare_or_exit("{{ cookiecutter.package_name }}")
         serve(args)
 
 

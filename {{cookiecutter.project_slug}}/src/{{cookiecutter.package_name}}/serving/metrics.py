@@ -1,0 +1,240 @@
+"""Prometheus metrics of the service, counted in each worker and served at /metrics.
+
+What is counted (docs/metrics.md has the whole list and who can read it):
+
+- http_requests_total{method,route,status_class} and
+  http_request_duration_seconds{method,route}: `route` is the Flask rule that
+  matched (`/notes/<int:note>`), `<unmatched>` when none did: never the raw path, so a
+  scanner's thousand paths make one series, not a thousand. `method` is one of
+  METHODS, else OTHER, for the same reason. A streamed body is measured to its
+  last byte (when gunicorn closes it); a send_file() body, which gunicorn sends
+  with sendfile() unseen by Python, to the moment the app returned it.
+- http_requests_in_flight (livesum: the sum over live workers; a killed worker's
+  requests died with it and leave the sum).
+- worker_starts_total, worker_exits_total{reason,signal} (the master counts the
+  exits: worker_exits.py), worker_memory_bytes (livemax: the largest live worker,
+  the figure that meets the budget first; one series however often workers are
+  replaced) and worker_memory_budget_bytes (WORKER_MEMORY_MB, livemax).
+- build_info{version,revision} = 1 (livemax: 1 however many workers run).
+
+Scrapes of /metrics are not counted: they are the reader, not the service's traffic.
+
+Multiprocess mode: PROMETHEUS_MULTIPROC_DIR is set by the start command before
+anything imports prometheus_client (metrics_files.py), and a scrape adds up every
+worker's files, so any worker's answer is the whole service's. Without it (the
+test client, `flask run`) the process's own registry is served. An app's own
+Counter, Histogram or Gauge made with prometheus_client lands in the same files and
+in the same answer.
+
+Where /metrics is answered (metrics_settings.py): on METRICS_PORT, which answers
+nothing else (404); on the main port only with `Authorization: Bearer METRICS_TOKEN`,
+else the request goes on to the app as any other path (your app's 404).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from time import perf_counter
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from . import metrics_files
+from .metrics_settings import MetricsSettings
+from .slow_requests import ROUTE_KEY
+
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+UNMATCHED = "<unmatched>"
+METRICS_PATH = "/metrics"
+# Seconds. 5 ms at the low end: a /health answers in 1-2 ms and nothing an operator
+# acts on is finer; 1 s is where a request counts as slow (the slow-request
+# warning's default); 30 s is GUNICORN_TIMEOUT's default, past which a sync
+# worker is killed. Twelve buckets: each is a series per route and method.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+REQUESTS = Counter("http_requests", "HTTP requests answered", ("method", "route", "status_class"))
+DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time from the request reaching the app to its response's last byte",
+    ("method", "route"),
+    buckets=BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "http_requests_in_flight", "HTTP requests being answered", multiprocess_mode="livesum"
+)
+WORKER_STARTS = Counter("worker_starts", "gunicorn workers booted")
+WORKER_MEMORY = Gauge(
+    "worker_memory_bytes",
+    "Memory of the largest live worker (PSS, or RSS where the kernel has no smaps_rollup)",
+    multiprocess_mode="livemax",
+)
+WORKER_MEMORY_BUDGET = Gauge(
+    "worker_memory_budget_bytes",
+    "WORKER_MEMORY_MB, the budget per worker",
+    multiprocess_mode="livemax",
+)
+BUILD_INFO = Gauge(
+    "build_info",
+    "The running version and revision",
+    ("version", "revision"),
+    multiprocess_mode="livemax",
+)
+
+
+def worker_started(revision: str | None, memory_budget_bytes: int) -> None:
+    """In each worker, once booted (server_hooks.post_worker_init). `revision`: the
+    platform's name for the deployed code (settings.py, as /status shows it)."""
+    WORKER_STARTS.inc()
+    WORKER_MEMORY_BUDGET.set(memory_budget_bytes)
+    BUILD_INFO.labels(_version(), revision or "").set(1)
+
+
+def _version() -> str:
+    from {{ cookiecutter.package_name }} import __version__
+
+    return __version__
+
+
+def exposition() -> bytes:
+    """The text a scrape gets: every worker's files added up, or this process's registry."""
+    if metrics_files.VARIABLE not in os.environ:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    with metrics_files.reading():
+        return generate_latest(registry)
+
+
+class MetricsMiddleware:
+    """Counts every request and answers /metrics where it may be read."""
+
+    def __init__(self, app, settings: MetricsSettings, url_prefix: str | None = None) -> None:
+        self.app = app
+        self.port = settings.port
+        self._token = f"Bearer {settings.token}".encode() if settings.token else None
+        # The main port's /metrics, also under URL_PREFIX (a router may pass only those).
+        self._paths = (
+            {METRICS_PATH, f"{url_prefix}{METRICS_PATH}"} if url_prefix else {METRICS_PATH}
+        )
+
+    def __call__(self, environ, start_response):
+        if self.port is not None and _local_port(environ) == self.port:
+            if environ.get("PATH_INFO") == METRICS_PATH:
+                return _answer(start_response, "200 OK", exposition(), CONTENT_TYPE_LATEST)
+            return _answer(start_response, "404 Not Found", b"Not Found\n", "text/plain")
+        if (
+            self._token is not None
+            and environ.get("PATH_INFO") in self._paths
+            and hmac.compare_digest(
+                environ.get("HTTP_AUTHORIZATION", "").encode("latin-1"), self._token
+            )
+        ):
+            return _answer(start_response, "200 OK", exposition(), CONTENT_TYPE_LATEST)
+        return self._counted(environ, start_response)
+
+    def _counted(self, environ, start_response):
+        started = perf_counter()
+        status = ["500"]  # what counts if the app raises before it starts a response
+
+        def start(line, headers, exc_info=None):
+            status[0] = line
+            return start_response(line, headers, exc_info)
+
+        IN_FLIGHT.inc()
+        try:
+            body = self.app(environ, start)
+        except BaseException:
+            _observe(environ, status[0], started)
+            raise
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
+            # Wrapped, gunicorn would no longer see it and would read it in Python.
+            _observe(environ, status[0], started)
+            return body
+        return _MeasuredBody(body, environ, status, started)
+
+
+class _MeasuredBody:
+    """The body as the server sees it: iterated unchanged, observed once it is closed
+    (gunicorn closes it after the last byte, or when the connection is cut)."""
+
+    __slots__ = ("_body", "_environ", "_started", "_status")
+
+    def __init__(self, body, environ, status, started) -> None:
+        self._body = body
+        self._environ = environ
+        self._status = status
+        self._started = started
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if self._started is not None:
+                _observe(self._environ, self._status[0], self._started)
+                self._started = None
+
+
+def _observe(environ, status: str, started: float) -> None:
+    elapsed = perf_counter() - started
+    method = environ.get("REQUEST_METHOD", "")
+    if method not in METHODS:
+        method = "OTHER"
+    # The rule Flask matched, noted for the request (slow_requests.RouteNote): Flask
+    # clears its request from the environ before the body is sent.
+    note = environ.get(ROUTE_KEY)
+    route = (note.rule if note is not None else None) or UNMATCHED
+    key = (method, route, status[:1])
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            REQUESTS.labels(method, route, f"{status[:1]}xx"),
+            DURATION.labels(method, route),
+        )
+    children[0].inc()
+    children[1].observe(elapsed)
+    IN_FLIGHT.dec()
+
+
+# Each label set's counter and histogram, looked up once: labels() takes a lock and
+# builds a key on every call. Bounded as the series are: methods, rules, classes.
+_children: dict[tuple[str, str, str], tuple] = {}
+
+
+def _local_port(environ) -> int | None:
+    """The port the connection came in on, from its socket: never from a header."""
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        try:
+            address = sock.getsockname()
+        except OSError:
+            return None
+        return address[1] if isinstance(address, tuple) else None
+    port = environ.get("SERVER_PORT", "")  # outside gunicorn: the test client's
+    return int(port) if port.isdigit() else None
+
+
+def _answer(start_response, status: str, body: bytes, content_type: str):
+    start_response(
+        status,
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [body]

@@ -1,0 +1,202 @@
+"""Prometheus metrics against real gunicorn masters: exact counts, for every worker class.
+
+N requests spread over every worker give exactly N in one scrape, whichever worker
+answers it; after a worker is SIGKILLed and replaced and workers are recycled under
+GUNICORN_MAX_REQUESTS, no counter goes backwards and the total stays exact (the
+dead workers' files are folded into an archive, metrics_files.py). The metrics port
+answers /metrics alone, and /metrics on the main port needs METRICS_TOKEN.
+"""
+
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from harness.http import free_port, wait_for, wait_for_health
+from harness.processes import worker_pids
+from harness.scrape import scrape, total
+
+from {{ cookiecutter.package_name }}.serving.settings import DEFAULT_WORKER_CLASS
+
+# Every class in the full run; a quick run (-m "not slow") checks the default one.
+WORKER_CLASSES = [
+    pytest.param(name, marks=[] if name == DEFAULT_WORKER_CLASS else [pytest.mark.slow])
+    for name in ("sync", "gthread", "gevent")
+]
+METRICS_APP = "harness.metrics_app:app"
+ROUTE = "/items/<int:item>"
+# Requests per phase: enough for every worker to serve some on fresh connections.
+REQUESTS = 60
+# Concurrent clients, and the seconds each request takes in the app (see send()).
+CLIENTS, HOLD = 6, 0.02
+
+
+def start(start_gunicorn, worker_class: str, folder, **env: str):
+    """A master of the metrics app; its metrics' files in `folder` (the test's own: a
+    master killed by the fixture leaves nothing in the machine's /tmp)."""
+    metrics_port = free_port()
+    server = start_gunicorn(
+        {
+            "GUNICORN_WORKER_CLASS": worker_class,
+            "WEB_CONCURRENCY": "3",
+            "METRICS_PORT": str(metrics_port),
+            "PROMETHEUS_MULTIPROC_DIR": str(folder),
+            **env,
+        },
+        app=METRICS_APP,
+    )
+    server.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    wait_for_health(server.url)
+    return server
+
+
+def send(server, count: int, first: int = 0) -> set[int]:
+    """`count` GETs of ROUTE from CLIENTS threads, each on a new connection; the pids
+    that answered. Each takes HOLD seconds in the app, so the requests overlap and
+    every worker gets some (one idle sync worker would otherwise win every accept)."""
+
+    def get(number: int) -> int:
+        response = requests.get(f"{server.url}/items/{number}?hold={HOLD}", timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()["pid"]
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        return set(pool.map(get, range(first, first + count)))
+
+
+def counted(server) -> float:
+    return total(scrape(server.metrics_url), "http_requests_total", route=ROUTE)
+
+
+def wait_for_count(server, expected: int) -> None:
+    """The count lands when a body is closed, just after the client has it: poll."""
+    wait_for(lambda: counted(server) == expected, 10, f"http_requests_total == {expected}")
+
+
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_every_worker_counts_once_and_a_scrape_adds_them_up(start_gunicorn, worker_class, tmp_path):
+    server = start(start_gunicorn, worker_class, tmp_path / "metrics")
+    booted = server.wait_for_workers()
+    pids = send(server, REQUESTS)
+    assert pids == booted, "every worker should have answered some requests"
+    wait_for_count(server, REQUESTS)
+    # Every scrape, whichever worker answers it, says the same.
+    assert {counted(server) for _ in range(6)} == {REQUESTS}
+
+    requests.get(f"{server.url}/no/such/path/{os.urandom(4).hex()}", timeout=5)
+    requests.request("BREW", f"{server.url}/items/1", timeout=5)
+    requests.get(f"{server.url}/stream", timeout=5).raise_for_status()
+    samples = wait_for(
+        lambda: (
+            (s := scrape(server.metrics_url))
+            and total(s, "http_requests_total", route="<unmatched>", status_class="4xx") >= 1
+            and total(s, "http_requests_total", method="OTHER") == 1
+            and total(s, "http_requests_total", route="/stream") == 1
+            and s
+        ),
+        10,
+        "the 404, the unknown method and the stream counted",
+    )
+    routes = {
+        dict(labels).get("route") for name, labels in samples if name == "http_requests_total"
+    }
+    # The rule, never the raw path: a scanner's paths make one series.
+    assert routes == {ROUTE, "<unmatched>", "/stream", "/health"}
+    assert total(samples, "http_request_duration_seconds_count", route=ROUTE) == REQUESTS
+    assert total(samples, "http_requests_in_flight") == 0
+    assert total(samples, "worker_starts_total") == 3
+    assert total(samples, "build_info") == 1
+    assert total(samples, "worker_memory_bytes") > 0
+
+
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_counts_stay_exact_across_sigkill_and_recycling(start_gunicorn, worker_class, tmp_path):
+    # Each worker recycles after 25 to 30 requests: several recycles in this test.
+    folder = tmp_path / "metrics"
+    server = start(
+        start_gunicorn,
+        worker_class,
+        folder,
+        GUNICORN_MAX_REQUESTS="25",
+        GUNICORN_MAX_REQUESTS_JITTER="5",
+    )
+    booted = server.wait_for_workers()
+    seen = []
+
+    def observe() -> float:
+        value = counted(server)
+        assert not seen or value >= seen[-1], f"a counter went backwards: {seen[-1]} -> {value}"
+        seen.append(value)
+        return value
+
+    # Fewer than any worker's GUNICORN_MAX_REQUESTS: the worker killed next has some
+    # requests counted, and no worker has recycled yet.
+    sent = 20
+    answered = send(server, sent)
+    wait_for(lambda: observe() == sent, 10, f"{sent} counted")
+
+    victim = min(answered)
+    assert victim in booted
+    os.kill(victim, signal.SIGKILL)
+    wait_for(
+        lambda: victim not in (p := worker_pids(server.process.pid)) and len(p) == 3,
+        20,
+        "the killed worker replaced",
+    )
+    # The master says what killed it (not the OOM killer here, or memory where the
+    # host keeps no count: worker_exits.py).
+    server.wait_for_line(f"worker {victim} was killed by SIGKILL")
+    for _ in range(4):
+        send(server, REQUESTS, first=sent)
+        sent += REQUESTS
+        observe()
+    wait_for(lambda: observe() == sent, 10, f"{sent} counted")
+
+    def exits_and_starts():
+        samples = scrape(server.metrics_url)
+        exits = {
+            dict(labels)["reason"] + dict(labels)["signal"]: value
+            for (name, labels), value in samples.items()
+            if name == "worker_exits_total"
+        }
+        # Workers past GUNICORN_MAX_REQUESTS have exited (a gevent worker finishes
+        # its connections first), and each exit's replacement has booted.
+        recycled = exits.get("recycled", 0) >= 2
+        if recycled and total(samples, "worker_starts_total") == 3 + sum(exits.values()):
+            return samples, exits
+        return None
+
+    samples, exits = wait_for(exits_and_starts, 30, "2 recycled, a start for every exit")
+    assert exits.get("signalSIGKILL") == 1, exits
+    assert set(exits) == {"signalSIGKILL", "recycled"}, exits
+    assert total(samples, "http_request_duration_seconds_count", route=ROUTE) == sent
+    # The dead workers' files were folded: what is left is the archive and the files
+    # of the live workers, however many workers ran.
+    live = worker_pids(server.process.pid)
+    pids_with_files = {
+        int(name.rpartition("_")[2][:-3])
+        for name in os.listdir(folder)
+        if name.endswith(".db") and "archive" not in name
+    }
+    assert pids_with_files <= live, (pids_with_files, live)
+    assert {"counter_archive.db", "histogram_archive.db"} <= set(os.listdir(folder))
+
+
+def test_the_metrics_port_answers_metrics_alone_and_the_main_port_needs_the_token(
+    start_gunicorn, tmp_path
+):
+    token = "t" * 40
+    server = start(start_gunicorn, "gthread", tmp_path / "metrics", METRICS_TOKEN=token)
+    metrics_base = server.metrics_url.rpartition("/")[0]
+    assert requests.get(f"{metrics_base}/health", timeout=5).status_code == 404
+    assert requests.get(f"{metrics_base}/items/1", timeout=5).status_code == 404
+    main = f"{server.url}/metrics"
+    assert requests.get(main, timeout=5).status_code == 404
+    wrong = {"Authorization": "Bearer " + "x" * 40}
+    assert requests.get(main, headers=wrong, timeout=5).status_code == 404
+    right = {"Authorization": f"Bearer {token}"}
+    assert "http_requests_total" in requests.get(main, headers=right, timeout=5).text
+    # A Host header cannot make the main port pass for the metrics port.
+    spoofed = {"Host": f"127.0.0.1:{metrics_base.rpartition(':')[2]}"}
+    assert requests.get(main, headers=spoofed, timeout=5).status_code == 404

@@ -1,0 +1,141 @@
+"""The metrics' and memory machinery in-process: settings, exit reasons, the fold,
+the token, the budget warning and the measuring command."""
+
+import logging
+import os
+import signal
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+from {{ cookiecutter.package_name }}.serving import metrics_files, worker_exits, worker_memory
+from {{ cookiecutter.package_name }}.serving.measure_memory import recommended_mib
+from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
+
+TOKEN = "k" * 32
+
+
+def test_metrics_are_off_until_a_port_or_a_token_asks():
+    assert not load_settings({}).metrics.enabled
+    on_port = load_settings({"HOST": "127.0.0.1", "METRICS_PORT": "9102"}).metrics
+    assert on_port.enabled and on_port.address == "127.0.0.1:9102"
+    assert load_settings({"METRICS_TOKEN": TOKEN}).metrics.enabled
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"METRICS_PORT": "0"}, "METRICS_PORT='0'"),
+        ({"METRICS_PORT": "65536"}, "METRICS_PORT='65536'"),
+        ({"METRICS_PORT": "nine"}, "METRICS_PORT='nine'"),
+        ({"PORT": "9102", "METRICS_PORT": "9102"}, "METRICS_PORT=9102"),
+        ({"BIND": "unix:/tmp/s", "METRICS_PORT": "9102"}, "METRICS_PORT=9102"),
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN is too short"),
+    ],
+)
+def test_bad_metrics_values_are_refused_naming_the_variable(environ, named):
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ)
+    assert str(refused.value).startswith(named), refused.value
+    assert "short" not in str(refused.value).split("(")[-1] or "METRICS_TOKEN" in named
+
+
+def _status(exited: int | None = None, killed: int | None = None) -> int:
+    """A wait status as os.waitpid returns it."""
+    return (exited << 8) if exited is not None else killed
+
+
+@pytest.mark.parametrize(
+    ("status", "told", "oom", "aborted", "expected"),
+    [
+        (_status(exited=0), True, False, False, ("normal", "")),
+        (_status(exited=0), False, False, False, ("recycled", "")),
+        (_status(exited=1), False, False, True, ("timeout", "")),
+        (_status(killed=signal.SIGKILL), False, True, False, ("oom", "SIGKILL")),
+        (_status(killed=signal.SIGKILL), False, False, False, ("signal", "SIGKILL")),
+        # The master's own SIGKILL (its graceful timeout ran out) is never the OOM killer.
+        (_status(killed=signal.SIGKILL), True, True, False, ("signal", "SIGKILL")),
+        (_status(killed=signal.SIGSEGV), False, False, False, ("signal", "SIGSEGV")),
+        (_status(exited=3), False, False, False, ("error", "")),
+        (None, False, False, False, ("unknown", "")),
+    ],
+)
+def test_exit_reasons(status, told, oom, aborted, expected):
+    worker = SimpleNamespace(aborted=aborted)
+    assert worker_exits.reason_of(worker, status, told, oom) == expected
+
+
+def test_the_oom_kill_count_is_read_from_cgroup_v2_and_v1(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\n")
+    own = tmp_path / "self-cgroup"
+    own.write_text("0::/\n")
+    assert worker_exits.oom_kill_count(v2, own) == 2
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.oom_control").write_text(
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"
+    )
+    own.write_text("4:memory:/docker/abc\n")
+    assert worker_exits.oom_kill_count(v1, own) == 5
+    assert worker_exits.oom_kill_count(tmp_path / "none", own) is None
+
+
+def test_a_dead_workers_counts_are_folded_into_the_archive(tmp_path, monkeypatch):
+    monkeypatch.setenv(metrics_files.VARIABLE, str(tmp_path))
+    key = mmap_key("http_requests", "http_requests_total", ["route"], ["/x"], "help")
+    for pid, count in ((101, 3.0), (102, 4.0)):
+        dead = MmapedDict(str(tmp_path / f"counter_{pid}.db"))
+        dead.write_value(key, count, 0.0)
+        dead.close()
+        (tmp_path / f"gauge_livesum_{pid}.db").write_bytes(b"")
+    exit_key = mmap_key("worker_exits", "worker_exits_total", ["reason"], ["recycled"], "help")
+    metrics_files.archive_worker(101, {exit_key: 1.0})
+    metrics_files.archive_worker(102, {exit_key: 1.0})
+    assert sorted(os.listdir(tmp_path)) == [".fold.lock", "counter_archive.db"]
+    archived = {
+        k: v
+        for k, v, _ts, _pos in MmapedDict.read_all_values_from_file(
+            str(tmp_path / "counter_archive.db")
+        )
+    }
+    assert archived == {key: 7.0, exit_key: 2.0}
+
+
+def test_the_token_guards_metrics_on_the_main_port(monkeypatch, tmp_path):
+    from harness.metrics_app import create_metrics_probe_app
+
+    monkeypatch.setenv("METRICS_TOKEN", TOKEN)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv(metrics_files.VARIABLE, raising=False)
+    client = create_metrics_probe_app().test_client()
+    client.get("/items/7").close()  # counted when the server closes the body
+    assert client.get("/metrics").status_code == 404
+    wrong = {"Authorization": "Bearer " + "x" * 32}
+    assert client.get("/metrics", headers=wrong).status_code == 404
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200
+    assert 'route="/items/<int:item>"' in answer.text
+
+
+def test_a_worker_over_its_budget_warns_once(caplog, monkeypatch):
+    worker_memory.reset()
+    monkeypatch.setattr(worker_memory, "own_memory", lambda: (200 * worker_memory.MIB, "PSS"))
+    with caplog.at_level(logging.WARNING):
+        worker_memory.after_request(64, metrics_enabled=False)
+        worker_memory.reset()
+        worker_memory._sampler.warned = True  # the once: a second sample says nothing
+        worker_memory.after_request(64, metrics_enabled=False)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert f"worker {os.getpid()} uses 200 MiB (PSS)" in warnings[0]
+    assert "WORKER_MEMORY_MB=64" in warnings[0]
+    worker_memory.reset()
+
+
+def test_the_recommended_budget_leaves_room_and_is_round():
+    assert recommended_mib(30 * worker_memory.MIB) == 40
+    assert recommended_mib(160 * worker_memory.MIB) == 216
+    assert recommended_mib(1) == 8

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from environment import app_environment
 from harness.servers import PROJECT
 
 from {{ cookiecutter.package_name }}.serving.settings import (
@@ -140,9 +141,10 @@ def test_every_pool_value_can_be_overridden():
 
 def test_the_boot_stops_before_binding_with_one_line(tmp_path):
     environ = {
+        # Your test environment (tests/test.env), so only DATABASE_URL is wrong.
+        **app_environment(tmp_path / "data"),
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(PROJECT / "src"),
-        "DATA_DIR": str(tmp_path),
         "DATABASE_URL": f"mysql://app:{PASSWORD}@db/app",
     }
     result = subprocess.run(
@@ -158,7 +160,7 @@ def test_the_boot_stops_before_binding_with_one_line(tmp_path):
     assert line.startswith("configuration error: DATABASE_URL=") and PASSWORD not in line
 
 
-def test_the_master_never_imports_sqlalchemy_or_the_driver():
+def test_the_master_never_imports_sqlalchemy_or_the_driver(tmp_path):
     """What gunicorn's master loads to validate: the gevent worker patches the standard
     library after the fork, and a driver imported before would keep blocking sockets."""
     package = "{{ cookiecutter.package_name }}"
@@ -168,7 +170,12 @@ def test_the_master_never_imports_sqlalchemy_or_the_driver():
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT / "src"), "DATABASE_URL": GOOD},
+        env={
+            **app_environment(tmp_path / "data"),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(PROJECT / "src"),
+            "DATABASE_URL": GOOD,
+        },
         capture_output=True,
         text=True,
         timeout=30,

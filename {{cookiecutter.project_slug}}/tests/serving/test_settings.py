@@ -126,6 +126,10 @@ def test_a_check_timeout_a_sync_worker_cannot_wait_for_is_refused():
     # gthread and gevent keep their heartbeat while a request waits.
     gthread = {**environ, "GUNICORN_WORKER_CLASS": "gthread", "READY_CHECK_TIMEOUT": "10"}
     assert load_settings(gthread).ready_check_timeout == 10
+    # The default never is: with a GUNICORN_TIMEOUT that short, half of it.
+    short = {"GUNICORN_WORKER_CLASS": "sync", "GUNICORN_TIMEOUT": "2"}
+    assert load_settings(short).ready_check_timeout == 1.0
+    assert load_settings({**short, "GUNICORN_WORKER_CLASS": "gthread"}).ready_check_timeout == 2
 
 
 def test_proxy_and_host_settings():

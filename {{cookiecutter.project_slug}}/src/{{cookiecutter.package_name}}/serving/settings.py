@@ -348,7 +348,12 @@ def _ready_check_timeout(env: Env, worker_class: str, timeout: int) -> float:
     # 2 s: under the 3 s the template's Kubernetes readinessProbe waits for an answer
     # (Cloud Run, Fly, Render, Railway and the image's HEALTHCHECK probe /health only),
     # so a hung dependency is answered as a named failure, not a probe that timed out.
-    seconds = env.seconds("READY_CHECK_TIMEOUT", 2.0, minimum=0.1)
+    default = 2.0
+    if worker_class == "sync" and timeout:
+        # A sync worker waits for the checks in its one thread, heartbeat stopped: with
+        # a GUNICORN_TIMEOUT that short, half of it, so the default is never refused.
+        default = min(default, timeout / 2)
+    seconds = env.seconds("READY_CHECK_TIMEOUT", default, minimum=0.1)
     if worker_class == "sync" and timeout and seconds >= timeout:
         # A sync worker waits for /ready's checks in its one thread, and is killed
         # after GUNICORN_TIMEOUT s without a heartbeat.

@@ -3,9 +3,10 @@
 Each test holds 20 kept-alive clients and 4 clients opening a connection per request
 against a real master, reloads it RELOADS times, and counts what every request saw
 (harness/reload_clients.py). A reload is over when the master's children are all new,
-have all logged their boot, and the old ones are gone. Asserted: no request on a new
-connection fails; a kept-alive client sees at most a close before any byte of a
-response, which HTTP clients retry, never a reset, a timeout or a cut response.
+have all logged their boot, and the old ones are gone. Asserted: on a reused
+kept-alive connection a request sees at most a close before any byte of a response,
+which HTTP clients retry, never a reset, a timeout or a cut response; on a new
+connection none fails but for the one race NEW_RESETS_ALLOWED describes.
 
 What a reload picks up (docs/serving.md, Reloads): the app's code, which each new
 worker imports afresh; not the configuration module, which the master imported once
@@ -20,6 +21,7 @@ import tempfile
 import textwrap
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -36,6 +38,13 @@ FRESH_CLIENTS = 4
 PATH = "/_probe/slow?seconds=0.02"
 # Requests served between reloads, so each reload starts under load through new workers.
 REQUESTS_BETWEEN = 60
+# A new connection whose handshake completes in the microseconds between a stopping
+# worker's last accept and the close of its own listening socket (gthread, gevent) is
+# reset by the kernel: seen once in about 30 gevent reloads. Linux 5.14+ hands such
+# connections to a sibling socket instead with net.ipv4.tcp_migrate_req=1, and then
+# none may fail (docs/serving.md, Reloads).
+_MIGRATE = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+NEW_RESETS_ALLOWED = 0 if _MIGRATE.exists() and _MIGRATE.read_text().strip() == "1" else 1
 
 
 def _reload(server) -> None:
@@ -70,23 +79,24 @@ def test_reload_under_load_loses_nothing(start_gunicorn, worker_class):
             _serve_some(clients)
             _reload(server)
         _serve_some(clients)
-    kept, fresh = dict(clients.kept), dict(clients.fresh)
-    kept_failed = sum(kept.values()) - kept.get("ok", 0)
-    fresh_failed = sum(fresh.values()) - fresh.get("ok", 0)
+    reused, new = dict(clients.reused), dict(clients.new)
+    failed = clients.total() - reused.get("ok", 0) - new.get("ok", 0)
     reliability.record(
         scenario=f"{RELOADS} x kill -HUP",
         worker_class=worker_class,
         load=f"{KEPT_CLIENTS} kept-alive + {FRESH_CLIENTS} new-connection clients",
         fault="reload",
         requests=clients.total(),
-        failed=kept_failed + fresh_failed,
-        outcome=f"kept-alive {kept}, new connections {fresh}",
+        failed=failed,
+        outcome=f"on reused connections {reused}, on new ones {new}",
     )
-    print(f"{worker_class}: kept-alive {kept}, new connections {fresh}")
-    for when, client, outcome in clients.failures:
-        print(f"  {datetime.fromtimestamp(when, UTC).isoformat()} {client}: {outcome}")
-    assert fresh_failed == 0, fresh
-    assert set(kept) <= {"ok", RETRIED_BY_CLIENTS}, kept
+    print(f"{worker_class}: on reused connections {reused}, on new ones {new}")
+    for when, connection, outcome in clients.failures:
+        print(f"  {datetime.fromtimestamp(when, UTC).isoformat()} {connection}: {outcome}")
+    assert set(reused) <= {"ok", RETRIED_BY_CLIENTS}, reused
+    new_failed = sum(new.values()) - new.get("ok", 0)
+    assert set(new) <= {"ok", "reset"}, new
+    assert new_failed <= NEW_RESETS_ALLOWED, new
 
 
 APP_MODULE = """

@@ -4,7 +4,9 @@ Kept-alive clients reuse one connection as an HTTP client does: before reusing i
 look whether the server has closed it (readable at once: its FIN is there), and open a
 new one if so, as urllib3 does. New-connection clients open one connection per request.
 
-Every request ends in one of:
+Each request is counted by the connection it went on: `reused` (a kept-alive
+connection that served a request before) or `new` (a fresh client's, or a kept-alive
+client's first or next after a close). Every request ends in one of:
 - "ok": a whole response;
 - "closed": the server closed the connection before any byte of a response (EOF where
   the status line should be). Only on a reused connection: the request was never
@@ -31,9 +33,9 @@ class ReloadClients:
     def __init__(self, port: int, path: str, kept: int, fresh: int, seconds: float) -> None:
         self.port, self.path = port, path
         self.deadline = time.monotonic() + seconds
-        self.kept: Counter[str] = Counter()
-        self.fresh: Counter[str] = Counter()
-        self.failures: list[tuple[float, str, str]] = []  # (wall-clock time, client, outcome)
+        self.reused: Counter[str] = Counter()
+        self.new: Counter[str] = Counter()
+        self.failures: list[tuple[float, str, str]] = []  # (wall-clock time, connection, outcome)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
@@ -52,7 +54,7 @@ class ReloadClients:
 
     def total(self) -> int:
         with self._lock:
-            return sum(self.kept.values()) + sum(self.fresh.values())
+            return sum(self.reused.values()) + sum(self.new.values())
 
     def _running(self) -> bool:
         return not self._stop.is_set() and time.monotonic() < self.deadline
@@ -65,10 +67,14 @@ class ReloadClients:
         while self._running():
             if conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
                 conn.close()  # closed by the server while idle: a new connection
+            reused = conn.sock is not None
             outcome = self._get(conn, {})
             if outcome != "ok":
                 conn.close()
-            self._count(self.kept, "kept-alive", outcome)
+            if reused:
+                self._count(self.reused, "reused connection", outcome)
+            else:
+                self._count(self.new, "new connection", outcome)
         conn.close()
 
     def _fresh_client(self) -> None:
@@ -76,7 +82,7 @@ class ReloadClients:
             conn = self._connection()
             outcome = self._get(conn, {"Connection": "close"})
             conn.close()
-            self._count(self.fresh, "new connection", outcome)
+            self._count(self.new, "new connection", outcome)
 
     def _count(self, counter: Counter[str], client: str, outcome: str) -> None:
         with self._lock:

@@ -716,11 +716,15 @@ def verify_root(project, tmp_path):
     (root / "lib").symlink_to("usr/lib")
     (root / "etc/systemd/system").mkdir(parents=True)
     for path in every_unit_file(project):
-        exec_start = dict(unit(path)["Service"])["ExecStart"].split()[0]
-        interpreter = root / exec_start.lstrip("/")
-        interpreter.parent.mkdir(parents=True, exist_ok=True)
-        interpreter.write_text("#!/bin/sh\n")
-        interpreter.chmod(0o755)
+        service = dict(unit(path)["Service"])
+        # ExecReload's /bin/kill is procps's, on every standard host but not in this root.
+        for command in (service["ExecStart"], service.get("ExecReload")):
+            if command is None:
+                continue
+            executable = root / command.split()[0].lstrip("/")
+            executable.parent.mkdir(parents=True, exist_ok=True)
+            executable.write_text("#!/bin/sh\n")
+            executable.chmod(0o755)
         shutil.copy(path, root / "etc/systemd/system" / path.name)
     for path in scheduled_units(project):  # ExecStart: the web unit's interpreter
         shutil.copy(path, root / "etc/systemd/system" / path.name)
@@ -810,6 +814,7 @@ def test_systemd_units_run_the_start_command_and_drain(project):
         f"/srv/{project.name}/next/.venv/bin/python {command} release"
     )
     assert values["Type"] == "notify" and values["NotifyAccess"] == "main"
+    assert values["ExecReload"] == "/bin/kill -HUP $MAINPID"
     env = unit_environment(service)
     settings = settings_of(project, env)
     assert values["KillMode"] == "mixed" and values["KillSignal"] == "SIGTERM"
@@ -870,7 +875,7 @@ FROM {app} AS app
 FROM {base}
 RUN apt-get update -qq \\
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
-        systemd systemd-sysv >/dev/null \\
+        systemd systemd-sysv procps >/dev/null \\
     && rm -rf /var/lib/apt/lists/*
 # The image's venv as a release directory, `current` and `next` both pointing at it.
 COPY --from=app /opt/venv /srv/{slug}/releases/1/.venv
@@ -992,7 +997,26 @@ def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path, buil
         assert any(line["message"] == "gunicorn configuration" for line in lines), journal
         assert show("User") == slug[:31].rstrip("-")
 
+        # systemctl reload: new workers, the same master, the unit active throughout.
         main_pid = show("MainPID")
+
+        def workers():
+            return set(run("cat", f"/proc/{main_pid}/task/{main_pid}/children")[1].split())
+
+        before = workers()
+        assert before, main_pid
+        start = time.monotonic()
+        code, output = run("systemctl", "reload", slug)
+        assert code == 0, output
+        poll(
+            lambda: workers().isdisjoint(before) and show("ActiveState") == "active" and health(),
+            "the reload",
+        )
+        reloaded = time.monotonic() - start
+        assert show("MainPID") == main_pid
+        journal = run("journalctl", "-u", slug, "-o", "cat", "--no-pager")[1]
+        assert "Hang up" in journal
+
         start = time.monotonic()
         assert run("systemctl", "kill", "--signal=SIGKILL", "--kill-whom=main", slug)[0] == 0
         poll(lambda: show("MainPID") not in ("0", main_pid) and health(), "the restart")
@@ -1007,7 +1031,8 @@ def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path, buil
         assert stopped < int(dict(unit(unit_files(project)[0])["Service"])["TimeoutStopSec"])
         print(
             f"systemd in a container: booted {booted:.2f} s; start to /health "
-            f"{serving:.2f} s; restart after SIGKILL of the master {restarted:.2f} s "
+            f"{serving:.2f} s; systemctl reload to new workers serving {reloaded:.2f} s; "
+            f"restart after SIGKILL of the master {restarted:.2f} s "
             f"(RestartSec=2); systemctl stop {stopped:.2f} s"
         )
     except AssertionError:

@@ -21,6 +21,16 @@ up to 2 s, so that unread request bytes do not make the kernel reset the respons
 and does it in the event loop: each client that kept its side open, or vanished, froze
 every other connection of the worker for 2 s. Here the linger waits in the poller.
 
+And it stops without cutting a request (a reload, tests/serving/test_reload.py). With a
+listening socket of its own (worker_listeners.py) it takes every connection waiting in
+that socket's queue and closes the socket as soon as it stops, rather than once its
+last request is done: the kernel then hashes new connections onto the new workers'
+sockets, where before they queued behind a stopping worker and were reset when it
+closed. Kept-alive connections still idle when gunicorn's stop linger ends get the
+lingering close too: one whose client sent a request in that instant sees the
+connection close before any byte of a response (its request unread, which clients
+retry), never a reset.
+
 Its error pages carry the security headers and a request id (error_pages.py).
 Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=gthread.
 """
@@ -55,6 +65,11 @@ MAX_BUFFERED_HEADER_BYTES = 1024 * 1024
 # gunicorn's own values (util.close_graceful). The loop checks deadlines at least once
 # a second, so a peer that never closes holds its descriptor for 2 to 3 s.
 LINGER_TIMEOUT = 2.0
+# A stopping worker's idle kept-alive connection waits this long for the client's FIN
+# after its own: a request that crossed that FIN arrives within a round trip, and is
+# read and dropped; a client that keeps an idle connection open (a pooled session)
+# would otherwise hold the stop for the whole LINGER_TIMEOUT.
+STOP_LINGER_TIMEOUT = 0.5
 MAX_LINGER_BYTES = 65536
 
 
@@ -84,16 +99,40 @@ class HeaderBufferingThreadWorker(ErrorPages, ThreadWorker):
         self._lingering: dict[_BufferingConn, float] = {}
 
     def accept(self, listener) -> None:
+        self._accept_one(listener)
+
+    def _accept_one(self, listener) -> bool:
+        """Accept one connection; False if none was waiting."""
         try:
             client, address = listener.accept()
         except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+            if error.errno == errno.ECONNABORTED:  # the peer left while queued
+                return True
+            if error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
                 raise
-            return
+            return False
         self.nr_conns += 1
         conn = _BufferingConn(self.cfg, client, address, listener.getsockname())
         conn.graceful_close = self._linger
         self._read_headers(conn)
+        return True
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled)
+        if not enabled and not self.alive and self.cfg.reuse_port:
+            for listener in self.sockets:
+                self._take_queue_and_close(listener)
+
+    def _take_queue_and_close(self, listener) -> None:
+        """Accept every connection in this worker's own queue, then close the socket.
+
+        The new workers are listening already (reloads.py waits for them), so between
+        the last accept and the close only a connection arriving in that microsecond
+        can be reset; until the close the kernel keeps hashing some onto this socket.
+        """
+        while self.nr_conns < self.worker_connections and self._accept_one(listener):
+            pass
+        listener.close()
 
     def on_client_socket_readable(self, conn, client) -> None:
         # A kept-alive connection wakes with its next request: buffer it the same way.
@@ -171,7 +210,7 @@ class HeaderBufferingThreadWorker(ErrorPages, ThreadWorker):
     # Lingering close, in the event loop. gunicorn calls conn.close(graceful=True) from
     # finish_request, on the loop's thread, after counting the connection out.
 
-    def _linger(self, conn: _BufferingConn) -> None:
+    def _linger(self, conn: _BufferingConn, timeout: float = LINGER_TIMEOUT) -> None:
         if threading.current_thread() is not threading.main_thread():
             TConn.close(conn, graceful=True)  # gunicorn's own: blocks that thread only
             return
@@ -183,7 +222,7 @@ class HeaderBufferingThreadWorker(ErrorPages, ThreadWorker):
         conn.sock.setblocking(False)
         # Its descriptor stays open: it counts against worker_connections until closed.
         self.nr_conns += 1
-        self._lingering[conn] = time.monotonic() + LINGER_TIMEOUT
+        self._lingering[conn] = time.monotonic() + timeout
         # A client that closed at once (or half-closed before) has its FIN here already.
         if not self._on_linger_bytes(conn):
             try:
@@ -214,6 +253,8 @@ class HeaderBufferingThreadWorker(ErrorPages, ThreadWorker):
 
     def murder_keepalived(self, force: bool = False) -> None:
         # Called on every turn of the loop, and with force=True as the worker exits.
+        if not self.alive and not force:
+            self._linger_expired_keepalived()
         super().murder_keepalived(force)
         now = time.monotonic()
         while self._lingering:
@@ -221,6 +262,25 @@ class HeaderBufferingThreadWorker(ErrorPages, ThreadWorker):
             if deadline > now and not force:
                 break
             self._end_linger(conn)
+
+    def _linger_expired_keepalived(self) -> None:
+        """Stopping: end the kept-alive connections whose linger is over with a lingering
+        close (gunicorn closes them outright, and a request arriving then was reset)."""
+        now = time.monotonic()
+        while self.keepalived_conns and self.keepalived_conns[0].timeout <= now:
+            conn = self.keepalived_conns.popleft()
+            with contextlib.suppress(OSError, KeyError, ValueError):  # unregistered already
+                self.poller.unregister(conn.sock)
+            self.nr_conns -= 1
+            self._linger(conn, STOP_LINGER_TIMEOUT)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # Stopping, gunicorn wakes for its kept-alive deadlines only: wake for the
+        # lingering closes' too, so that they end on time.
+        if not self.alive and self._lingering:
+            first = next(iter(self._lingering.values()))
+            timeout = max(0.0, min(timeout, first - time.monotonic()))
+        super().wait_for_and_dispatch_events(timeout)
 
     def _end_linger(self, conn: _BufferingConn) -> None:
         if conn.linger_polled:

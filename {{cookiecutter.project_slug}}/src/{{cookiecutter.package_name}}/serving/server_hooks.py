@@ -5,7 +5,8 @@ hook names (gunicorn reads hooks only from its config module). In the order guni
 calls them:
 
 - nworkers_changed: refuse a configuration that cannot serve (refusals.py);
-- on_starting: no stop signal lost at a fork; one halt when workers fail to boot;
+- on_starting: no stop signal lost at a fork; one halt when workers fail to boot; a
+  reload that stops the old workers once the new ones serve (reloads.py);
 - when_ready: the boot line, the effective configuration as one JSON entry;
 - post_fork: a worker told to stop before it has booted exits at once;
 - post_worker_init: /ready answers 503 as soon as the worker is told to stop; the
@@ -36,6 +37,7 @@ import sys
 
 from gunicorn.errors import HaltServer
 
+from . import reloads
 from .refusals import CONFIG_FILE, source, unservable
 from .settings import boot_settings
 from .start import exit_now
@@ -64,10 +66,12 @@ def nworkers_changed(server, new_value, old_value):
 
 
 def on_starting(server):
-    """Set up the master: no stop signal lost at a fork, one halt when workers fail to boot."""
+    """Set up the master: no stop signal lost at a fork, one halt when workers fail to
+    boot, old workers stopped on a reload only once the new ones serve."""
     keep_stop_signals_across_forks()
     _halt_once(server)
     _watch_exits(server)
+    reloads.on_starting(server)
 
 
 def keep_stop_signals_across_forks():

@@ -22,7 +22,10 @@ until GUNICORN_TIMEOUT replaces it and are then reset, where a shared queue woul
 hand them to a sibling (tests/serving/test_faults.py measures both). Linux 5.14+ can move
 them to a sibling instead, with the sysctl net.ipv4.tcp_migrate_req=1. So it stays
 off with GUNICORN_MAX_REQUESTS, which retires workers on purpose all day, and
-GUNICORN_REUSE_PORT=false turns it off.
+GUNICORN_REUSE_PORT=false turns it off. A reload (SIGHUP) and a stop are not such
+exits: the old workers stop only once the new ones listen (reloads.py), and a
+stopping worker takes its queue before it closes its socket (gthread_worker.py,
+gevent_worker.py; tests/serving/test_reload.py).
 """
 
 from __future__ import annotations

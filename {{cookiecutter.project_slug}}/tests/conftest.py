@@ -6,11 +6,14 @@ from environment import app_environment
 
 from {{ cookiecutter.package_name }} import create_app
 
-{%- if cookiecutter.database == "postgresql" %}
+# The serving tests' hooks for the whole run, in every test process (make test runs
+# several: docs/testing.md): their image, their reliability table, and your tests kept
+# in one process.{% if cookiecutter.database == "postgresql" %} harness.postgres provides
+# `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it starts and stops) and
+# `postgres_database_url` (an empty database of the test's own).{% endif %}
+pytest_plugins = ["harness.run"{% if cookiecutter.database == "postgresql" %}, "harness.postgres"{% endif %}]
 
-# Provides `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it starts and stops)
-# and `postgres_database_url` (an empty database of the test's own).
-pytest_plugins = ["harness.postgres"]
+{%- if cookiecutter.database == "postgresql" %}
 
 
 @pytest.fixture

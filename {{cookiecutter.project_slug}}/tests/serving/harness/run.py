@@ -7,8 +7,7 @@ one process that does both. tests/conftest.py loads this module in every one of 
 live in tests/serving/conftest.py.
 
 Per run, not per process: one folder (RUN_FOLDER), one image of the project
-(harness/images.py), one reliability table, and the grouping that keeps each file's
-tests in one process.
+(harness/images.py), one reliability table, and the work units handed to processes.
 """
 
 import os
@@ -24,9 +23,8 @@ from harness import reliability
 # The run's folder; made before xdist starts its workers, which inherit the variable.
 RUN_FOLDER = "SERVING_TESTS_RUN"
 SERVING = Path(__file__).resolve().parents[1]
-# The group of every test outside tests/serving: yours run in one process, one after
-# another as under plain pytest, their session fixtures made once (docs/testing.md).
-YOUR_TESTS = "your-tests"
+# The work unit of every test outside tests/serving (docs/testing.md).
+YOUR_TESTS = "your tests"
 
 
 def reports(config: pytest.Config) -> bool:
@@ -44,13 +42,51 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
-    """xdist's `--dist loadgroup` (pyproject.toml) hands out a group at a time: a
-    serving file's tests stay together (a module's server or containers start once),
-    and so do all of yours."""
+    """Under xdist, the files whose tests take longest come first, so that no process is
+    left with one of them at the end while the other idles: your tests (one unit, of a
+    size only you know), then files with `slow` tests, then with `docker` tests, then
+    the rest; in their own order within each. Plain pytest keeps the usual order."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    ranks: dict[str, int] = {}
     for item in items:
-        path = Path(item.path)
-        group = path.relative_to(SERVING).as_posix() if path.is_relative_to(SERVING) else None
-        item.add_marker(pytest.mark.xdist_group(group or YOUR_TESTS))
+        unit = work_unit(item.nodeid)
+        rank = 3
+        if unit == YOUR_TESTS:
+            rank = 0
+        elif item.get_closest_marker("slow"):
+            rank = 1
+        elif item.get_closest_marker("docker"):
+            rank = 2
+        ranks[unit] = min(rank, ranks.get(unit, rank))
+    # Stable: each file's tests keep their order, and stay together.
+    items.sort(key=lambda item: ranks[work_unit(item.nodeid)])
+
+
+def work_unit(nodeid: str) -> str:
+    """What one process runs as a whole: a serving file's tests (its module's server or
+    containers start once), or all of yours (one after another, as under plain pytest:
+    tests of yours may share a port, a file or a database and never know of xdist)."""
+    path = nodeid.split("::", 1)[0]
+    serving = SERVING.relative_to(SERVING.parents[1]).as_posix() + "/"
+    return path if path.startswith(serving) else YOUR_TESTS
+
+
+# tryfirst: before xdist's own, which makes the scheduler of every --dist.
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With -n, xdist hands out whole work units in the order collected (above); an
+    explicit --dist is yours."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # by test count; the order above is by cost
+    return ByWorkUnit(config, log)
 
 
 def pytest_sessionfinish(session):

@@ -127,8 +127,8 @@ class Compose:
         return f"--- compose logs of {self.name} ---\n{result.stdout}{result.stderr}"
 
     def build(self) -> None:
-        # One build at a time in the run: the image tests' build leaves its layers in
-        # the cache for this one, or takes them from it.
+        # On the run's image's layers, from the cache (images.run_image).
+        images.run_image(self.client, PROJECT)
         with images.one_build_at_a_time():
             result = self.run("build", timeout=BUILD_TIMEOUT, check=False)
         lines = (result.stdout + result.stderr).splitlines()

@@ -64,7 +64,7 @@ def docker_client():
 def image(docker_client):
     """The project's image, built once per run (all test processes share it) and removed
     at its end with every image its build made: a run leaves no image behind."""
-    return images.run_image(docker_client, PROJECT, "{{ cookiecutter.project_slug }}")
+    return images.run_image(docker_client, PROJECT)
 
 
 class Container:
@@ -425,7 +425,8 @@ class _Stream:
         return data
 
 
-def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, tmp_path):
+# `image`: the run's image first, whose layers this build takes (images.run_image).
+def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, image, tmp_path):
     context = tmp_path / "context"
     shutil.copytree(PROJECT, context, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
     for name in PLANTED:

@@ -111,15 +111,21 @@ def remove(client, tag: str | None, made: list[str]) -> None:
                 client.images.remove(image, noprune=True)
 
 
-def run_image(client, context, name: str):
-    """The project's image for the whole run, tagged `name:test-RANDOM`: the first test
-    process that asks builds it, the others (pytest-xdist's workers) reuse it, and
-    remove_run_image() removes it after the last of them."""
+def run_image(client, context):
+    """The project's image for the whole run: the first test process that asks builds
+    it, the others (pytest-xdist's workers) reuse it, and remove_run_image() removes it
+    after the last of them.
+
+    Every other build of the run (compose's, a planted context's) asks for it first, and
+    so takes its layers from the cache: a build that came first would leave its own
+    layers under this image, where its clean-up cannot remove them and this one's does
+    not know them.
+    """
     record = folder() / "image.json"
     with one_build_at_a_time():
         if record.exists():
             return client.images.get(json.loads(record.read_text())["id"])
-        tag = f"{name}:test-{uuid.uuid4().hex[:8]}"
+        tag = f"{{ cookiecutter.project_slug }}:test-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
         built, made = build(client, context, tag)
         record.write_text(json.dumps({"id": built.id, "tag": tag, "made": made}))

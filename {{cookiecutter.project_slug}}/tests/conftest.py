@@ -8,9 +8,11 @@ from {{ cookiecutter.package_name }} import create_app
 
 # The serving tests' hooks for the whole run, in every test process (make test runs
 # several: docs/testing.md): their image, their reliability table, and your tests kept
-# in one process.{% if cookiecutter.database == "postgresql" %} harness.postgres provides
-# `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it starts and stops) and
-# `postgres_database_url` (an empty database of the test's own).{% endif %}
+# in one process.
+{%- if cookiecutter.database == "postgresql" %}
+# harness.postgres provides `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it
+# starts and stops) and `postgres_database_url` (an empty database of the test's own).
+{%- endif %}
 pytest_plugins = ["harness.run"{% if cookiecutter.database == "postgresql" %}, "harness.postgres"{% endif %}]
 
 {%- if cookiecutter.database == "postgresql" %}

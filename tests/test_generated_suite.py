@@ -41,10 +41,15 @@ WITHOUT_CONTAINERS = {f"python-{v}": {"python_version": v} for v in DEFAULTS["py
 WITHOUT_CONTAINERS["all-targets-off"] = {**NO_TARGETS, "github_actions": "no"}
 
 
+# Test processes per baked suite, as the project's `make test` runs it (TEST_WORKERS):
+# its grouping, its one image per run and its port shares are tested here too.
+TEST_WORKERS = "2"
+
+
 def run_suite(project, *args):
     # The baked project's own pytest settings apply (rootdir is the project).
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", TEST_WORKERS, *args],
         cwd=project,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,

@@ -7,9 +7,11 @@ from environment import app_environment
 
 from {{ cookiecutter.package_name }} import create_app
 
-{%- if cookiecutter.database == "postgresql" or cookiecutter.background_jobs == "rq" %}
-
+# The serving tests' hooks for the whole run, in every test process (make test runs
+# several: docs/testing.md): their image, their reliability table, and your tests kept
+# in one process.
 pytest_plugins = [
+    "harness.run",
 {%- if cookiecutter.database == "postgresql" %}
     # `postgres_server` (TEST_POSTGRES_URL's PostgreSQL, or one it starts and stops)
     # and `postgres_database_url` (an empty database of the test's own).
@@ -20,7 +22,6 @@ pytest_plugins = [
     "harness.redis_server",
 {%- endif %}
 ]
-{%- endif %}
 {%- if cookiecutter.database == "postgresql" %}
 
 

@@ -1,4 +1,5 @@
-"""Fixtures of the serving tests: real gunicorn masters, failure logs, the reliability table."""
+"""Fixtures of the serving tests: real gunicorn masters, failure logs (the run's own
+hooks, its reliability table among them, are in harness/run.py)."""
 
 import os
 import shutil
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from environment import app_environment
-from harness import reliability
 from harness.servers import PROBE_APP, Gunicorn
 
 from {{ cookiecutter.package_name }}.serving import lifecycle
@@ -79,13 +79,3 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         item.rep_call_failed = report.failed
     return report
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not reliability.ROWS:
-        return
-    report = reliability.table()
-    terminalreporter.write_sep("=", "reliability")
-    terminalreporter.write_line(report)
-    if os.environ.get("RELIABILITY_REPORT"):
-        Path(os.environ["RELIABILITY_REPORT"]).write_text(report + "\n")

@@ -127,7 +127,10 @@ class Compose:
         return f"--- compose logs of {self.name} ---\n{result.stdout}{result.stderr}"
 
     def build(self) -> None:
-        result = self.run("build", timeout=BUILD_TIMEOUT, check=False)
+        # On the run's image's layers, from the cache (images.run_image).
+        images.run_image(self.client, PROJECT)
+        with images.one_build_at_a_time():
+            result = self.run("build", timeout=BUILD_TIMEOUT, check=False)
         lines = (result.stdout + result.stderr).splitlines()
         # Removed by down(), even when the build failed half-way.
         self.made = images.made_by(lines)

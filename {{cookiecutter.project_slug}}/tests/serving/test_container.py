@@ -62,17 +62,9 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def image(docker_client):
-    tag = f"{{ cookiecutter.project_slug }}:test-{uuid.uuid4().hex[:8]}"
-    started = time.monotonic()
-    built, made = images.build(docker_client, PROJECT, tag)
-    print(
-        f"\nimage {tag}: built in {time.monotonic() - started:.1f}s, "
-        f"{built.attrs['Size'] / 1e6:.1f} MB"
-    )
-    yield built
-    # By tag: another test's build may share this image ID. Then every image this build
-    # made, the builder stage's too: a run leaves no image behind.
-    images.remove(docker_client, tag, made)
+    """The project's image, built once per run (all test processes share it) and removed
+    at its end with every image its build made: a run leaves no image behind."""
+    return images.run_image(docker_client, PROJECT)
 
 
 class Container:
@@ -433,7 +425,8 @@ class _Stream:
         return data
 
 
-def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, tmp_path):
+# `image`: the run's image first, whose layers this build takes (images.run_image).
+def test_no_secret_or_vcs_file_reaches_any_layer(docker_client, image, tmp_path):
     context = tmp_path / "context"
     shutil.copytree(PROJECT, context, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
     for name in PLANTED:

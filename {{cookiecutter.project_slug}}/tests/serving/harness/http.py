@@ -1,5 +1,8 @@
 """Small helpers shared by the process and container tests."""
 
+import itertools
+import os
+import random
 import socket
 import threading
 import time
@@ -7,11 +10,41 @@ from collections.abc import Callable
 
 import requests
 
+# The ports free_port() hands out: below the kernel's ephemeral range (32768 and up on
+# Linux), where bind(0), every outgoing connection and Docker's published ports take
+# theirs, and split between the run's test processes (pytest-xdist sets the two
+# variables in each worker). A port is free only until its server binds it, and with
+# reuse_port (the default) two servers bind one port without an error and split its
+# requests: no two processes may pick the same one.
+PORTS = range(20000, 32768)
+
+
+def _this_process_ports() -> "itertools.cycle[int]":
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    # A worker xdist starts in place of a crashed one has the next number.
+    index = int(worker) % count if worker.isdigit() else 0
+    share = PORTS[index::count]
+    # From a random place: another run on this machine (another checkout's tests)
+    # starts elsewhere.
+    start = random.randrange(len(share))  # noqa: S311 (no secret: a spread)
+    return itertools.cycle([*share[start:], *share[:start]])
+
+
+_PORTS = _this_process_ports()
+
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port of this process's share, free on 127.0.0.1 now; each one in turn, so two
+    servers started together never get the same one."""
+    for port in itertools.islice(_PORTS, len(PORTS)):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # taken (by something else on this machine)
+                continue
+            return port
+    raise AssertionError("no free port on 127.0.0.1 in this test process's share")
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05):

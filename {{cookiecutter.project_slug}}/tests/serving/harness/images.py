@@ -8,10 +8,16 @@ images stay. The engine and the Docker SDK are the caller's.
 """
 
 import contextlib
+import functools
+import json
 import os
 import re
+import time
+import uuid
 
 import pytest
+
+from harness.run import folder
 
 # The classic builder prints each step's image as ` ---> ID` (12 hex digits), after
 # ` ---> Using cache` when it reused one.
@@ -50,6 +56,17 @@ def base_image_hint(lines: list[str]) -> str:
     )
 
 
+@functools.cache
+def one_build_at_a_time():
+    """The run's build lock, across its test processes (`with one_build_at_a_time():`).
+    Two builds of this Dockerfile side by side would each install every locked
+    dependency; one after the other, the second takes the first's layers from the
+    engine's cache. One lock object per process: it may be taken again while held."""
+    from filelock import FileLock
+
+    return FileLock(folder() / "build.lock")
+
+
 def build(client, context, tag: str):
     """Build `context` as `tag` on PYTHON_IMAGE; the image and the images it made.
 
@@ -62,9 +79,10 @@ def build(client, context, tag: str):
     if os.environ.get("PYTHON_IMAGE"):
         buildargs["PYTHON_IMAGE"] = os.environ["PYTHON_IMAGE"]
     try:
-        built, log = client.images.build(
-            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True
-        )
+        with one_build_at_a_time():
+            built, log = client.images.build(
+                path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True
+            )
     except docker.errors.BuildError as error:
         lines = build_lines(error.build_log)
         remove(client, None, made_by(lines))
@@ -91,3 +109,44 @@ def remove(client, tag: str | None, made: list[str]) -> None:
         with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
             if not client.images.get(image).tags:
                 client.images.remove(image, noprune=True)
+
+
+def run_image(client, context):
+    """The project's image for the whole run: the first test process that asks builds
+    it, the others (pytest-xdist's workers) reuse it, and remove_run_image() removes it
+    after the last of them.
+
+    Every other build of the run (compose's, a planted context's) asks for it first, and
+    so takes its layers from the cache: a build that came first would leave its own
+    layers under this image, where its clean-up cannot remove them and this one's does
+    not know them.
+    """
+    record = folder() / "image.json"
+    with one_build_at_a_time():
+        if record.exists():
+            return client.images.get(json.loads(record.read_text())["id"])
+        tag = f"{{ cookiecutter.project_slug }}:test-{uuid.uuid4().hex[:8]}"
+        started = time.monotonic()
+        built, made = build(client, context, tag)
+        record.write_text(json.dumps({"id": built.id, "tag": tag, "made": made}))
+    print(
+        f"\nimage {tag}: built in {time.monotonic() - started:.1f}s, "
+        f"{built.attrs['Size'] / 1e6:.1f} MB"
+    )
+    return built
+
+
+def remove_run_image() -> None:
+    """The run's image, if a test built one, and every image its build made."""
+    record = folder() / "image.json"
+    if not record.exists():
+        return
+    import docker
+
+    made = json.loads(record.read_text())
+    client = docker.from_env()
+    try:
+        # By tag: another build of the run may share this image ID.
+        remove(client, made["tag"], made["made"])
+    finally:
+        client.close()

@@ -75,6 +75,16 @@ OWNED_BY_ANSWER = {
             "docs/background-jobs.md",
         ],
     },
+    "websockets": {
+        "yes": [
+            "src/{{ cookiecutter.package_name }}/serving/websockets.py",
+            "src/{{ cookiecutter.package_name }}/ws.py",
+            "tests/serving/harness/websocket_app.py",
+            "tests/serving/test_websockets.py",
+            "tests/test_ws.py",
+            "docs/websockets.md",
+        ],
+    },
 }
 # Where a path names the package folder (the table is raw, unrendered text).
 PACKAGE = "{{ cookiecutter.package_name }}"

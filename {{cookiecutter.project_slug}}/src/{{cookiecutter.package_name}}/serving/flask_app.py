@@ -80,6 +80,12 @@ def init_app(app: Flask) -> None:
 
     init_database(app)
 {%- endif %}
+{%- if cookiecutter.websockets == "yes" %}
+
+    from .websockets import init_websockets
+
+    init_websockets(app, settings)
+{%- endif %}
 
 
 def _warn_of_unshared_files(data_dir) -> None:

@@ -96,7 +96,11 @@ def init_websockets(app: Flask, settings: Settings) -> None:
     # watcher pings, and one thread per socket, not two, waits on it.
     app.config.setdefault(
         "SOCK_SERVER_OPTIONS",
-        {"max_message_size": settings.max_content_length, "receive_bytes": RECEIVE_BYTES},
+        {
+            "max_message_size": settings.max_content_length,
+            "receive_bytes": RECEIVE_BYTES,
+            "event_class": _RecheckingEvent,
+        },
     )
     trusted_hosts = settings.trusted_hosts
 
@@ -132,6 +136,19 @@ def init_websockets(app: Flask, settings: Settings) -> None:
     # Right after the Host check (trusted_hosts.py), before the app's own hooks.
     app.before_request_funcs.setdefault(None, []).insert(1, admit_websocket)
     app.teardown_request(release_websocket)
+
+
+class _RecheckingEvent(threading.Event):
+    """simple-websocket's receive() waits on this event, then checks whether the socket
+    closed. On a message too big it sets the event before it marks the socket closed:
+    a view waiting at that moment would wait forever, holding its thread and slot.
+    Waking each TICK while it waits without a timeout lets it see the close."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None:
+            return super().wait(timeout)
+        super().wait(TICK)
+        return True  # receive() checks again, and waits again if nothing changed
 
 
 def _same_site(origin: str | None, host: str, trusted_hosts: tuple[str, ...]) -> bool:

@@ -113,7 +113,8 @@ def init_websockets(app: Flask, settings: Settings) -> None:
         if not _same_site(request.headers.get("Origin"), request.host, trusted_hosts):
             log.info("websocket refused: Origin %r", request.headers.get("Origin"))
             raise Forbidden("The Origin of this WebSocket is not a site of this service.")
-        raw = next((request.environ[key] for key in _ENVIRON_SOCKETS if key in request.environ), None)
+        environ = request.environ
+        raw = next((environ[key] for key in _ENVIRON_SOCKETS if key in environ), None)
         if raw is None:  # a test client: nothing to hold
             return
         watched = sockets.open(raw)

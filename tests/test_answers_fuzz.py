@@ -29,6 +29,7 @@ ANSWERS = st.fixed_dictionaries(
         "version": st.sampled_from(["0.1.0", "1", "2.0rc1", "v1", "1.0.0.0", ""]),
         "database": st.sampled_from(["none", "postgresql"]),
         "background_jobs": st.sampled_from(["none", "rq"]),
+        "websockets": st.sampled_from(["no", "yes"]),
     },
 )
 

@@ -24,7 +24,11 @@ DEFAULT_CLASS, *OTHER_CLASSES = DEFAULTS["worker_class"]
 # where a database driver can block a whole worker (its tests use TEST_POSTGRES_URL's
 # server, or one they start); the background worker on sync (against TEST_REDIS_URL's
 # Redis, or a redis-server they start; web and worker as two containers of one image).
-EXTRA_ANSWERS = {"gevent": {"database": "postgresql"}, "sync": {"background_jobs": "rq"}}
+# WebSockets on gevent too: their tests run gthread and gevent servers alike.
+EXTRA_ANSWERS = {
+    "gevent": {"database": "postgresql", "websockets": "yes"},
+    "sync": {"background_jobs": "rq"},
+}
 WITH_CONTAINERS = {
     f"worker-{DEFAULT_CLASS}": ({"worker_class": DEFAULT_CLASS}, []),
     **{

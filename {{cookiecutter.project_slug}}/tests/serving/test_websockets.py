@@ -7,6 +7,7 @@ closing every socket with 1001. The sync class answers 501.
 """
 
 import contextlib
+import re
 import signal
 import statistics
 import time
@@ -16,6 +17,8 @@ import requests
 import websocket
 from harness.http import wait_for, wait_for_health
 from harness.websocket_app import OPENED, RETURNED
+
+from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
 
 WEBSOCKET_APP = "harness.websocket_app:app"
 CLASSES = ["gthread", "gevent"]
@@ -198,3 +201,22 @@ def test_a_sync_worker_refuses_websockets_with_501(start_gunicorn):
     assert refused.value.status_code == 501
     assert b"GUNICORN_WORKER_CLASS=gthread or gevent" in refused.value.resp_body
     assert requests.get(server.url + "/health", timeout=PROMPT).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WEBSOCKET_MAX_PER_WORKER": "0"}, "WEBSOCKET_MAX_PER_WORKER='0' is not allowed"),
+        ({"WEBSOCKET_PING_INTERVAL": "-1"}, "WEBSOCKET_PING_INTERVAL='-1' is not allowed"),
+        (
+            {"WEBSOCKET_PING_INTERVAL": "30", "WEBSOCKET_IDLE_TIMEOUT": "30"},
+            "WEBSOCKET_IDLE_TIMEOUT=30 is not allowed with WEBSOCKET_PING_INTERVAL=30",
+        ),
+    ],
+)
+def test_bad_websocket_settings_are_one_line_naming_the_variable(env, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(env)
+    # 0 turns pings or the idle timeout off, whatever the other says.
+    assert load_settings({"WEBSOCKET_PING_INTERVAL": "0", "WEBSOCKET_IDLE_TIMEOUT": "5"})
+    assert load_settings({"WEBSOCKET_PING_INTERVAL": "30", "WEBSOCKET_IDLE_TIMEOUT": "0"})

@@ -12,6 +12,10 @@ Nothing here decides how errors look: that is errors.py in your app.
 {%- else %} Nothing here decides how
 errors look: that is errors.py in your app.
 {%- endif %}
+{%- if cookiecutter.websockets == "yes" %}
+Last, the guard of WebSocket routes (websockets.py): Origin, sockets per worker,
+pings, and the close on a stop.
+{%- endif %}
 """
 
 from __future__ import annotations

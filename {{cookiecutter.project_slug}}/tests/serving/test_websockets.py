@@ -194,12 +194,21 @@ def test_sigterm_closes_every_socket_with_1001_and_the_worker_exits(start_gunico
     assert sum(RETURNED in line for line in server.lines()) == bound
 
 
-def test_a_sync_worker_refuses_websockets_with_501(start_gunicorn):
-    server = start(start_gunicorn, "sync")
+@pytest.mark.parametrize(
+    ("worker_class", "threads", "named"),
+    [
+        ("sync", "1", b"GUNICORN_WORKER_CLASS=gthread or gevent"),
+        ("gthread", "1", b"GUNICORN_THREADS=2"),
+    ],
+)
+def test_a_worker_without_a_spare_thread_refuses_websockets_with_501(
+    start_gunicorn, worker_class, threads, named
+):
+    server = start(start_gunicorn, worker_class, GUNICORN_THREADS=threads)
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         connect(server)
     assert refused.value.status_code == 501
-    assert b"GUNICORN_WORKER_CLASS=gthread or gevent" in refused.value.resp_body
+    assert named in refused.value.resp_body
     assert requests.get(server.url + "/health", timeout=PROMPT).status_code == 200
 
 

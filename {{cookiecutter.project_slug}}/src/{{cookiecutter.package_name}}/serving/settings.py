@@ -177,8 +177,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 def _websockets(env: Env) -> dict[str, int]:
-    # Under gevent, about 50 KiB each (docs/websockets.md): 200 take 10 MiB of a
-    # worker's share. On gthread GUNICORN_THREADS - 1 bounds them first.
+    # Under gevent an open socket costs about 46 KiB (300 took a worker from 39 to 53
+    # MiB RSS, docs/websockets.md): 200 take 9 MiB of WORKER_MEMORY_MB's share. On
+    # gthread GUNICORN_THREADS - 1 bounds them first (each holds a thread).
     max_per_worker = env.integer("WEBSOCKET_MAX_PER_WORKER", 200, minimum=1)
     # Below every router's idle window: Heroku closes a connection silent for 55 s,
     # ingress-nginx and Google's load balancers after 60 s.

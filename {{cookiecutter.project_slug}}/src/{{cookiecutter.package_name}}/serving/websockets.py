@@ -108,6 +108,11 @@ def init_websockets(app: Flask, settings: Settings) -> None:
         rule = request.url_rule
         if rule is None or not rule.websocket:
             return
+        if sockets.capacity == 0 and settings.worker_class == "gthread":
+            raise NeedsAnotherWorkerClass(
+                "WebSockets on gthread need GUNICORN_THREADS=2 or more: one thread is "
+                "kept for other requests, and each open socket holds another."
+            )
         if sockets.capacity == 0:
             raise NeedsAnotherWorkerClass()
         if not _same_site(request.headers.get("Origin"), request.host, trusted_hosts):

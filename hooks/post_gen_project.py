@@ -90,6 +90,16 @@ OWNED_BY_ANSWER = {
         "deploy/systemd/{{ cookiecutter.project_slug }}-tick.service",
         "deploy/systemd/{{ cookiecutter.project_slug }}-tick.timer",
     ],
+    "websockets": {
+        "yes": [
+            "src/{{ cookiecutter.package_name }}/serving/websockets.py",
+            "src/{{ cookiecutter.package_name }}/ws.py",
+            "tests/serving/harness/websocket_app.py",
+            "tests/serving/test_websockets.py",
+            "tests/test_ws.py",
+            "docs/websockets.md",
+        ],
+    },
 }
 # Where a path names the package folder or the project (the table is raw, unrendered
 # text).

@@ -34,7 +34,11 @@ PROJECT = ROOT / "{{cookiecutter.project_slug}}"
 LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-bench.txt")
 SAME_FOR_EVERY_ANSWER = ("requirements-build.txt", "requirements-update.txt")
 # Each answer that adds packages: its value without them, then the value with them.
-ANSWERS = {"database": ("none", "postgresql"), "background_jobs": ("none", "rq")}
+ANSWERS = {
+    "database": ("none", "postgresql"),
+    "background_jobs": ("none", "rq"),
+    "websockets": ("no", "yes"),
+}
 # The bakes' name, and how the locks' `# via` lines name the project in the template.
 SLUG = "lock-bake"
 SLUG_SPOT = "{{ cookiecutter.project_slug }}"

@@ -40,10 +40,12 @@ def locked(lock: Path) -> set[str]:
     }
 
 
-def assert_the_default_adds_nothing(bake, answer: str, value: str, names, packages) -> None:
-    """`answer=none` is the default's project, byte for byte: none of `value`'s files,
-    none of its `names` in any file, none of its `packages` in any lock."""
-    project, explicit = bake(), bake(**{answer: "none"})
+def assert_the_default_adds_nothing(
+    bake, answer: str, value: str, names, packages, default: str = "none"
+) -> None:
+    """`answer=none` (or its `default`) is the default's project, byte for byte: none of
+    `value`'s files, none of its `names` in any file, none of its `packages` in any lock."""
+    project, explicit = bake(), bake(**{answer: default})
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == sorted(
         p.relative_to(explicit) for p in explicit.rglob("*")
     )
@@ -59,14 +61,16 @@ def assert_the_default_adds_nothing(bake, answer: str, value: str, names, packag
         assert not locked(project / lock) & set(packages), lock
 
 
-def assert_the_hook_keeps_its_paths_for_its_value_only(answer: str, value: str, one_path: str):
+def assert_the_hook_keeps_its_paths_for_its_value_only(
+    answer: str, value: str, one_path: str, default: str = "none"
+):
     hook = post_gen_hook()
     answers = {name: "yes" for name in hook.OWNED_BY_ANSWER} | {
         "package_name": "shop",
         "project_slug": "shop-api",
     }
     kept = hook.removed_paths({**answers, answer: value})
-    removed = hook.removed_paths({**answers, answer: "none"})
+    removed = hook.removed_paths({**answers, answer: default})
     assert not set(owned_by(answer, value, "shop", "shop-api")) & set(kept)
     assert set(owned_by(answer, value, "shop", "shop-api")) <= set(removed)
     assert one_path in removed

@@ -26,8 +26,9 @@ DEFAULT_CLASS, *OTHER_CLASSES = DEFAULTS["worker_class"]
 # server, or one they start); the background worker on sync (against TEST_REDIS_URL's
 # Redis, or a redis-server they start; web and worker as two containers of one image),
 # with the scheduled command (its tests are the user's, tests/test_scheduled.py).
+# WebSockets on gevent too: their tests run gthread and gevent servers alike.
 EXTRA_ANSWERS = {
-    "gevent": {"database": "postgresql"},
+    "gevent": {"database": "postgresql", "websockets": "yes"},
     "sync": {"background_jobs": "rq", "scheduled_jobs": "yes"},
 }
 WITH_CONTAINERS = {

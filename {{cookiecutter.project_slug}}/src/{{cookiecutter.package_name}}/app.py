@@ -40,5 +40,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(jobs.bp)
 {%- endif %}
+{%- if cookiecutter.websockets == "yes" %}
+    # The example WebSocket route (ws.py); the machinery bounds and closes sockets.
+    from . import ws
+
+    app.register_blueprint(ws.bp)
+{%- endif %}
     # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)
     return app

@@ -559,3 +559,36 @@ def test_web_and_worker_from_one_image_run_a_job_read_only_as_arbitrary_uids(
             container.remove(force=True)
         redis_server.stop()
 {%- endif %}
+{%- if cookiecutter.websockets == "yes" %}
+
+
+def test_a_websocket_round_trips_and_docker_stop_closes_it_with_1001(run):
+    """The image, read-only, the probe app's WebSocket routes (harness/websocket_app.py)."""
+    import websocket
+
+    app = run(
+        read_only=True,
+        tmpfs={"/tmp": ""},  # noqa: S108 (the container's own /tmp)
+        command=[*PROBE_COMMAND[:-1], "harness.websocket_app:app"],
+        volumes=PROBE["volumes"],
+    )
+    wait_for_health(app.url, timeout=app_deadline())
+    ws = websocket.create_connection(
+        app.url.replace("http://", "ws://") + "/_probe/ws/echo", timeout=10
+    )
+    try:
+        ws.send("through the image")
+        assert ws.recv() == "through the image"
+        stopped = time.monotonic()
+        app.container.stop(timeout=30)  # SIGTERM, then SIGKILL only after 30 s
+        took = time.monotonic() - stopped
+        while (frame := ws.recv_frame()).opcode != websocket.ABNF.OPCODE_CLOSE:
+            pass
+        assert int.from_bytes(frame.data[:2], "big") == 1001
+    finally:
+        ws.close()
+    print(f"\ndocker stop with an open WebSocket: {took:.1f}s")
+    app.container.reload()
+    assert app.container.attrs["State"]["ExitCode"] == 0
+    assert took < 8  # GUNICORN_GRACEFUL_TIMEOUT: the socket did not hold the stop
+{%- endif %}

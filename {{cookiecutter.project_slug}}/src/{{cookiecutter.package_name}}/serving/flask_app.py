@@ -13,6 +13,10 @@ Nothing here decides how errors look: that is errors.py in your app.
 {%- else %} Nothing here decides how
 errors look: that is errors.py in your app.
 {%- endif %}
+{%- if cookiecutter.websockets == "yes" %}
+Last, the guard of WebSocket routes (websockets.py): Origin, sockets per worker,
+pings, and the close on a stop.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -91,6 +95,12 @@ def init_app(app: Flask) -> None:
     from .database import init_database
 
     init_database(app)
+{%- endif %}
+{%- if cookiecutter.websockets == "yes" %}
+
+    from .websockets import init_websockets
+
+    init_websockets(app, settings)
 {%- endif %}
 
 

@@ -117,6 +117,12 @@ class Settings:
     # which only boot_settings() refuses: tests and scripts may parse without one.
     database: DatabaseSettings | None
 {%- endif %}
+{%- if cookiecutter.websockets == "yes" %}
+    # WebSockets (websockets.py, docs/websockets.md).
+    websocket_max_per_worker: int
+    websocket_ping_interval: int
+    websocket_idle_timeout: int
+{%- endif %}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -199,7 +205,35 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 {%- if cookiecutter.database == "postgresql" %}
         database=_database(env, worker_class, threads, worker_connections),
 {%- endif %}
+{%- if cookiecutter.websockets == "yes" %}
+        **_websockets(env),
+{%- endif %}
     )
+{%- if cookiecutter.websockets == "yes" %}
+
+
+def _websockets(env: Env) -> dict[str, int]:
+    # Under gevent an open socket costs about 46 KiB (300 took a worker from 39 to 53
+    # MiB RSS, docs/websockets.md): 200 take 9 MiB of WORKER_MEMORY_MB's share. On
+    # gthread GUNICORN_THREADS - 1 bounds them first (each holds a thread).
+    max_per_worker = env.integer("WEBSOCKET_MAX_PER_WORKER", 200, minimum=1)
+    # Below every router's idle window: Heroku closes a connection silent for 55 s,
+    # ingress-nginx and Google's load balancers after 60 s.
+    ping_interval = env.integer("WEBSOCKET_PING_INTERVAL", 25, minimum=0)
+    # Two missed pings and a margin: a live client answers each ping at once.
+    idle_timeout = env.integer("WEBSOCKET_IDLE_TIMEOUT", 60, minimum=0)
+    if ping_interval and idle_timeout and idle_timeout <= ping_interval:
+        raise SettingsError(
+            f"WEBSOCKET_IDLE_TIMEOUT={idle_timeout!r} is not allowed with "
+            f"WEBSOCKET_PING_INTERVAL={ping_interval!r}: expected more seconds than the "
+            "ping interval (a live client is heard from once per ping), or 0 for none"
+        )
+    return {
+        "websocket_max_per_worker": max_per_worker,
+        "websocket_ping_interval": ping_interval,
+        "websocket_idle_timeout": idle_timeout,
+    }
+{%- endif %}
 {%- if cookiecutter.database == "postgresql" %}
 
 

@@ -72,6 +72,16 @@ THIRD_PARTY_IMPORTS = {
     "urllib3",
     "werkzeug",
     "zope",
+    # Metrics (every project), the suite's processes (xdist, filelock), WebSocket routes
+    # (websockets=yes: few enough to refuse for every project, as rq's are).
+    "prometheus_client",
+    "xdist",
+    "execnet",
+    "filelock",
+    "flask_sock",
+    "simple_websocket",
+    "websocket",
+    "wsproto",
     "test",
     "tests",
     "src",

@@ -104,6 +104,21 @@ def test_a_dead_workers_counts_are_folded_into_the_archive(tmp_path, monkeypatch
     assert archived == {key: 7.0, exit_key: 2.0}
 
 
+def test_a_scrape_passes_over_a_file_a_worker_is_still_creating(tmp_path, monkeypatch):
+    """A new worker's file exists, empty, before prometheus_client sizes it: a scrape
+    in that instant failed with a 500 (struct.error) before SettledFilesCollector."""
+    from {{ cookiecutter.package_name }}.serving.metrics import exposition
+
+    monkeypatch.setenv(metrics_files.VARIABLE, str(tmp_path))
+    key = mmap_key("http_requests", "http_requests_total", ["route"], ["/x"], "help")
+    settled = MmapedDict(str(tmp_path / "counter_101.db"))
+    settled.write_value(key, 3.0, 0.0)
+    settled.close()
+    (tmp_path / "counter_102.db").write_bytes(b"")
+    text = exposition().decode()
+    assert 'http_requests_total{route="/x"} 3.0' in text
+
+
 def test_the_token_guards_metrics_on_the_main_port(monkeypatch, tmp_path):
     from harness.metrics_app import create_metrics_probe_app
 

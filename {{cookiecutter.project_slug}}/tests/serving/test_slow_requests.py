@@ -1,7 +1,7 @@
 """The slow-request WARNING: real gunicorn per worker class, harness/ops_app.py's routes.
 
-Each test synchronises on the access line of its last request (same call, written
-just before the warning would be): once it is there, a missing warning is missing.
+Each test synchronises on the access line of its request (the same call writes the
+warning just before it): once it is there, a missing warning is missing.
 """
 
 import os

@@ -253,10 +253,12 @@ class GunicornLogger(_GunicornBaseLogger):
         token = request_id_var.set(environ.get("service.request_id") or request_id_var.get())
         trace_token = trace_var.set(environ.get("service.trace"))
         try:
-            if logged:
-                self._access_entry(resp, environ, status, seconds)
+            # The warning first: once a request's access line is out, so is its warning
+            # (what the tests, and anyone tailing the log, can wait for).
             if slow:
                 warn_if_slow(environ, status, seconds, self._slow_request_seconds)
+            if logged:
+                self._access_entry(resp, environ, status, seconds)
         finally:
             trace_var.reset(trace_token)
             request_id_var.reset(token)

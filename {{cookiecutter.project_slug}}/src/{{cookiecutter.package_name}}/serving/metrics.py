@@ -33,6 +33,7 @@ else the request goes on to the app as any other path (your app's 404).
 
 from __future__ import annotations
 
+import glob
 import hmac
 import os
 from time import perf_counter
@@ -104,12 +105,31 @@ def _version() -> str:
     return __version__
 
 
+class SettledFilesCollector(MultiProcessCollector):
+    """MultiProcessCollector without the files a worker is still creating.
+
+    prometheus_client creates a worker's file, then sizes it: a scrape in that instant
+    read 0 bytes and failed (struct.error, a 500), as a test saw with workers
+    recycling under load. Such a file holds no value yet, so it is passed over.
+    """
+
+    def collect(self):
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            try:
+                if os.path.getsize(path) >= 8:  # its header: the bytes used
+                    files.append(path)
+            except OSError:  # removed since the glob: a dead worker's live gauges
+                continue
+        return self.merge(files, accumulate=True)
+
+
 def exposition() -> bytes:
     """The text a scrape gets: every worker's files added up, or this process's registry."""
     if metrics_files.VARIABLE not in os.environ:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    SettledFilesCollector(registry)
     with metrics_files.reading():
         return generate_latest(registry)
 

@@ -42,6 +42,7 @@ def test_accepted_urls(url):
         ({"REDIS_URL": "http://:hunter2@redis:6379"}, "REDIS_URL='http://:***@redis:6379'"),
         ({"REDIS_URL": "redis://:hunter2@redis:99999"}, "REDIS_URL='redis://:***@redis:99999'"),
         ({"REDIS_URL": "redis://:hunter2@redis/zero"}, "the database after the host"),
+        ({"REDIS_URL": "redis://:hunter2@redis/²"}, "the database after the host"),
         ({"REDIS_URL": "redis://"}, "REDIS_URL='redis://' is not allowed"),
         ({"REDIS_URL": "redis://r", "WORKER_QUEUES": "a,,b"}, "WORKER_QUEUES='a,,b'"),
         ({"REDIS_URL": "redis://r", "WORKER_QUEUES": "a,a"}, "distinct"),

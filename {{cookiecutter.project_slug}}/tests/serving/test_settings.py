@@ -67,6 +67,8 @@ def test_worker_class_values():
         ("HOST", "example.com"),
         ("BIND", "nonsense"),
         ("BIND", "0.0.0.0:99999"),
+        # A digit to str.isdigit(), not to int() (hypothesis found it).
+        ("BIND", "0:²"),
         ("LOG_LEVEL", "verbose"),
         ("LOG_FORMAT", "xml"),
         ("MAX_CONTENT_LENGTH", "0"),

@@ -79,7 +79,7 @@ def redis_url(env: Env) -> str:
     if not parts.hostname or (port is not None and not 1 <= port <= 65535):
         raise SettingsError(f"REDIS_URL={redacted(url)!r} is not allowed: {allowed}")
     database = parts.path.lstrip("/")
-    if database and not database.isdigit():
+    if database and not (database.isascii() and database.isdigit()):
         raise SettingsError(
             f"REDIS_URL={redacted(url)!r} is not allowed: the database after the host "
             "is a number (/0 to /15 on a default server)"

@@ -245,7 +245,7 @@ def _local_port(environ) -> int | None:
             return None
         return address[1] if isinstance(address, tuple) else None
     port = environ.get("SERVER_PORT", "")  # outside gunicorn: the test client's
-    return int(port) if port.isdigit() else None
+    return int(port) if port.isascii() and port.isdigit() else None
 
 
 def _answer(start_response, status: str, body: bytes, content_type: str):

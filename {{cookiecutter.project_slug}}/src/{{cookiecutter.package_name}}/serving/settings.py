@@ -342,7 +342,8 @@ def _bind(env: Env) -> tuple[str, ...]:
             if address.startswith(("unix:", "fd://")):
                 continue
             host, _, port = address.rpartition(":")
-            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            # isascii: str.isdigit() takes '²' and other digits int() refuses.
+            if not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
                 raise SettingsError(
                     f"BIND={bind!r} is not allowed: expected comma-separated HOST:PORT, "
                     "unix:PATH or fd://FD addresses, ports 1-65535"

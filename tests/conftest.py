@@ -52,6 +52,10 @@ def answer(project: Path, name: str):
     return ANSWERS[project].get(name, default[0] if isinstance(default, list) else default)
 
 
+def uses_postgres(project: Path) -> bool:
+    return answer(project, "database") == "postgresql"
+
+
 @pytest.fixture(scope="session")
 def bake(tmp_path_factory):
     baked: dict[str, Path] = {}

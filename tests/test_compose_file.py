@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DEFAULTS, answer
+from conftest import DEFAULTS, answer, uses_postgres
 
 BIN = Path(sys.executable).parent
 BAKES = {
@@ -62,10 +62,6 @@ def services(project):
 def image_services(project):
     """The services built from the Dockerfile (not postgres or redis)."""
     return {name: s for name, s in services(project).items() if "build" in s}
-
-
-def uses_postgres(project):
-    return answer(project, "database") == "postgresql"
 
 
 def scheduled(project):

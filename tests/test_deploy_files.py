@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import DEFAULTS, NO_TARGETS, TEMPLATE, answer
+from conftest import DEFAULTS, NO_TARGETS, TEMPLATE, uses_postgres
 
 # Copies kept in the repository (tests/schemas/SOURCES.md), so a clone runs every check.
 SCHEMAS = TEMPLATE / "tests" / "schemas"
@@ -100,10 +100,6 @@ def load_settings_module(project):
     package.__path__ = [str(path.parent)]
     sys.modules[package.__name__] = package  # dataclasses look their module up there
     return importlib.import_module(f"{package.__name__}.settings")
-
-
-def uses_postgres(project):
-    return answer(project, "database") == "postgresql"
 
 
 def package(project):

@@ -29,7 +29,7 @@ import pytest
 import yaml
 from test_deploy_files import load_settings_module, schema, start_command, validate
 
-from conftest import DEFAULTS, TEMPLATE, answer
+from conftest import DEFAULTS, TEMPLATE, answer, uses_postgres
 from docker_images import new_layers, remove_image
 
 WORKER_CLASSES = DEFAULTS["worker_class"]
@@ -59,10 +59,6 @@ KUBERNETES_VERSIONS = ("1.31", kubernetes_validate.latest_version())
 @pytest.fixture(params=list(BAKES), scope="module")
 def project(request, bake):
     return bake(**BAKES[request.param])
-
-
-def uses_postgres(project):
-    return answer(project, "database") == "postgresql"
 
 
 def scheduled(project):

@@ -7,9 +7,9 @@ the deploy files' own checks are in test_deploy_files.py and test_deploy_targets
 command's tests in the bake's tests/test_scheduled.py.
 """
 
-import importlib.util
+from choice_answers import post_gen_hook
 
-from conftest import TEMPLATE, files
+from conftest import files
 
 # What the answer brings; a project without it has none of these anywhere.
 SCHEDULED_NAMES = (
@@ -23,15 +23,6 @@ SCHEDULED_NAMES = (
     "-tick",
 )
 EVERYTHING = {"deploy_systemd": "yes"}
-
-
-def post_gen_hook():
-    spec = importlib.util.spec_from_file_location(
-        "post_gen_hook", TEMPLATE / "hooks" / "post_gen_project.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def owned_by_scheduled_jobs(project):

@@ -54,7 +54,7 @@ from test_deploy_targets import (
     verify_root,
 )
 
-from conftest import NO_TARGETS, answer
+from conftest import NO_TARGETS, uses_postgres
 
 # Seconds a stopping worker needs after WORKER_STOP_TIMEOUT: the requeue and the exit
 # (under 1 s measured, docs/background-jobs.md), with room on a busy host.
@@ -76,10 +76,6 @@ PLACEHOLDER_REDIS = "redis://:placeholder@redis.example:6379/0"
 @pytest.fixture(params=list(RQ_BAKES), scope="module")
 def project(request, bake):
     return bake(**RQ_BAKES[request.param])
-
-
-def uses_postgres(project):
-    return answer(project, "database") == "postgresql"
 
 
 def worker_command(project):

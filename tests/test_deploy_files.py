@@ -117,6 +117,12 @@ def start_command(project):
     return " ".join(json.loads(line[len("CMD ") :]))
 
 
+def image_metrics_port(project):
+    """The image's METRICS_PORT (its ENV): the one number every platform's scrape names."""
+    (port,) = re.findall(r"^\s+METRICS_PORT=(\d+)$", (project / "Dockerfile").read_text(), re.M)
+    return int(port)
+
+
 # ---- Google Cloud Run ----------------------------------------------------------
 
 

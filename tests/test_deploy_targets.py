@@ -27,7 +27,13 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from test_deploy_files import load_settings_module, schema, start_command, validate
+from test_deploy_files import (
+    image_metrics_port,
+    load_settings_module,
+    schema,
+    start_command,
+    validate,
+)
 
 from conftest import DEFAULTS, TEMPLATE, answer, uses_postgres
 from docker_images import new_layers, remove_image
@@ -354,21 +360,27 @@ def test_kubernetes_network_policy_admits_only_the_ingress_path(project):
         labels = pod_template(kinds[kind])["metadata"]["labels"]
         assert selector.items() <= labels.items(), kind
     assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
-    # In: one rule, from one namespace (no empty `from`, which admits everyone), to the
-    # web container's http port only.
-    (rule,) = spec["ingress"]
-    (source,) = rule["from"]
-    assert set(source) == {"namespaceSelector"}
-    namespace = source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-    assert namespace == "ingress-nginx"
-    guide = (project / "docs/deploy-kubernetes.md").read_text()
-    assert f"`kubernetes.io/metadata.name: {namespace}` (the default)" in guide
+    # In: two rules, each from one namespace (no empty `from`, which admits everyone),
+    # each to one port of the web container: the ingress controller's to http,
+    # Prometheus's to metrics.
     (container,) = pod_of(objects, "Deployment")["containers"]
-    (port,) = container["ports"]
-    assert rule["ports"] == [{"port": port["name"], "protocol": "TCP"}]
+    ports = [port["name"] for port in container["ports"]]
+    assert ports == ["http", "metrics"]
+    namespaces = {}
+    for rule in spec["ingress"]:
+        (source,) = rule["from"]
+        assert set(source) == {"namespaceSelector"}
+        namespace = source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        (port,) = rule["ports"]
+        namespaces[port["port"]] = namespace
+        assert port["protocol"] == "TCP"
+    assert namespaces == {"http": "ingress-nginx", "metrics": "monitoring"}
+    guide = (project / "docs/deploy-kubernetes.md").read_text()
+    assert "`kubernetes.io/metadata.name: ingress-nginx` (the default)" in guide
+    assert "`kubernetes.io/metadata.name: monitoring`" in guide
     for kind in workloads(objects)[1:]:
         (job_container,) = pod_of(objects, kind)["containers"]
-        assert "ports" not in job_container, f"the ingress rule would reach the {kind}"
+        assert "ports" not in job_container, f"the ingress rules would reach the {kind}"
     # Out: DNS to the cluster's resolver, PostgreSQL's port with a database, nothing else.
     dns, *others = spec["egress"]
     if uses_postgres(project):
@@ -383,6 +395,69 @@ def test_kubernetes_network_policy_admits_only_the_ingress_path(project):
         }
     ]
     assert sorted((p["port"], p["protocol"]) for p in dns["ports"]) == [(53, "TCP"), (53, "UDP")]
+
+
+POD_MONITOR = KUBE / "components" / "pod-monitor"
+
+
+def test_kubernetes_web_pods_declare_the_images_metrics_port(project):
+    """The container port named metrics is the image's METRICS_PORT, and the scrape
+    annotations name it; no Service port leads to it."""
+    kinds = by_kind(base_objects(project))
+    template = kinds["Deployment"]["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    metrics_port = image_metrics_port(project)
+    assert ports["metrics"] == metrics_port
+    env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+    # The image's value applies: a METRICS_PORT here would need the port to follow it.
+    assert "METRICS_PORT" not in env and "METRICS_TOKEN" not in env
+    settings = settings_of(project, {"PORT": env["PORT"], "METRICS_PORT": str(metrics_port)})
+    assert settings.bind[0].endswith(f":{ports['http']}")
+    assert settings.metrics.port == metrics_port
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(metrics_port),
+        "prometheus.io/path": "/metrics",
+    }
+    assert [p["targetPort"] for p in kinds["Service"]["spec"]["ports"]] == ["http"]
+
+
+def test_kubernetes_pod_monitor_component_scrapes_the_metrics_port(project, tmp_path):
+    """The optional PodMonitor renders with the example overlay (a copy naming the
+    component, as the overlay's comment says), selects the web pods and their
+    metrics port; the base and the overlay as shipped render without it."""
+    kubectl = required_tool("kubectl", "REQUIRE_KUBECTL")
+    assert "PodMonitor" not in yaml.safe_dump_all(rendered_overlay(project))
+    component = yaml.safe_load((project / POD_MONITOR / "kustomization.yaml").read_text())
+    validate(component, schema("kustomization.json"), jsonschema.Draft7Validator)
+    assert component["kind"] == "Component"
+    overlay_text = (project / KUBE / "overlays/example/kustomization.yaml").read_text()
+    assert "# components:\n#   - ../../components/pod-monitor\n" in overlay_text
+    copy = tmp_path / "deploy"
+    shutil.copytree(project / "deploy", copy)
+    overlay = copy / "kubernetes/overlays/example/kustomization.yaml"
+    overlay.write_text(overlay_text.replace("# components:\n#   - ", "components:\n  - "))
+    result = subprocess.run(
+        [kubectl, "kustomize", str(overlay.parent)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    kinds = by_kind(objects)
+    monitor = kinds["PodMonitor"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    deployment = kinds["Deployment"]
+    assert monitor["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    # Applied with the web objects by the guide's second apply.
+    assert monitor["metadata"]["labels"]["app.kubernetes.io/component"] == "web"
+    assert monitor["spec"]["selector"]["matchLabels"] == (
+        deployment["spec"]["template"]["metadata"]["labels"]
+    )
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (port,) = [p for p in container["ports"] if p["name"] == endpoint["port"]]
+    assert port["containerPort"] == image_metrics_port(project)
+    assert endpoint["path"] == "/metrics"
 
 
 def test_kubernetes_objects_select_the_web_pods(project):

@@ -3,6 +3,7 @@ container tests run the image, `dev` on the mounted source. The baked project's 
 tests/serving/test_compose.py brings both up for real.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_deploy_files import image_metrics_port
 
 from conftest import DEFAULTS, answer, uses_postgres
 
@@ -60,7 +62,7 @@ def services(project):
 
 
 def image_services(project):
-    """The services built from the Dockerfile (not postgres or redis)."""
+    """The services built from the Dockerfile (not postgres, redis or prometheus)."""
     return {name: s for name, s in services(project).items() if "build" in s}
 
 
@@ -110,6 +112,7 @@ def test_both_services_publish_on_loopback_only(project):
     assert ports == {
         "web": ["127.0.0.1:${WEB_PORT:-8080}:8080"],
         "dev": ["127.0.0.1:${DEV_PORT:-8081}:8080"],
+        "prometheus": ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"],
     }
 
 
@@ -138,8 +141,9 @@ def test_dev_runs_the_mounted_source_with_the_reloader(project):
 
 
 def test_postgres_service_only_with_a_database(project):
-    # The background jobs' services are test_the_worker_...'s, tick test_tick_...'s.
-    names = set(services(project)) - {"worker", "redis", "tick"}
+    # The background jobs' services are test_the_worker_...'s, tick test_tick_...'s,
+    # prometheus test_prometheus_...'s.
+    names = set(services(project)) - {"worker", "redis", "tick", "prometheus"}
     if not uses_postgres(project):
         assert names == {"web", "dev"}
         assert "postgres" not in (project / "compose.yaml").read_text().lower()
@@ -271,3 +275,91 @@ def test_the_worker_is_webs_image_and_hardening_with_its_own_command(bake):
     # The anchor, not a copy: the hardening is written once.
     text = (project / "compose.yaml").read_text()
     assert text.count("read_only: true") == 1 and "  worker:\n" in text
+
+
+# ---- The optional Prometheus --------------------------------------------------
+
+
+def scrape_config(project, prometheus):
+    """The file the prometheus service mounts as its config, parsed."""
+    (mount,) = [v for v in prometheus["volumes"] if ":/etc/prometheus/prometheus.yml" in v]
+    source, _, mode = mount.partition(":/etc/prometheus/prometheus.yml")
+    assert mode == ":ro", "the service reads its config, never writes it"
+    assert prometheus["command"][0] == "--config.file=/etc/prometheus/prometheus.yml"
+    return project / source, yaml.safe_load((project / source).read_text())
+
+
+def test_prometheus_scrapes_webs_metrics_port_only_with_its_profile(project):
+    all_services = services(project)
+    prometheus, web = all_services["prometheus"], all_services["web"]
+    # Never started by a plain `up`: `--profile metrics`, or named.
+    assert prometheus["profiles"] == ["metrics"]
+    assert prometheus["image"] == "${PROMETHEUS_IMAGE:-prom/prometheus:v3.5.0}"
+    # Locked down by the same anchor as web, and never root.
+    for field in ("read_only", "cap_drop", "security_opt"):
+        assert prometheus[field] == web[field], field
+    user, _, group = prometheus["user"].partition(":")
+    assert int(user) != 0 and int(group) != 0
+    # Its samples on a named volume, the only place it writes.
+    assert "prometheus-data:/prometheus" in prometheus["volumes"]
+    assert "--storage.tsdb.path=/prometheus" in prometheus["command"]
+    _, config = scrape_config(project, prometheus)
+    (job,) = config["scrape_configs"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert job.get("scheme", "http") == "http"
+    (static,) = job["static_configs"]
+    # web by its service name, on the port the image listens on for metrics; web
+    # publishes no such port: the project's network is the way.
+    assert static["targets"] == [f"web:{image_metrics_port(project)}"]
+    assert all(str(image_metrics_port(project)) not in port for port in web["ports"])
+    # The image's METRICS_PORT applies to web: a value here would move the port away
+    # from the scrape config's.
+    assert "METRICS_PORT" not in web.get("environment", {})
+
+
+def test_promtool_checks_the_scrape_config(bake):
+    """Prometheus's own check of the file (Debian's promtool, with its prometheus)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
+            pytest.fail("promtool is not installed (REQUIRE_PROMETHEUS=1)")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    project = bake()
+    path, _ = scrape_config(project, services(project)["prometheus"])
+    result = subprocess.run(
+        [promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # And the check fails where it should: a misspelt field.
+    broken = path.with_name("broken.yml")
+    broken.write_text(path.read_text().replace("scrape_interval:", "scrape_intervall:"))
+    try:
+        result = subprocess.run(
+            [promtool, "check", "config", str(broken)], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        broken.unlink()
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("profile", [[], ["--profile", "metrics"]], ids=["plain", "metrics"])
+def test_docker_compose_renders_with_and_without_the_metrics_profile(bake, profile):
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose (v1) is not installed")
+    project = bake()
+    result = subprocess.run(
+        [compose, "--file", str(project / "compose.yaml"), *profile, "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=project,
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)["services"]
+    # The merged hardening reached both (the anchor inside an anchor).
+    for name in ("web", "prometheus"):
+        assert rendered[name]["read_only"] is True, name
+        assert rendered[name]["cap_drop"] == ["ALL"], name
+    assert rendered["prometheus"]["profiles"] == ["metrics"]
+    assert "profiles" not in rendered["web"]

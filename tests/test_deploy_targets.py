@@ -450,9 +450,8 @@ def test_kubernetes_pod_monitor_component_scrapes_the_metrics_port(project, tmp_
     assert monitor["metadata"]["namespace"] == deployment["metadata"]["namespace"]
     # Applied with the web objects by the guide's second apply.
     assert monitor["metadata"]["labels"]["app.kubernetes.io/component"] == "web"
-    assert monitor["spec"]["selector"]["matchLabels"] == (
-        deployment["spec"]["template"]["metadata"]["labels"]
-    )
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"] == labels
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     (port,) = [p for p in container["ports"] if p["name"] == endpoint["port"]]
@@ -705,12 +704,28 @@ def test_fly_config_passes_the_schema_and_fits_the_service(project):
     assert "SECRET_KEY" not in config["env"]
 
 
+def test_fly_metrics_scrape_the_images_metrics_port_of_the_web_machines(project):
+    config = fly_config(project)
+    metrics = config["metrics"]
+    assert metrics["port"] == image_metrics_port(project) != config["http_service"]["internal_port"]
+    assert metrics["path"] == "/metrics"
+    # Never a public service: only Fly's scraper, on the private network, reads it.
+    assert all(s.get("internal_port") != metrics["port"] for s in config.get("services", []))
+    assert "METRICS_PORT" not in config["env"] and "METRICS_TOKEN" not in config["env"]
+    if "processes" in config:
+        # The worker runs no gunicorn: only web's Machines listen on the port.
+        assert metrics["processes"] == ["web"]
+    else:
+        assert "processes" not in metrics
+
+
 @pytest.mark.parametrize(
     ("section", "key", "value"),
     [
         (None, "kill_signal", "SIGTERN"),
         ("deploy", "release_comand", "python -m x release"),
         ("http_service", "auto_stop_machines", "sometimes"),
+        ("metrics", "port", "9102"),
     ],
 )
 def test_fly_schema_catches_a_wrong_config(bake, section, key, value):

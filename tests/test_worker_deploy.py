@@ -229,6 +229,8 @@ def test_fly_worker_process_group_has_no_http_service(project):
     # The service and its /health check are web's only; no [[services]] at all.
     assert config["http_service"]["processes"] == ["web"]
     assert "services" not in config
+    # So is the metrics scrape: the worker runs no gunicorn, nothing listens there.
+    assert config["metrics"]["processes"] == ["web"]
     # kill_timeout applies to every process group.
     fits(project, config["env"], grace=config["kill_timeout"])
     assert "REDIS_URL" not in config["env"], "a secret, set with `fly secrets set`"

@@ -1,7 +1,8 @@
 """The metrics port scraped by a real Prometheus server, not only by the client's parser.
 
 N requests over every worker, a worker SIGKILLed and replaced: Prometheus's own
-query for the total returns exactly N, and the scrape target is healthy.
+query for the total returns exactly N, and the scrape target is healthy. The server
+runs the project's deploy/prometheus/prometheus.yml (harness/prometheus_server.py).
 """
 
 import os
@@ -35,5 +36,6 @@ def test_prometheus_scrapes_the_exact_total(start_gunicorn, tmp_path):
         # Concatenated: double braces would be Jinja's in the template.
         expression = "sum(http_requests_total{" + f'route="{ROUTE}"' + "})"
         wait_for(lambda: query(url, expression) == REQUESTS, 30, f"{expression} == {REQUESTS}")
-        assert query(url, 'up{job="service"}') == 1
+        # Concatenated, as above.
+        assert query(url, "up{" + f'instance="{target}"' + "}") == 1
         assert query(url, 'sum(worker_exits_total{reason="signal",signal="SIGKILL"})') == 1

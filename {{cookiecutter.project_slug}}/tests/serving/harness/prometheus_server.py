@@ -1,8 +1,11 @@
 """A real Prometheus server for the metrics tests: Debian's `prometheus`, started per test.
 
-It listens on 127.0.0.1 at a free port, keeps its data in the test's folder, scrapes
-the targets it is given every second, and is stopped (and waited for) by the
-context manager even when the test fails. Without the binary the test skips with
+It runs the project's own scrape config, deploy/prometheus/prometheus.yml (compose's
+`prometheus` service reads it), with its one target, web:PORT, replaced by the
+test's and its interval by one second, so the test proves that file scrapes a real
+gunicorn. It listens on 127.0.0.1 at a free port, keeps its data in the test's
+folder, and is stopped (and waited for) by the context manager even when the test
+fails. Without the binary the test skips with
 one reason, or fails under REQUIRE_PROMETHEUS=1 (CI, which installs the package).
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +26,7 @@ from harness.http import free_port, wait_for
 
 # Once a second: the test waits for a scrape, never for a fixed time.
 SCRAPE_INTERVAL = "1s"
+PROJECT_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "prometheus.yml"
 
 
 def prometheus_binary() -> str:
@@ -40,14 +45,17 @@ def prometheus(folder: Path, targets: list[str]):
     binary = prometheus_binary()
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        f"  scrape_interval: {SCRAPE_INTERVAL}\n"
-        "scrape_configs:\n"
-        "  - job_name: service\n"
-        # JSON is YAML: a flow mapping without braces in this (templated) source.
-        f"    static_configs: [{json.dumps({'targets': targets})}]\n"
+    text = PROJECT_CONFIG.read_text()
+    # JSON strings are YAML's double-quoted ones.
+    text, found = re.subn(r'"web:\d+"', ", ".join(map(json.dumps, targets)), text)
+    text, intervals = re.subn(
+        r"^(\s*scrape_interval:).*$", rf"\g<1> {SCRAPE_INTERVAL}", text, flags=re.M
     )
+    assert found == 1 and intervals >= 1, (
+        f'{PROJECT_CONFIG} no longer has one target "web:PORT" and a scrape_interval: '
+        "rewrite this harness with it"
+    )
+    config.write_text(text)
     port = free_port()
     log = folder / "prometheus.log"
     with log.open("wb") as sink:

@@ -187,6 +187,71 @@ def test_cloud_run_service_fits_the_platform(platform_project):
         assert concurrency == capacity, "one request per worker thread, none queued"
 
 
+# Google's Managed Service for Prometheus collector for Cloud Run, by version.
+GMP_SIDECAR = (
+    "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:"
+)
+DEPENDENCIES = "run.googleapis.com/container-dependencies"
+
+
+def test_cloud_run_metrics_variant_is_the_service_plus_googles_prometheus_sidecar(
+    platform_project,
+):
+    """service-with-metrics.yaml passes both schemas, and is service.yaml line for line
+    but for the collector sidecar, its config volume, the dependency that starts it
+    after the web container, and that container's name."""
+    path = platform_project / "deploy/cloudrun/service-with-metrics.yaml"
+    variant = yaml.safe_load(path.read_text())
+    validate(variant, schema("cloud-run-v1.json"))
+    validate(variant, schema("serving.knative.dev/service_v1.json"))
+    template = variant["spec"]["template"]
+    web, collector = template["spec"]["containers"]
+    # One ingress container (the only one with a port), started first.
+    assert web["name"] == "web" and "ports" in web and "ports" not in collector
+    assert json.loads(template["metadata"]["annotations"][DEPENDENCIES]) == {
+        collector["name"]: [web["name"]]
+    }
+    assert collector["image"].startswith(GMP_SIDECAR)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", collector["image"].removeprefix(GMP_SIDECAR))
+    # A whole CPU (a fraction would tie the instance to one request at a time).
+    assert collector["resources"]["limits"]["cpu"] == "1"
+    (mount,) = collector["volumeMounts"]
+    assert mount["mountPath"].rstrip("/") == "/etc/rungmp"  # where the sidecar reads
+    (volume,) = template["spec"]["volumes"]
+    assert volume == {
+        "name": mount["name"],
+        "secret": {
+            "secretName": f"{platform_project.name}-run-monitoring",
+            "items": [{"key": "latest", "path": "config.yaml"}],
+        },
+    }
+    # Without the sidecar, the very service of service.yaml.
+    del template["metadata"]["annotations"][DEPENDENCIES]
+    del template["spec"]["volumes"]
+    del web["name"]
+    template["spec"]["containers"] = [web]
+    assert variant == cloud_run(platform_project)
+
+
+def test_cloud_run_sidecar_scrapes_the_images_metrics_port(platform_project):
+    config = yaml.safe_load((platform_project / "deploy/cloudrun/run-monitoring.yaml").read_text())
+    assert (config["apiVersion"], config["kind"]) == (
+        "monitoring.googleapis.com/v1beta",
+        "RunMonitoring",
+    )
+    (endpoint,) = config["spec"]["endpoints"]
+    # A string: the sidecar reads a port as a name or a number, strictly.
+    assert endpoint["port"] == str(image_metrics_port(platform_project))
+    assert endpoint["path"] == "/metrics"
+    (web,) = cloud_run(platform_project)["spec"]["template"]["spec"]["containers"]
+    assert endpoint["port"] != str(web["ports"][0]["containerPort"])
+    guide = (platform_project / "docs/deploy-cloud-run.md").read_text()
+    assert (
+        f"gcloud secrets create {platform_project.name}-run-monitoring "
+        "--data-file=deploy/cloudrun/run-monitoring.yaml"
+    ) in guide
+
+
 def test_cloud_run_release_job_passes_the_schema_and_runs_the_release_step(platform_project):
     job = yaml.safe_load((platform_project / "deploy/cloudrun/release-job.yaml").read_text())
     validate(job, schema("cloud-run-v1.json"))
@@ -278,6 +343,7 @@ def gcloud_parses(path: Path, *command: str, tmp_path: Path) -> None:
     ("name", "command"),
     [
         ("service.yaml", ("run", "services", "replace", "--dry-run")),
+        ("service-with-metrics.yaml", ("run", "services", "replace", "--dry-run")),
         ("release-job.yaml", ("run", "jobs", "replace")),
     ],
 )

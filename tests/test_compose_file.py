@@ -317,17 +317,22 @@ def test_prometheus_scrapes_webs_metrics_port_only_with_its_profile(project):
     assert "METRICS_PORT" not in web.get("environment", {})
 
 
-def test_promtool_checks_the_scrape_config(bake):
-    """Prometheus's own check of the file (Debian's promtool, with its prometheus)."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
+def promtool():
+    path = shutil.which("promtool")
+    if path is None:
         if os.environ.get("REQUIRE_PROMETHEUS") == "1":
             pytest.fail("promtool is not installed (REQUIRE_PROMETHEUS=1)")
         pytest.skip("promtool is not installed (apt-get install prometheus)")
+    return path
+
+
+def test_promtool_checks_the_scrape_config(bake):
+    """Prometheus's own check of the file (Debian's promtool, with its prometheus)."""
+    promtool_path = promtool()
     project = bake()
     path, _ = scrape_config(project, services(project)["prometheus"])
     result = subprocess.run(
-        [promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60
+        [promtool_path, "check", "config", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
     # And the check fails where it should: a misspelt field.
@@ -335,11 +340,38 @@ def test_promtool_checks_the_scrape_config(bake):
     broken.write_text(path.read_text().replace("scrape_interval:", "scrape_intervall:"))
     try:
         result = subprocess.run(
-            [promtool, "check", "config", str(broken)], capture_output=True, text=True, timeout=60
+            [promtool_path, "check", "config", str(broken)],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     finally:
         broken.unlink()
     assert result.returncode != 0
+
+
+def test_promtool_checks_the_token_scrape_job_of_the_metrics_guide(bake, tmp_path):
+    """The job docs/metrics.md gives for a one-port platform: HTTPS, the bearer token
+    from a file (promtool checks that the file exists, so one is made here)."""
+    promtool_path = promtool()
+    project = bake()
+    guide = (project / "docs/metrics.md").read_text()
+    (job,) = re.findall(r"^```yaml\n(.*?)^```", guide, re.M | re.S)
+    config = yaml.safe_load(job)
+    (scrape,) = config["scrape_configs"]
+    assert scrape["scheme"] == "https" and scrape["metrics_path"] == "/metrics"
+    token = tmp_path / "token"
+    token.write_text("x" * 43)
+    credentials = scrape["authorization"]["credentials_file"]
+    assert credentials.startswith("/etc/prometheus/")
+    (tmp_path / "prometheus.yml").write_text(job.replace(credentials, str(token)))
+    result = subprocess.run(
+        [promtool_path, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("profile", [[], ["--profile", "metrics"]], ids=["plain", "metrics"])

@@ -889,6 +889,20 @@ def test_systemd_units_use_the_local_postgresql_socket(project):
     assert f"createuser {user}\n" in guide and f"createdb --owner {user} {package}\n" in guide
 
 
+def test_systemd_metrics_port_is_the_images_on_the_loopback(project):
+    """env.example turns the metrics port on as the image does; with the unit's HOST it
+    listens on the loopback only, for a Prometheus on the host."""
+    env = dict(
+        line.split("=", 1)
+        for line in (project / SYSTEMD / "env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert int(env["METRICS_PORT"]) == image_metrics_port(project)
+    web = unit_environment(unit(unit_files(project)[0])["Service"])
+    settings = settings_of(project, {**web, "METRICS_PORT": env["METRICS_PORT"]})
+    assert settings.metrics.address == f"127.0.0.1:{env['METRICS_PORT']}"
+
+
 def test_systemd_units_run_the_start_command_and_drain(project):
     service_path, release_path = unit_files(project)
     web, release = unit(service_path), unit(release_path)

@@ -5,10 +5,10 @@ For each worker class the service runs five ways at once, idle but for its turn:
 on (OTEL_EXPORTER_OTLP_ENDPOINT to a sink this process runs, every request sampled),
 both, and off again. Each is warmed up once; then each round loads them one after
 another on /health x50, in an order that turns by one every round, and reads the CPU
-the gunicorn tree spent per request (procfs). A variant's cost is its CPU per
-request minus off's in the same round, the median over rounds with the lowest and
-highest; off again minus off is the noise floor, what "not measurable" means on
-this machine in this run.
+time the gunicorn tree ran per request (procfs.run_seconds, to the nanosecond). A
+variant's cost is its CPU per request minus off's in the same round, the median over
+rounds with the lowest and highest; off again minus off is the noise floor, what
+"not measurable" means on this machine in this run.
 
 /health is where a fixed cost per request shows most: the view itself costs almost
 nothing. The sink is an http.server thread in this process, so what it spends is not
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from procfs import cpu_seconds, tree
+from procfs import run_seconds, tree
 from servers import ServerSpec, free_port, running, wait_until_drained, wait_until_workers_idle
 from wrk import run_wrk, wrk_path
 
@@ -189,9 +189,10 @@ def _measure_class(worker_class, endpoint, seconds, rounds, workers, log_dir) ->
 
 
 def _load(server, seconds: int) -> tuple[float, float]:
-    before = cpu_seconds(tree(server.process.pid))
+    pids = tree(server.process.pid)  # the same processes before and after: none exits
+    before = run_seconds(pids)
     load = run_wrk(f"{server.url}{PATH}", CONNECTIONS, seconds, _threads())
-    spent = cpu_seconds(tree(server.process.pid)) - before
+    spent = run_seconds(pids) - before
     wait_until_drained(server)
     cpu_us = spent * 1e6 / load.requests if load.requests else math.nan
     return cpu_us, load.requests_per_second

@@ -4,6 +4,7 @@ metrics and tracing cost) and what it reads from /proc, and where it writes."""
 import http.client
 import os
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from cost import (
     otlp_sink,
     variant_spec,
 )
-from procfs import cpu_seconds
+from procfs import cpu_seconds, run_seconds
 from report import cost_deltas, cost_markdown, cost_targets, targets, write_markdown
 from run import Measured, _medians, _options
 from wrk import LoadResult
@@ -98,6 +99,37 @@ def test_cpu_seconds_counts_what_a_process_burned():
         pass
     # /proc counts in clock ticks (10 ms): allow one tick either side.
     assert 0.28 <= cpu_seconds([os.getpid()]) - before <= 0.5
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/task").exists() or not list(Path("/proc/self/task").glob("*/schedstat")),
+    reason="reads the scheduler's schedstat (Linux with schedstats)",
+)
+def test_run_seconds_counts_every_thread_to_well_under_a_tick():
+    before = run_seconds([os.getpid()])
+    burned, release = threading.Event(), threading.Event()
+
+    def burn() -> None:
+        until = time.thread_time() + 0.1
+        while time.thread_time() < until:
+            pass
+
+    def thread_burns() -> None:
+        burn()
+        burned.set()
+        release.wait(10)  # alive while it is counted, as a gthread worker's threads are
+
+    worker = threading.Thread(target=thread_burns)
+    worker.start()
+    try:
+        burned.wait(10)
+        burn()
+        spent = run_seconds([os.getpid()]) - before
+    finally:
+        release.set()
+        worker.join()
+    # 0.2 s burned; the test's own code around it adds a little, never a whole tick.
+    assert 0.2 <= spent <= 0.25
 
 
 def _target(rows, what: str) -> str:

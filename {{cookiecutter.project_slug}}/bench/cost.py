@@ -48,7 +48,7 @@ WARM_UP_SECONDS = 2
 # Short loads, more rounds: a CPU-per-request figure settles within a second (thousands
 # of requests), and the costs sought (15 and 60 µs of some 400) sit under the drift of
 # a shared machine, which more alternations cancel better than longer loads do.
-# 3 classes x 5 variants x 5 rounds of 2 s keep this section near 3.5 minutes.
+# 3 classes x 5 variants x 5 rounds of 2 s keep this section near 4 minutes.
 DEFAULT_SECONDS = 2
 DEFAULT_ROUNDS = 5
 

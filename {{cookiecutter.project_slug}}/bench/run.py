@@ -5,8 +5,10 @@ depend on what else the machine does; the ratios to the references, measured in
 the same run, are what to compare. Each row is measured in several rounds, the
 servers taking turns, and the median is kept. Writes bench/results.md and .png{% if cookiecutter.database == "postgresql" %},
 then runs the database section (bench/database.py, results-database.md){% endif %}.
+Last, the cost of metrics and tracing per request (bench/cost.py), into results.md.
 
     python bench/run.py [--seconds 5] [--rounds 3] [--classes gthread,gevent] [--no-container]
+                        [--cost-seconds 2] [--cost-rounds 5] [--no-cost]
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
+import cost as cost_section
 from container import {% if cookiecutter.database == "postgresql" %}UNUSED_DATABASE_URL, {% endif %}measure_container, python_image_from_environment
 from procfs import connections_per_worker, cpu_seconds, memory_kib, tree
 from report import write_chart, write_markdown
 from servers import (
     Running,
     ServerSpec,
+    free_port,
     running,
     seconds_to_exit_on_sigterm,
     wait_until_drained,
@@ -122,6 +126,8 @@ def main() -> None:
             quiet.setdefault("gevent", []).append((IO, 500))
         for worker_class, workloads in quiet.items():
             start(_service_without_access_log(worker_class), workers, workloads)
+        # With metrics on, as the image runs (METRICS_PORT=9102): the recipe ratio both ways.
+        start(_service_with_metrics(settings.worker_class), workers, [(HEALTH, 50)])
         start(_bare_flask_like_service(settings, workers), workers, [(HEALTH, 50)])
         if "gevent" in options.classes:
             start(_bare_flask_on_gevent(settings, workers), workers, [(IO, 500)])
@@ -142,6 +148,7 @@ def main() -> None:
             servers.append(_stop(contender))
 
     container = _container_figures(options.container)
+    cost = _cost_figures(options, workers)
     context = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "duration_s": round(time.time() - started),
@@ -157,7 +164,9 @@ def main() -> None:
         "workers": workers,
         "recipe_workers": recipe_workers,
     }
-    markdown = write_markdown(options.out / "results.md", measured, servers, container, context)
+    markdown = write_markdown(
+        options.out / "results.md", measured, servers, container, context, cost
+    )
     write_chart(options.out / "results.png", measured, context)
     print(markdown)
 {%- if cookiecutter.database == "postgresql" %}
@@ -178,6 +187,16 @@ def _container_figures(wanted: bool):
         return f"they failed ({error.__class__.__name__}: {error})"
 
 
+def _cost_figures(options, workers: int):
+    if not options.cost:
+        return "--no-cost was given"
+    # With every server above stopped: the cost servers have the machine to themselves.
+    with tempfile.TemporaryDirectory(prefix="bench-cost-") as logs:
+        return cost_section.measure(
+            options.classes, options.cost_seconds, options.cost_rounds, workers, Path(logs)
+        )
+
+
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="load per measurement")
@@ -196,13 +215,27 @@ def _options() -> argparse.Namespace:
         help="worker classes of the service, comma-separated",
     )
     parser.add_argument("--no-container", dest="container", action="store_false")
+    parser.add_argument(
+        "--cost-seconds",
+        type=int,
+        default=cost_section.DEFAULT_SECONDS,
+        help="load per measurement of the cost section (metrics and tracing on and off)",
+    )
+    parser.add_argument(
+        "--cost-rounds",
+        type=int,
+        default=cost_section.DEFAULT_ROUNDS,
+        help="rounds of the cost section; each cost is the median of its round-by-round "
+        "differences",
+    )
+    parser.add_argument("--no-cost", dest="cost", action="store_false")
     parser.add_argument("--out", type=Path, default=BENCH, help="folder for results.*")
     parser.add_argument(
         "--label", default="template defaults", help="what configuration this run measures"
     )
     options = parser.parse_args()
-    if options.rounds < 1 or options.seconds < 1:
-        parser.error("--rounds and --seconds must be at least 1")
+    if min(options.rounds, options.seconds, options.cost_seconds, options.cost_rounds) < 1:
+        parser.error("--rounds, --seconds, --cost-seconds and --cost-rounds must be at least 1")
     unknown = set(options.classes) - set(WORKER_CLASSES)
     if unknown:
         parser.error(f"unknown worker class {', '.join(sorted(unknown))}")
@@ -239,6 +272,15 @@ def _service_without_access_log(worker_class: str) -> ServerSpec:
         # (logging_setup.py) then writes no access lines, as with accesslog = None.
         ["-m", "{{ cookiecutter.package_name }}", "--access-logfile=", "bench.apps:service"],
         {"GUNICORN_WORKER_CLASS": worker_class},
+    )
+
+
+def _service_with_metrics(worker_class: str) -> ServerSpec:
+    """The service with METRICS_PORT set, as the image sets it (on a free port here)."""
+    return ServerSpec(
+        f"service, {worker_class}, metrics on",
+        ["-m", "{{ cookiecutter.package_name }}", "bench.apps:service"],
+        {"GUNICORN_WORKER_CLASS": worker_class, "METRICS_PORT": str(free_port())},
     )
 
 

@@ -32,6 +32,8 @@ class ServerSpec:
     name: str
     arguments: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    # Variables of the bench's own environment the server must not inherit.
+    unset: tuple[str, ...] = ()
 
 
 @dataclass
@@ -58,7 +60,7 @@ def running(spec: ServerSpec, log_dir: Path) -> Iterator[Running]:
     port = free_port()
     log = log_dir / f"{spec.name}.log"
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name not in spec.unset},
         "HOST": "127.0.0.1",
         "PORT": str(port),
         # The project's package from src/ and the benchmark apps as bench.apps.

@@ -1,8 +1,10 @@
-"""The benchmark's arithmetic (which round a row shows, how its ratios are taken) and
-what it reads from /proc, and where it writes."""
+"""The benchmark's arithmetic (which round a row shows, how its ratios are taken, what
+metrics and tracing cost) and what it reads from /proc, and where it writes."""
 
+import http.client
 import os
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,8 +14,20 @@ import pytest
 # The bench's modules import one another by plain name, as `python bench/run.py` does.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from procfs import cpu_seconds
-from report import targets, write_markdown
+from cost import (
+    BOTH,
+    METRICS,
+    OFF,
+    OFF_AGAIN,
+    TRACING,
+    CostFigures,
+    CostRow,
+    Sink,
+    otlp_sink,
+    variant_spec,
+)
+from procfs import cpu_seconds, run_seconds
+from report import cost_deltas, cost_markdown, cost_targets, targets, write_markdown
 from run import Measured, _medians, _options
 from wrk import LoadResult
 
@@ -87,6 +101,37 @@ def test_cpu_seconds_counts_what_a_process_burned():
     assert 0.28 <= cpu_seconds([os.getpid()]) - before <= 0.5
 
 
+@pytest.mark.skipif(
+    not Path("/proc/self/task").exists() or not list(Path("/proc/self/task").glob("*/schedstat")),
+    reason="reads the scheduler's schedstat (Linux with schedstats)",
+)
+def test_run_seconds_counts_every_thread_to_well_under_a_tick():
+    before = run_seconds([os.getpid()])
+    burned, release = threading.Event(), threading.Event()
+
+    def burn() -> None:
+        until = time.thread_time() + 0.1
+        while time.thread_time() < until:
+            pass
+
+    def thread_burns() -> None:
+        burn()
+        burned.set()
+        release.wait(10)  # alive while it is counted, as a gthread worker's threads are
+
+    worker = threading.Thread(target=thread_burns)
+    worker.start()
+    try:
+        burned.wait(10)
+        burn()
+        spent = run_seconds([os.getpid()]) - before
+    finally:
+        release.set()
+        worker.join()
+    # 0.2 s burned; the test's own code around it adds a little, never a whole tick.
+    assert 0.2 <= spent <= 0.25
+
+
 def _target(rows, what: str) -> str:
     (found,) = [target for target in targets(rows, "skipped", CONTEXT) if target.what == what]
     return found.measured
@@ -158,3 +203,118 @@ def test_out_folder_that_cannot_be_made_stops_at_once(tmp_path, monkeypatch, cap
         _options()
     assert stopped.value.code == 2
     assert f"--out {blocker / 'results'}" in capsys.readouterr().err
+
+
+def test_the_recipe_ratio_is_stated_with_metrics_off_and_on():
+    rows = _medians(
+        _rounds(
+            {
+                "recipe: bare Flask, sync": [3000, 2000, 3000],
+                "service, gthread": [2850, 1700, 2700],  # 0.95, 0.85, 0.90
+                "service, gthread, metrics on": [2700, 1900, 2400],  # 0.90, 0.95, 0.80
+            }
+        )
+    )
+    found = {t.what: t for t in targets(rows, "skipped", CONTEXT)}
+    off = found["service, gthread, /health x50 vs recipe, metrics off"]
+    on = found["service, gthread, /health x50 vs recipe, metrics on (the image's default)"]
+    assert (off.goal, off.measured, off.met) == (">= 0.9x", "0.90x", True)
+    assert (on.measured, on.met) == ("0.90x", True)
+
+
+def _cost(per_variant: dict[str, list[float]], posts: int = 0) -> CostFigures:
+    rows = [
+        CostRow("gthread", variant, cpu, [3000.0] * len(cpu))
+        for variant, cpu in per_variant.items()
+    ]
+    return CostFigures(rows, Sink(posts=posts, bytes=posts * 1000), 2, 3, 5)
+
+
+# A machine that slows down in round 2 for every server alike.
+DRIFTING = {
+    OFF: [400, 500, 410],
+    METRICS: [410, 512, 430],  # +10, +12, +20
+    TRACING: [440, 540, 480],  # +40, +40, +70
+    BOTH: [455, 560, 470],  # +55, +60, +60
+    OFF_AGAIN: [398, 505, 409],  # -2, +5, -1
+}
+
+
+def test_a_cost_is_the_median_of_round_by_round_differences():
+    cost = _cost(DRIFTING)
+    assert cost_deltas(cost, "gthread", METRICS) == (12, 10, 20)
+    assert cost_deltas(cost, "gthread", OFF_AGAIN) == (-1, -2, 5)
+    markdown = cost_markdown(cost)
+    # Off's own figure, then each cost with its spread.
+    assert "| gthread | 410 | +12 (+10 to +20) | +40 (+40 to +70) | +60 (+55 to +60) |" in markdown
+    assert "-1 (-2 to +5) |" in markdown
+
+
+def test_tracing_is_not_judged_when_no_span_reached_the_sink():
+    cost = _cost(DRIFTING, posts=0)
+    found = {t.what: t for t in cost_targets(cost)}
+    assert found["gthread, metrics, per request"].met is True
+    tracing = found["gthread, tracing, per request"]
+    assert tracing.met is None
+    assert "tracing not active in this build" in tracing.measured
+    assert "received nothing: tracing not active in this build" in cost_markdown(cost)
+
+
+def test_tracing_is_judged_against_its_target_once_spans_arrive():
+    cost = _cost({**DRIFTING, TRACING: [470, 570, 480]}, posts=12)  # +70, +70, +70
+    found = {t.what: t for t in cost_targets(cost)}
+    assert found["gthread, tracing, per request"].met is False
+    assert found["gthread, metrics + tracing, per request"].met is True
+    assert "received 12 exports" in cost_markdown(cost)
+    off = found["metrics and tracing off"]
+    assert off.met is None and "gthread -1 (-2 to +5) µs" in off.measured
+
+
+def test_the_cost_section_reaches_results_md(tmp_path):
+    context = {
+        **CONTEXT,
+        "date": "2026-12-04 22:00 UTC",
+        "label": "test",
+        "machine": "2 x test CPU",
+        "seconds": 5,
+        "rounds": 3,
+        "load_before": (0.0, 0.0, 0.0),
+        "load_after": (0.0, 0.0, 0.0),
+        "duration_s": 1,
+        "versions": {"python": "3"},
+    }
+    rows = _medians([_row("recipe: bare Flask, sync", 3000)])
+    markdown = write_markdown(
+        tmp_path / "results.md", rows, [], "skipped", context, _cost(DRIFTING)
+    )
+    assert "What metrics and tracing cost" in (tmp_path / "results.md").read_text()
+    assert "| gthread, metrics, per request | <= 15 µs | +12 (+10 to +20) µs | yes |" in markdown
+    skipped = write_markdown(tmp_path / "r.md", rows, [], "skipped", context, "--no-cost was given")
+    assert "Cost of metrics and tracing skipped: --no-cost was given." in skipped
+
+
+def test_off_inherits_no_switch_from_the_shell(monkeypatch):
+    monkeypatch.setenv("METRICS_TOKEN", "k" * 32)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:1")
+    off = variant_spec("gevent", OFF, "http://127.0.0.1:4318")
+    assert {"METRICS_TOKEN", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} <= set(off.unset)
+    assert off.env["GUNICORN_WORKER_CLASS"] == "gevent"
+    assert not [name for name in off.env if name.startswith(("METRICS_", "OTEL_"))]
+    both = variant_spec("gevent", BOTH, "http://127.0.0.1:4318")
+    assert both.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
+    assert both.env["OTEL_TRACES_SAMPLER"] == "always_on"
+    assert both.env["METRICS_PORT"].isdigit()
+    assert "METRICS_PORT" not in both.unset and "METRICS_TOKEN" in both.unset
+
+
+def test_the_sink_answers_and_counts_what_reaches_it():
+    with otlp_sink() as (endpoint, sink):
+        connection = http.client.HTTPConnection(endpoint.removeprefix("http://"), timeout=5)
+        try:
+            for _ in range(2):  # on one kept-alive connection, as an exporter sends
+                connection.request("POST", "/v1/traces", body=b"\x0a\x00")
+                answer = connection.getresponse()
+                assert (answer.status, answer.read()) == (200, b"")
+        finally:
+            connection.close()
+    assert (sink.posts, sink.bytes, sink.paths) == (2, 4, {"/v1/traces"})

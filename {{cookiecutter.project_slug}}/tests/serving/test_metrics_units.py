@@ -135,6 +135,27 @@ def test_the_token_guards_metrics_on_the_main_port(monkeypatch, tmp_path):
     assert 'route="/items/<int:item>"' in answer.text
 
 
+def _wsgi_chain(app) -> list[str]:
+    """The class names of the app's WSGI middlewares, outermost first."""
+    names, layer = [], app.wsgi_app
+    while hasattr(layer, "app"):
+        names.append(type(layer).__name__)
+        layer = layer.app
+    return names
+
+
+def test_metrics_off_installs_nothing_on_the_request_path(monkeypatch, tmp_path):
+    """What `make bench`'s cost section calls off: no middleware, nothing per request."""
+    from harness.metrics_app import create_metrics_probe_app
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    for name in ("METRICS_PORT", "METRICS_TOKEN", "METRICS_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    assert "MetricsMiddleware" not in _wsgi_chain(create_metrics_probe_app())
+    monkeypatch.setenv("METRICS_TOKEN", TOKEN)
+    assert "MetricsMiddleware" in _wsgi_chain(create_metrics_probe_app())
+
+
 def test_a_worker_over_its_budget_warns_once(caplog, monkeypatch):
     worker_memory.reset()
     monkeypatch.setattr(worker_memory, "own_memory", lambda: (200 * worker_memory.MIB, "PSS"))

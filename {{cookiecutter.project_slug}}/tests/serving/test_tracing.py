@@ -1,0 +1,250 @@
+"""OpenTelemetry traces against real gunicorn masters and a real OTLP/HTTP receiver.
+
+For every worker class: N requests give exactly N server spans, each with its route
+and status code, and none for /health, /ready, /status or /metrics; a `traceparent`
+makes the span its child; the request's log lines carry the span's ids; a SIGTERM
+with requests in flight loses none of their spans (worker_exit exports them). Off,
+no worker imports anything from OpenTelemetry. And the refusals of tracing_settings.py.
+"""
+
+import os
+import signal
+import threading
+
+import pytest
+import requests
+from harness.http import free_port, wait_for, wait_for_health
+from harness.otlp_receiver import otlp_receiver
+from harness.tracing_app import ITEM_STARTED
+
+from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
+from {{ cookiecutter.package_name }}.serving.tracing import untraced_url_patterns
+
+TRACING_APP = "harness.tracing_app:app"
+ROUTE = "/items/<int:item>"
+REQUESTS = 12
+# A batch every 100 ms rather than the SDK's 5 s: the tests wait for spans, not time.
+FAST_BATCHES = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
+CASES = [
+    pytest.param("sync", {}, id="sync"),
+    pytest.param("gthread", {}, id="gthread"),
+    pytest.param("gevent", {}, id="gevent"),
+    # The app loaded in the master: instrumented there, its provider still made after fork.
+    pytest.param("gthread", {"GUNICORN_PRELOAD": "true"}, id="gthread-preload"),
+]
+
+
+def start(start_gunicorn, receiver, worker_class: str, **env: str):
+    server = start_gunicorn(
+        {
+            "GUNICORN_WORKER_CLASS": worker_class,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "METRICS_PORT": str(free_port()),
+            **FAST_BATCHES,
+            **env,
+        },
+        app=TRACING_APP,
+    )
+    wait_for_health(server.url)
+    return server
+
+
+def traceparent(number: int) -> tuple[str, str, str]:
+    """A sampled W3C traceparent, its trace id and its parent span id."""
+    trace_id, parent = f"{number + 1:032x}", f"{number + 1:016x}"
+    return f"00-{trace_id}-{parent}-01", trace_id, parent
+
+
+@pytest.mark.parametrize(("worker_class", "env"), CASES)
+def test_one_server_span_per_request_with_route_status_and_parent(
+    start_gunicorn, worker_class, env
+):
+    with otlp_receiver() as receiver:
+        server = start(start_gunicorn, receiver, worker_class, **env)
+        for path in ("/health", "/ready", "/status", "/metrics", "/health?probe=1"):
+            requests.get(f"{server.url}{path}", timeout=5)
+        header, trace_id, parent = traceparent(7)
+        for number in range(REQUESTS):
+            headers = {"traceparent": header} if number == 0 else {}
+            requests.get(f"{server.url}/items/{number}", headers=headers, timeout=5)
+        requests.get(f"{server.url}/no/such/path", timeout=5)
+
+        spans = receiver.wait_for_spans(REQUESTS + 1)
+        # What was sent has been answered and exported; a batch of the untraced paths'
+        # spans would have gone out with or before these.
+        server_lines = server.json_lines()
+        assert not receiver.refused
+        routes = [span.attributes.get("http.route") for span in spans]
+        assert routes.count(ROUTE) == REQUESTS, routes
+        assert len(spans) == REQUESTS + 1, [span.name for span in spans]
+        item_spans = [span for span in spans if span.attributes.get("http.route") == ROUTE]
+        assert {span.name for span in item_spans} == {f"GET {ROUTE}"}
+        assert {_status(span) for span in item_spans} == {200}
+        (unmatched,) = [span for span in spans if span not in item_spans]
+        assert _status(unmatched) == 404
+        assert unmatched.attributes.get("http.route") is None
+
+        (child,) = [span for span in spans if span.trace_id == trace_id]
+        assert child.parent_span_id == parent
+        assert child.resource["service.name"] == "{{ cookiecutter.project_slug }}"
+        assert child.resource["service.version"]
+
+        # The request's own line and its access line carry the span's ids.
+        started = [line for line in server_lines if line.get("message") == ITEM_STARTED]
+        (line,) = [line for line in started if line.get("item") == 0]
+        assert (line["trace_id"], line["span_id"]) == (trace_id, child.span_id)
+        wait_for(
+            lambda: any(
+                line.get("path") == "/items/0" and line.get("trace_id") == trace_id
+                for line in server.json_lines()
+            ),
+            5,
+            "the access line of /items/0 with its trace id",
+        )
+        assert all(
+            "trace_id" not in line for line in server.json_lines() if line.get("path") == "/health"
+        )
+
+
+def _status(span) -> int:
+    return span.attributes.get("http.response.status_code") or span.attributes.get(
+        "http.status_code"
+    )
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
+def test_no_span_is_lost_across_a_sigterm_with_requests_in_flight(start_gunicorn, worker_class):
+    # A batch far in the future: only the exit's flush can send these spans.
+    with otlp_receiver() as receiver:
+        server = start(
+            start_gunicorn,
+            receiver,
+            worker_class,
+            OTEL_BSP_SCHEDULE_DELAY="60000",
+            WEB_CONCURRENCY="2",
+            GUNICORN_THREADS="2" if worker_class == "gthread" else "1",
+        )
+        server.wait_for_workers()
+        # Sync workers serve one request each: one in flight per worker.
+        in_flight = 2 if worker_class == "sync" else 4
+        answered: dict[str, int] = {}
+
+        def get(number: int) -> None:
+            header, trace_id, _ = traceparent(100 + number)
+            try:
+                response = requests.get(
+                    f"{server.url}/items/{number}?hold=0.5",
+                    headers={"traceparent": header},
+                    timeout=10,
+                )
+            except requests.RequestException:
+                return
+            answered[trace_id] = response.status_code
+
+        clients = [threading.Thread(target=get, args=(n,)) for n in range(in_flight)]
+        for client in clients:
+            client.start()
+        wait_for(
+            lambda: sum(ITEM_STARTED in line for line in server.lines()) >= in_flight,
+            10,
+            f"{in_flight} requests in flight",
+        )
+        os.kill(server.process.pid, signal.SIGTERM)
+        for client in clients:
+            client.join(15)
+        server.process.wait(timeout=15)
+        assert answered, "no request in flight was answered"
+        assert set(answered.values()) == {200}
+        received = {span.trace_id for span in receiver.wait_for_spans(len(answered), 5)}
+        assert set(answered) <= received, "a span of an answered request was lost"
+
+
+def test_off_no_worker_imports_opentelemetry(start_gunicorn):
+    server = start_gunicorn({"OTEL_SERVICE_NAME": "named-but-off"}, app=TRACING_APP)
+    wait_for_health(server.url)
+    assert requests.get(f"{server.url}/loaded", timeout=5).json() == []
+    assert all("trace_id" not in line for line in server.json_lines())
+
+
+def test_on_the_worker_has_its_provider(start_gunicorn):
+    """The other side of the test above: it could fail."""
+    with otlp_receiver() as receiver:
+        server = start(start_gunicorn, receiver, "sync")
+        loaded = requests.get(f"{server.url}/loaded", timeout=5).json()
+        assert "opentelemetry.sdk.trace" in loaded
+        assert "opentelemetry.exporter.otlp.proto.http.trace_exporter" in loaded
+
+
+@pytest.mark.parametrize(
+    ("environ", "enabled"),
+    [
+        ({}, False),
+        ({"OTEL_SERVICE_NAME": "svc"}, False),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://x.example/v1/traces"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}, False),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "false"}, True),
+    ],
+)
+def test_on_only_when_the_standard_variables_ask(environ, enabled):
+    assert load_settings(environ).tracing.enabled is enabled
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OTEL_SDK_DISABLED", "maybe"),
+        ("OTEL_TRACES_EXPORTER", "console"),
+        ("OTEL_TRACES_EXPORTER", "otlp,zipkin"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector/v1/traces"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:99999"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "10000ms"),
+        ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+        ("OTEL_PYTHON_FLASK_EXCLUDED_URLS", "health,("),
+    ],
+)
+def test_a_bad_tracing_value_is_refused_naming_the_variable(name, value):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({name: value})
+    message = str(raised.value)
+    assert message.startswith(f"{name}={value!r} is not allowed")
+    assert "\n" not in message
+
+
+def test_a_bad_sampler_ratio_is_refused():
+    environ = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}
+    assert load_settings({**environ, "OTEL_TRACES_SAMPLER_ARG": "0.25"}).tracing.sampler_ratio == 0.25
+    for ratio in ("1.5", "-0.1", "half", "nan"):
+        with pytest.raises(SettingsError, match=rf"^OTEL_TRACES_SAMPLER_ARG={ratio!r} is not"):
+            load_settings({**environ, "OTEL_TRACES_SAMPLER_ARG": ratio})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key SECRET-VALUE"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key=SECRET-VALUE,,"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:SECRET-VALUE@collector:4318"),
+    ],
+)
+def test_refused_headers_and_credentials_are_never_shown(name, value):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({name: value})
+    assert str(raised.value).startswith(f"{name} is not allowed")
+    assert "SECRET-VALUE" not in str(raised.value)
+
+
+def test_the_machinerys_paths_are_untraced_under_a_prefix_too():
+    import re
+
+    (pattern,) = untraced_url_patterns("/shop")
+    untraced = ("http://h/health", "http://h:8080/shop/ready?x=1", "https://h/metrics")
+    traced = ("http://h/healthy", "http://h/items/1?next=/health", "http://h/shop/x/status")
+    assert all(re.search(pattern, url) for url in untraced)
+    assert not any(re.search(pattern, url) for url in traced)

@@ -205,6 +205,7 @@ def test_on_only_when_the_standard_variables_ask(environ, enabled):
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:99999"),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "10000ms"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "10000"),
         ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
         ("OTEL_PYTHON_FLASK_EXCLUDED_URLS", "health,("),
     ],

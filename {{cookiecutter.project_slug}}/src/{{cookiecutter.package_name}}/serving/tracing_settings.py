@@ -43,6 +43,8 @@ SAMPLERS = (
     "parentbased_always_off",
     "parentbased_traceidratio",
 )
+# An export that has not answered in a minute will not: the batch waits behind it.
+TIMEOUT_MAX_SECONDS = 60
 RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 # A plain decimal ratio from 0 to 1: 0.25, 1, .5 (no exponent, sign, nan or inf).
 _RATIO = re.compile(r"^([01](\.[0-9]*)?|\.[0-9]+)$")
@@ -83,9 +85,13 @@ def load_tracing_settings(env: Env, default_service_name: str) -> TracingSetting
     for name in ("OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"):
         env.choice(name, "none", COMPRESSIONS, lower=True)
     for name in ("OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"):
-        # Seconds to the Python exporter (the specification says milliseconds; a
-        # value of 10000 would wait almost three hours for a hung collector).
-        env.seconds(name, 10.0, minimum=0.1)
+        # Seconds to the Python exporter, where the specification says milliseconds: a
+        # 10000 meant as 10 s would let one export wait for a hung collector for hours.
+        if env.seconds(name, 10.0, minimum=0.1) > TIMEOUT_MAX_SECONDS:
+            raise SettingsError(
+                f"{name}={env.text(name, '')!r} is not allowed: expected seconds, at most "
+                f"{TIMEOUT_MAX_SECONDS} (the Python exporter reads seconds, not milliseconds)"
+            )
     for name in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
         _headers(env, name)
     sampler = env.choice("OTEL_TRACES_SAMPLER", "parentbased_always_on", SAMPLERS, lower=True)

@@ -125,6 +125,10 @@ def test_no_span_is_lost_across_a_sigterm_with_requests_in_flight(start_gunicorn
             GUNICORN_THREADS="2" if worker_class == "gthread" else "1",
         )
         server.wait_for_workers()
+        # The other side of test_off_no_worker_imports_opentelemetry: it could fail.
+        loaded = requests.get(f"{server.url}/loaded", timeout=5).json()
+        assert "opentelemetry.sdk.trace" in loaded
+        assert "opentelemetry.exporter.otlp.proto.http.trace_exporter" in loaded
         # Sync workers serve one request each: one in flight per worker.
         in_flight = 2 if worker_class == "sync" else 4
         answered: dict[str, int] = {}
@@ -164,15 +168,6 @@ def test_off_no_worker_imports_opentelemetry(start_gunicorn):
     wait_for_health(server.url)
     assert requests.get(f"{server.url}/loaded", timeout=5).json() == []
     assert all("trace_id" not in line for line in server.json_lines())
-
-
-def test_on_the_worker_has_its_provider(start_gunicorn):
-    """The other side of the test above: it could fail."""
-    with otlp_receiver() as receiver:
-        server = start(start_gunicorn, receiver, "sync")
-        loaded = requests.get(f"{server.url}/loaded", timeout=5).json()
-        assert "opentelemetry.sdk.trace" in loaded
-        assert "opentelemetry.exporter.otlp.proto.http.trace_exporter" in loaded
 
 
 @pytest.mark.parametrize(
@@ -220,7 +215,8 @@ def test_a_bad_tracing_value_is_refused_naming_the_variable(name, value):
 
 def test_a_bad_sampler_ratio_is_refused():
     environ = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}
-    assert load_settings({**environ, "OTEL_TRACES_SAMPLER_ARG": "0.25"}).tracing.sampler_ratio == 0.25
+    settings = load_settings({**environ, "OTEL_TRACES_SAMPLER_ARG": "0.25"})
+    assert settings.tracing.sampler_ratio == 0.25
     for ratio in ("1.5", "-0.1", "half", "nan"):
         with pytest.raises(SettingsError, match=rf"^OTEL_TRACES_SAMPLER_ARG={ratio!r} is not"):
             load_settings({**environ, "OTEL_TRACES_SAMPLER_ARG": ratio})

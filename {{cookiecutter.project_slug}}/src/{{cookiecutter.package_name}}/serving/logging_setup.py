@@ -26,7 +26,6 @@ from .settings import current_settings
 from .slow_requests import ROUTE_KEY, warn_if_slow
 
 
-
 class SpanIds(NamedTuple):
     """The current OpenTelemetry span of a request, as its log lines carry it."""
 

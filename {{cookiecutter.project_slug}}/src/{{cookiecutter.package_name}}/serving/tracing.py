@@ -55,7 +55,7 @@ FLUSH_SECONDS = 2.0
 # This worker's provider, once start_worker_tracing() has made it.
 _provider = None
 # The environ key of the token that binds a request's span ids (set, then reset).
-_TOKEN_KEY = "service.span_token"
+_TOKEN_KEY = "service.span_token"  # noqa: S105 (a contextvar's token, no secret)
 
 
 def untraced_url_patterns(url_prefix: str | None, extra: tuple[str, ...] = ()) -> list[str]:

@@ -104,10 +104,8 @@ def load_tracing_settings(env: Env, default_service_name: str) -> TracingSetting
                 f"from 0 to 1 (such as 0.1) for OTEL_TRACES_SAMPLER={sampler}"
             )
         ratio = float(raw_ratio)
-    if exporters is None:
-        asked = any(endpoints)
-    else:
-        asked = "otlp" in exporters
+    # Named exporters decide; unnamed, an endpoint asks (see the top of this file).
+    asked = any(endpoints) if exporters is None else "otlp" in exporters
     return TracingSettings(
         enabled=asked and not disabled,
         service_name=env.text("OTEL_SERVICE_NAME", None) or default_service_name,

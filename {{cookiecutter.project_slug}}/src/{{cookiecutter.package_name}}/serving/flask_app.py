@@ -6,14 +6,13 @@ what in it another UID of its group cannot write), body-size limits, session coo
 defaults, 400s for bodies gunicorn cannot parse, the Host check and path-only routing
 redirects, and the WSGI middlewares (security headers, request ids and trace, the
 size limit of chunked bodies, URL_PREFIX, and the Prometheus metrics where
-METRICS_PORT or METRICS_TOKEN asks for them), inside them the OpenTelemetry
+METRICS_PORT or METRICS_TOKEN asks for them), and inside them the OpenTelemetry
 instrumentation where the OTEL_* variables ask for traces (tracing.py).
-{%- if cookiecutter.database == "postgresql" %} Then the database: a session per
-request, 503 when the database cannot serve, the `db` commands (database.py).
-Nothing here decides how errors look: that is errors.py in your app.
-{%- else %} Nothing here decides how
-errors look: that is errors.py in your app.
+{%- if cookiecutter.database == "postgresql" %}
+Then the database: a session per request, 503 when the database cannot serve, the
+`db` commands (database.py).
 {%- endif %}
+Nothing here decides how errors look: that is errors.py in your app.
 {%- if cookiecutter.websockets == "yes" %}
 Last, the guard of WebSocket routes (websockets.py): Origin, sockets per worker,
 pings, and the close on a stop.

@@ -40,6 +40,7 @@ def start(start_gunicorn, receiver, worker_class: str, **env: str):
             "GUNICORN_WORKER_CLASS": worker_class,
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "METRICS_PORT": str(free_port()),
+            "TRUSTED_HOSTS": "127.0.0.1",
             **FAST_BATCHES,
             **env,
         },
@@ -68,21 +69,26 @@ def test_one_server_span_per_request_with_route_status_and_parent(
             headers = {"traceparent": header} if number == 0 else {}
             requests.get(f"{server.url}/items/{number}", headers=headers, timeout=5)
         requests.get(f"{server.url}/no/such/path", timeout=5)
+        # A Host TRUSTED_HOSTS refuses: its 400 is traced like any answer.
+        refused = requests.get(f"{server.url}/items/0", headers={"Host": "evil.test"}, timeout=5)
+        assert refused.status_code == 400
 
-        spans = receiver.wait_for_spans(REQUESTS + 1)
+        spans = receiver.wait_for_spans(REQUESTS + 2)
         # What was sent has been answered and exported; a batch of the untraced paths'
         # spans would have gone out with or before these.
         server_lines = server.json_lines()
         assert not receiver.refused
         routes = [span.attributes.get("http.route") for span in spans]
-        assert routes.count(ROUTE) == REQUESTS, routes
-        assert len(spans) == REQUESTS + 1, [span.name for span in spans]
+        assert routes.count(ROUTE) == REQUESTS + 1, routes
+        assert len(spans) == REQUESTS + 2, [span.name for span in spans]
         item_spans = [span for span in spans if span.attributes.get("http.route") == ROUTE]
         assert {span.name for span in item_spans} == {f"GET {ROUTE}"}
-        assert {_status(span) for span in item_spans} == {200}
+        assert sorted(_status(span) for span in item_spans) == [200] * REQUESTS + [400]
         (unmatched,) = [span for span in spans if span not in item_spans]
         assert _status(unmatched) == 404
         assert unmatched.attributes.get("http.route") is None
+        # No WARNING from the instrumentation (a request without its span, say).
+        assert not [line for line in server.json_lines() if line["severity"] != "INFO"]
 
         (child,) = [span for span in spans if span.trace_id == trace_id]
         assert child.parent_span_id == parent

@@ -73,14 +73,19 @@ def instrument(app: Flask, settings: Settings) -> None:
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
     excluded = untraced_url_patterns(settings.url_prefix, settings.tracing.excluded_urls)
+    hooks = app.before_request_funcs.setdefault(None, [])
+    others = list(hooks)
     FlaskInstrumentor.instrument_app(
         app,
         excluded_urls=",".join(excluded),
         # Its SQL comments are for database instrumentations, which are not installed.
         enable_commenter=False,
     )
-    # After the instrumentation's own hook, which starts the span.
-    app.before_request(_bind_span)
+    # Its hook starts the span: first of all, then the span's ids bound for the log.
+    # After the Host check (trusted_hosts.py), a request that check refuses had no span
+    # and the instrumentation logged a WARNING for each: a scanner's every request.
+    started = [hook for hook in hooks if hook not in others]
+    hooks[:] = [*started, _bind_span, *others]
     app.teardown_request(_unbind_span)
 
 

@@ -15,6 +15,8 @@ from {{ cookiecutter.package_name }} import serving
 log = logging.getLogger("tracing_probe")
 # Logged inside each /items request: its JSON line carries the request's span ids.
 ITEM_STARTED = "item request started"
+# Logged while /stream's body is sent, after the view has returned.
+STREAMED = "streamed a chunk"
 
 
 def create_tracing_probe_app() -> Flask:
@@ -40,6 +42,15 @@ def create_tracing_probe_app() -> Flask:
         log.info(ITEM_STARTED, extra={"item": item})
         time.sleep(min(float(request.args.get("hold", "0")), 5.0))
         return jsonify(item=item)
+
+    @app.get("/stream")
+    def stream():
+        def chunks():
+            for number in range(2):
+                log.info(STREAMED)
+                yield f"{number}\n"
+
+        return app.response_class(chunks(), mimetype="text/plain")
 
     @app.get("/loaded")
     def loaded():

@@ -216,6 +216,7 @@ def test_on_only_when_the_standard_variables_ask(environ, enabled):
         ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "10000"),
         ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
         ("OTEL_PYTHON_FLASK_EXCLUDED_URLS", "health,("),
+        ("OTEL_RESOURCE_ATTRIBUTES", "team=payments,prod"),
     ],
 )
 def test_a_bad_tracing_value_is_refused_naming_the_variable(name, value):
@@ -224,6 +225,14 @@ def test_a_bad_tracing_value_is_refused_naming_the_variable(name, value):
     message = str(raised.value)
     assert message.startswith(f"{name}={value!r} is not allowed")
     assert "\n" not in message
+
+
+def test_the_service_name_comes_in_the_specifications_order():
+    named = {"OTEL_RESOURCE_ATTRIBUTES": "service.name=from%20attributes,team=x"}
+    assert load_settings(named).tracing.service_name == "from attributes"
+    both = {**named, "OTEL_SERVICE_NAME": "svc"}
+    assert load_settings(both).tracing.service_name == "svc"
+    assert load_settings({}).tracing.service_name == "{{ cookiecutter.project_slug }}"
 
 
 def test_a_bad_sampler_ratio_is_refused():

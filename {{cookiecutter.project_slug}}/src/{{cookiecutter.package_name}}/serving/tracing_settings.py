@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     from .settings import Env
@@ -56,7 +56,8 @@ _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+=[^,]*$")
 class TracingSettings:
     # Spans are made and exported (to the endpoint the exporter reads): see above.
     enabled: bool
-    # The resource's service.name: OTEL_SERVICE_NAME, else the project's slug.
+    # The resource's service.name: OTEL_SERVICE_NAME, else OTEL_RESOURCE_ATTRIBUTES's,
+    # else the project's slug (the specification's order).
     service_name: str
     # OTEL_TRACES_SAMPLER and its ratio (OTEL_TRACES_SAMPLER_ARG), for ratio samplers.
     sampler: str
@@ -108,7 +109,9 @@ def load_tracing_settings(env: Env, default_service_name: str) -> TracingSetting
     asked = any(endpoints) if exporters is None else "otlp" in exporters
     return TracingSettings(
         enabled=asked and not disabled,
-        service_name=env.text("OTEL_SERVICE_NAME", None) or default_service_name,
+        service_name=env.text("OTEL_SERVICE_NAME", None)
+        or _resource_attributes(env).get("service.name")
+        or default_service_name,
         sampler=sampler,
         sampler_ratio=ratio,
         excluded_urls=_excluded_urls(env),
@@ -174,6 +177,23 @@ def _headers(env: Env, name: str) -> None:
             f"{name} is not allowed: expected comma-separated key=value pairs "
             "(api-key=SECRET,x-tenant=ID); the value is not shown, it may hold a secret"
         )
+
+
+def _resource_attributes(env: Env) -> dict[str, str]:
+    """OTEL_RESOURCE_ATTRIBUTES, key=value pairs (values percent-encoded), checked here:
+    the SDK would drop the whole variable for one bad pair, with a warning."""
+    from .settings import SettingsError
+
+    value = env.text("OTEL_RESOURCE_ATTRIBUTES", None)
+    if value is None:
+        return {}
+    pairs = [pair.strip().partition("=") for pair in value.split(",")]
+    if not all(key.strip() and equals for key, equals, _ in pairs):
+        raise SettingsError(
+            f"OTEL_RESOURCE_ATTRIBUTES={value!r} is not allowed: expected comma-separated "
+            "key=value pairs (deployment.environment.name=prod,team=payments)"
+        )
+    return {key.strip(): unquote(attribute.strip()) for key, _, attribute in pairs}
 
 
 def _excluded_urls(env: Env) -> tuple[str, ...]:

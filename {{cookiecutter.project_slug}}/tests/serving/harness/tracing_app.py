@@ -40,7 +40,9 @@ def create_tracing_probe_app() -> Flask:
         """`?hold=SECONDS` (at most 5) keeps the worker busy that long: requests in
         flight when a test sends SIGTERM."""
         log.info(ITEM_STARTED, extra={"item": item})
-        time.sleep(min(float(request.args.get("hold", "0")), 5.0))
+        hold = min(float(request.args.get("hold", "0")), 5.0)
+        if hold:
+            time.sleep(hold)
         return jsonify(item=item)
 
     @app.get("/stream")

@@ -183,6 +183,13 @@ def test_off_no_worker_imports_opentelemetry(start_gunicorn):
     assert all("trace_id" not in line for line in server.json_lines())
 
 
+def test_grpc_stops_the_service_before_it_binds_with_one_line(start_gunicorn):
+    server = start_gunicorn({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, app=TRACING_APP)
+    assert server.process.wait(timeout=20) == 2
+    (line,) = server.lines()
+    assert line.startswith("configuration error: OTEL_EXPORTER_OTLP_PROTOCOL='grpc' is not")
+
+
 @pytest.mark.parametrize(
     ("environ", "enabled"),
     [

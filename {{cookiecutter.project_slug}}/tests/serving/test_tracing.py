@@ -134,6 +134,8 @@ def test_no_span_is_lost_across_a_sigterm_with_requests_in_flight(start_gunicorn
             receiver,
             worker_class,
             OTEL_BSP_SCHEDULE_DELAY="60000",
+            # Each held request also logs the slow-request WARNING, after its span ended.
+            SLOW_REQUEST_SECONDS="0.2",
             WEB_CONCURRENCY="2",
             GUNICORN_THREADS="2" if worker_class == "gthread" else "1",
         )
@@ -174,6 +176,8 @@ def test_no_span_is_lost_across_a_sigterm_with_requests_in_flight(start_gunicorn
         assert set(answered.values()) == {200}
         received = {span.trace_id for span in receiver.wait_for_spans(len(answered), 5)}
         assert set(answered) <= received, "a span of an answered request was lost"
+        warned = [line for line in server.json_lines() if line["severity"] == "WARNING"]
+        assert {line.get("trace_id") for line in warned} == set(answered)
 
 
 def test_off_no_worker_imports_opentelemetry(start_gunicorn):

@@ -5,12 +5,10 @@ does not ask for traces loads nothing from OpenTelemetry and pays nothing per re
 In the three places gunicorn's pre-fork model allows:
 
 - `instrument(app, settings)`, from init_app (flask_app.py), wherever the app is
-  loaded: in each worker, or in the master under GUNICORN_PRELOAD. It only wraps the
-  app (the Flask instrumentation: a SERVER span per request, named and tagged with
-  the rule Flask matched, `http.route`, and the status code; the parent read from a
-  W3C `traceparent` header by the default propagators). No provider, no exporter,
-  no thread yet: its tracer is the API's proxy, which finds the worker's provider
-  once it is set.
+  loaded: in each worker, or in the master under GUNICORN_PRELOAD. It only wraps
+  Flask's wsgi_app in `TracingMiddleware` (below): no provider, no exporter, no
+  thread yet; its tracer is the API's proxy, which finds the worker's provider once
+  it is set.
 - `start_worker_tracing(settings)`, from post_worker_init (server_hooks.py): in each
   worker after fork, and after the gevent worker has patched the standard library,
   so the BatchSpanProcessor's thread is a greenlet there and the exporter's sockets
@@ -19,6 +17,13 @@ In the three places gunicorn's pre-fork model allows:
   exporter made before fork shares its connections and its lock with every worker.
 - `stop_worker_tracing()`, from worker_exit: after the worker's last request, out of
   any signal handler, the batch is exported within FLUSH_SECONDS.
+
+The span is ours rather than opentelemetry-instrumentation-flask's: that package
+cost some 100 µs per request before any span was made (it collects every request
+attribute twice, in the old and the new semantic conventions, and records metrics
+into a no-op meter), where the whole budget of a traced request is 60 µs
+(docs/tracing.md, "What it costs"). Ours sets the stable HTTP conventions' attributes
+and nothing more.
 
 The paths of the serving machinery (/health, /ready, /status, /metrics) are never
 traced: probes every few seconds would bury the traffic. Each request's span ids are
@@ -32,8 +37,10 @@ import logging
 import re
 import threading
 
-from flask import Flask, current_app, request
-from opentelemetry import trace
+from flask import Flask, request
+from opentelemetry import context, propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .logging_setup import SpanIds, span_var
 from .metrics_settings import METRICS_PATH
@@ -46,7 +53,12 @@ log = logging.getLogger(__name__)
 # /status is your health.py's route, answered by serving.service_status(): as cheap and
 # as frequent as the probes (status pages and dashboards poll it).
 STATUS_PATH = "/status"
-UNTRACED_PATHS = (*sorted(PROBE_PATHS), STATUS_PATH, METRICS_PATH)
+UNTRACED_PATHS = frozenset({*PROBE_PATHS, STATUS_PATH, METRICS_PATH})
+# The methods HTTP defines: any other is `_OTHER` in the span's name and attribute, as
+# the semantic conventions ask, so a scanner's made-up methods do not each name a span.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 # Seconds the last batch may take at a worker's exit. A collector on the same network
 # answers in milliseconds; 2 s is a quarter of GUNICORN_GRACEFUL_TIMEOUT's default
 # (8 s), which must also hold the worker's last requests before the master's SIGKILL,
@@ -54,64 +66,133 @@ UNTRACED_PATHS = (*sorted(PROBE_PATHS), STATUS_PATH, METRICS_PATH)
 FLUSH_SECONDS = 2.0
 # This worker's provider, once start_worker_tracing() has made it.
 _provider = None
-# The environ key of the token that binds a request's span ids (set, then reset).
-_TOKEN_KEY = "service.span_token"  # noqa: S105 (a contextvar's token, no secret)
 
 
-def untraced_url_patterns(url_prefix: str | None, extra: tuple[str, ...] = ()) -> list[str]:
-    """Regexes of the URLs not traced, as the Flask instrumentation matches them:
-    searched in the whole URL (scheme, host, path and query)."""
-    paths = "|".join(re.escape(path) for path in UNTRACED_PATHS)
-    prefix = f"(?:{re.escape(url_prefix)})?" if url_prefix else ""
-    return [rf"^[a-z]+://[^/]+{prefix}(?:{paths})(?:\?|$)", *extra]
+class _EnvironGetter(Getter):
+    """A propagator's header, read from the WSGI environ (`traceparent` is
+    HTTP_TRACEPARENT there)."""
+
+    def get(self, carrier, key):
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return None if value is None else [value]
+
+    def keys(self, carrier):
+        return [key[5:].lower().replace("_", "-") for key in carrier if key.startswith("HTTP_")]
+
+
+_GETTER = _EnvironGetter()
 
 
 def instrument(app: Flask, settings: Settings) -> None:
-    """Wrap `app` in the Flask instrumentation: directly around Flask's own wsgi_app,
-    inside the serving middlewares (the status code is read while Flask's request is
-    still current). Call before they wrap it."""
-    from opentelemetry.instrumentation.flask import FlaskInstrumentor
-
-    excluded = untraced_url_patterns(settings.url_prefix, settings.tracing.excluded_urls)
-    hooks = app.before_request_funcs.setdefault(None, [])
-    others = list(hooks)
-    FlaskInstrumentor.instrument_app(
-        app,
-        excluded_urls=",".join(excluded),
-        # Its SQL comments are for database instrumentations, which are not installed.
-        enable_commenter=False,
-    )
-    # Its hook starts the span: first of all, then the span's ids bound for the log.
-    # After the Host check (trusted_hosts.py), a request that check refuses had no span
-    # and the instrumentation logged a WARNING for each: a scanner's every request.
-    started = [hook for hook in hooks if hook not in others]
-    hooks[:] = [*started, _bind_span, *others]
-    app.teardown_request(_unbind_span)
+    """Wrap Flask's own wsgi_app in TracingMiddleware, inside the serving middlewares
+    (URL_PREFIX is off PATH_INFO there). Call before they wrap it."""
+    app.wsgi_app = TracingMiddleware(app.wsgi_app, app, settings.tracing.excluded_urls)
+    # The span's route, from the rule Flask matched: first of all the before_request
+    # hooks, before the Host check (trusted_hosts.py), so a refused Host's 400 is
+    # named by its route too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _name_span)
 
 
-def _bind_span() -> None:
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:  # an untraced path
-        return
-    trace_id = format(context.trace_id, "032x")
-    project = current_app.config.get("GOOGLE_CLOUD_PROJECT")
+class TracingMiddleware:
+    """A SERVER span per request around Flask: its parent from the headers (the global
+    propagator: W3C traceparent by default), named `METHOD ROUTE`, with the stable HTTP
+    semantic conventions' attributes. The path is sent without its query string, which
+    may hold tokens or personal data. Ended when Flask has answered: a streamed body's
+    time is not in it, its log lines carry its ids (request_context.py)."""
+
+    def __init__(self, wsgi_app, flask_app: Flask, excluded_urls: tuple[str, ...]) -> None:
+        self.wsgi_app = wsgi_app
+        # Read per request, as request_context.py does: a value the factory or a test
+        # sets after init_app counts.
+        self.config = flask_app.config
+        self.tracer = trace.get_tracer(__name__)
+        # OTEL_PYTHON_FLASK_EXCLUDED_URLS, searched in the whole URL as the Flask
+        # instrumentation did; the URL is only built when there are some.
+        self.excluded = re.compile("|".join(excluded_urls)) if excluded_urls else None
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        if path in UNTRACED_PATHS or (self.excluded and self._excluded(environ, path)):
+            return self.wsgi_app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in KNOWN_METHODS:
+            method = "_OTHER"
+        span = self.tracer.start_span(
+            method,
+            context=propagate.extract(environ, getter=_GETTER),
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "url.scheme": environ.get("wsgi.url_scheme", "http"),
+                "url.path": environ.get("SCRIPT_NAME", "") + path,
+                "server.address": _host(environ),
+                "network.protocol.version": environ.get("SERVER_PROTOCOL", "")[5:],
+            },
+        )
+        token = context.attach(trace.set_span_in_context(span))
+        ids_token = _bind_ids(span, environ, self.config.get("GOOGLE_CLOUD_PROJECT"))
+
+        def traced_start_response(status, headers, exc_info=None):
+            code = int(status[:3])
+            span.set_attribute("http.response.status_code", code)
+            if code >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.wsgi_app(environ, traced_start_response)
+        except BaseException as error:
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            raise
+        finally:
+            span.end()
+            if ids_token is not None:
+                span_var.reset(ids_token)
+            context.detach(token)
+
+    def _excluded(self, environ, path: str) -> bool:
+        query = environ.get("QUERY_STRING")
+        url = (
+            f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+            f"{environ.get('SCRIPT_NAME', '')}{path}{'?' + query if query else ''}"
+        )
+        return self.excluded.search(url) is not None
+
+
+def _host(environ) -> str:
+    """The Host header without its port ([::1]:8000 is [::1])."""
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    name, colon, port = host.rpartition(":")
+    return name if colon and port.isdigit() else host
+
+
+def _bind_ids(span, environ, project: str | None):
+    """The span's ids for this request's log lines (logging_setup.py), and for its
+    access line and streamed body through the route note (request_context.py)."""
+    span_context = span.get_span_context()
+    if not span_context.is_valid:  # no provider yet, or the SDK disabled
+        return None
+    trace_id = format(span_context.trace_id, "032x")
     ids = SpanIds(
         trace_id=trace_id,
-        span_id=format(context.span_id, "016x"),
-        sampled=context.trace_flags.sampled,
+        span_id=format(span_context.span_id, "016x"),
+        sampled=span_context.trace_flags.sampled,
         cloud_trace=f"projects/{project}/traces/{trace_id}" if project else None,
     )
-    environ = request.environ
     note = environ.get(ROUTE_KEY)
     if note is not None:  # for the access line, after this request's context has gone
         note.span = ids
-    environ[_TOKEN_KEY] = span_var.set(ids)
+    return span_var.set(ids)
 
 
-def _unbind_span(_error: BaseException | None) -> None:
-    token = request.environ.pop(_TOKEN_KEY, None)
-    if token is not None:
-        span_var.reset(token)
+def _name_span() -> None:
+    rule = request.url_rule
+    if rule is None:  # no route matched (a 404, a 405): the span keeps the method alone
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("http.route", rule.rule)
+        span.update_name(f"{span.name} {rule.rule}")
 
 
 def start_worker_tracing(settings: Settings) -> None:

@@ -126,7 +126,8 @@ class TracingMiddleware:
                 "url.scheme": environ.get("wsgi.url_scheme", "http"),
                 "url.path": environ.get("SCRIPT_NAME", "") + path,
                 "server.address": _host(environ),
-                "network.protocol.version": environ.get("SERVER_PROTOCOL", "")[5:],
+                # Not network.protocol.version: gunicorn speaks HTTP/1.1 and little else
+                # (HTTP/2 ends at the proxy), and each attribute costs some 3 µs a span.
             },
         )
         token = context.attach(trace.set_span_in_context(span))

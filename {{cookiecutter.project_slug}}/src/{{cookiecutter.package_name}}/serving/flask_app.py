@@ -7,7 +7,7 @@ defaults, 400s for bodies gunicorn cannot parse, the Host check and path-only ro
 redirects, and the WSGI middlewares (security headers, request ids and trace, the
 size limit of chunked bodies, URL_PREFIX, and the Prometheus metrics where
 METRICS_PORT or METRICS_TOKEN asks for them), and inside them the OpenTelemetry
-instrumentation where the OTEL_* variables ask for traces (tracing.py).
+server span where the OTEL_* variables ask for traces (tracing.py).
 {%- if cookiecutter.database == "postgresql" %}
 Then the database: a session per request, 503 when the database cannot serve, the
 `db` commands (database.py).

@@ -63,7 +63,8 @@ class TracingSettings:
     sampler: str
     sampler_ratio: float
     # URL regexes not traced besides the serving machinery's own paths
-    # (OTEL_PYTHON_FLASK_EXCLUDED_URLS, as the Flask instrumentation reads them).
+    # (OTEL_PYTHON_FLASK_EXCLUDED_URLS, the Flask instrumentation's name for them,
+    # searched in the whole URL as it did: tracing.py).
     excluded_urls: tuple[str, ...]
 
 

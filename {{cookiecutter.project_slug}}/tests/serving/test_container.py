@@ -630,7 +630,7 @@ def test_the_image_exports_traces_and_flushes_them_on_docker_stop(docker_client,
                 requests.get(f"{url}/items/{number}", timeout=5).raise_for_status()
             container.stop(timeout=30)
             spans = receiver.wait_for_spans(5, timeout=5)
-            assert sorted(span.attributes["http.target"] for span in spans) == [
+            assert sorted(span.attributes["url.path"] for span in spans) == [
                 f"/items/{number}" for number in range(5)
             ]
             container.reload()

@@ -76,10 +76,9 @@ THIRD_PARTY_IMPORTS = {
     # (websockets=yes: few enough to refuse for every project, as rq's are).
     "prometheus_client",
     # Traces (every project): OpenTelemetry, protobuf's `google`, and what the OTLP/HTTP
-    # exporter brings (requests' certifi, idna, charset_normalizer; wrapt).
+    # exporter brings (requests' certifi, idna, charset_normalizer).
     "opentelemetry",
     "google",
-    "wrapt",
     "certifi",
     "idna",
     "charset_normalizer",

@@ -19,11 +19,10 @@ In the three places gunicorn's pre-fork model allows:
   any signal handler, the batch is exported within FLUSH_SECONDS.
 
 The span is ours rather than opentelemetry-instrumentation-flask's: that package
-cost some 100 µs per request before any span was made (it collects every request
-attribute twice, in the old and the new semantic conventions, and records metrics
-into a no-op meter), where the whole budget of a traced request is 60 µs
-(docs/tracing.md, "What it costs"). Ours sets the stable HTTP conventions' attributes
-and nothing more.
+cost some 100 µs per request before any span was made (it collects the request's
+attributes twice, for the span and for its metrics, which a no-op meter drops),
+where the budget of a traced request is 60 µs (docs/tracing.md, "What it costs").
+Ours sets the stable HTTP conventions' attributes and nothing more.
 
 The paths of the serving machinery (/health, /ready, /status, /metrics) are never
 traced: probes every few seconds would bury the traffic. Each request's span ids are

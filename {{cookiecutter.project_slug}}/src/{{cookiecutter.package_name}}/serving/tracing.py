@@ -117,30 +117,27 @@ class TracingMiddleware:
         if method not in KNOWN_METHODS:
             method = "_OTHER"
         span = self.tracer.start_span(
-            method,
-            context=propagate.extract(environ, getter=_GETTER),
-            kind=SpanKind.SERVER,
-            attributes={
-                "http.request.method": method,
-                "url.scheme": environ.get("wsgi.url_scheme", "http"),
-                "url.path": environ.get("SCRIPT_NAME", "") + path,
-                "server.address": _host(environ),
-                # Not network.protocol.version: gunicorn speaks HTTP/1.1 and little else
-                # (HTTP/2 ends at the proxy), and each attribute costs some 3 µs a span.
-            },
+            method, context=propagate.extract(environ, getter=_GETTER), kind=SpanKind.SERVER
         )
         token = context.attach(trace.set_span_in_context(span))
+        # Unsampled too: its log lines carry its ids, with trace_sampled false.
         ids_token = _bind_ids(span, environ, self.config.get("GOOGLE_CLOUD_PROJECT"))
-
-        def traced_start_response(status, headers, exc_info=None):
-            code = int(status[:3])
-            span.set_attribute("http.response.status_code", code)
-            if code >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-            return start_response(status, headers, exc_info)
-
+        if span.is_recording():
+            # Set once the sampler has said yes (the samplers tracing_settings.py allows
+            # read no attributes): an unsampled request skips this work.
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "url.scheme": environ.get("wsgi.url_scheme", "http"),
+                    "url.path": environ.get("SCRIPT_NAME", "") + path,
+                    "server.address": _host(environ),
+                    # Not network.protocol.version: gunicorn speaks HTTP/1.1 and little
+                    # else (HTTP/2 ends at the proxy); each attribute costs a span ~3 µs.
+                }
+            )
+            start_response = _noting_status(span, start_response)
         try:
-            return self.wsgi_app(environ, traced_start_response)
+            return self.wsgi_app(environ, start_response)
         except BaseException as error:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             raise
@@ -157,6 +154,19 @@ class TracingMiddleware:
             f"{environ.get('SCRIPT_NAME', '')}{path}{'?' + query if query else ''}"
         )
         return self.excluded.search(url) is not None
+
+
+def _noting_status(span, start_response):
+    """start_response, noting the status code on the span (an error from 500 on)."""
+
+    def traced_start_response(status, headers, exc_info=None):
+        code = int(status[:3])
+        span.set_attribute("http.response.status_code", code)
+        if code >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        return start_response(status, headers, exc_info)
+
+    return traced_start_response
 
 
 def _host(environ) -> str:
@@ -186,11 +196,11 @@ def _bind_ids(span, environ, project: str | None):
 
 
 def _name_span() -> None:
-    rule = request.url_rule
-    if rule is None:  # no route matched (a 404, a 405): the span keeps the method alone
-        return
     span = trace.get_current_span()
-    if span.is_recording():
+    if not span.is_recording():  # unsampled, or an untraced path
+        return
+    rule = request.url_rule
+    if rule is not None:  # else no route matched (a 404, a 405): the method alone
         span.set_attribute("http.route", rule.rule)
         span.update_name(f"{span.name} {rule.rule}")
 

@@ -75,6 +75,13 @@ THIRD_PARTY_IMPORTS = {
     # Metrics (every project), the suite's processes (xdist, filelock), WebSocket routes
     # (websockets=yes: few enough to refuse for every project, as rq's are).
     "prometheus_client",
+    # Traces (every project): OpenTelemetry, protobuf's `google`, and what the OTLP/HTTP
+    # exporter brings (requests' certifi, idna, charset_normalizer).
+    "opentelemetry",
+    "google",
+    "certifi",
+    "idna",
+    "charset_normalizer",
     "xdist",
     "execnet",
     "filelock",

@@ -592,3 +592,51 @@ def test_a_websocket_round_trips_and_docker_stop_closes_it_with_1001(run):
     assert app.container.attrs["State"]["ExitCode"] == 0
     assert took < 8  # GUNICORN_GRACEFUL_TIMEOUT: the socket did not hold the stop
 {%- endif %}
+
+
+def test_the_image_exports_traces_and_flushes_them_on_docker_stop(docker_client, image):
+    """The image, read-only, as an arbitrary UID, with OTEL_EXPORTER_OTLP_ENDPOINT: its
+    spans reach a real OTLP/HTTP receiver, the last batch on `docker stop`. On the
+    host's network, both listening on 127.0.0.1 only (tests/serving/test_tracing.py
+    checks every worker class; this, the image)."""
+    from harness.http import free_port
+    from harness.otlp_receiver import otlp_receiver
+
+    port = free_port()
+    with otlp_receiver() as receiver:
+        container = docker_client.containers.run(
+            image.id,
+            [*PROBE_COMMAND[:-1], "harness.tracing_app:app"],
+            detach=True,
+            network_mode="host",
+            read_only=True,
+            tmpfs={"/tmp": ""},  # noqa: S108 (the container's own /tmp)
+            volumes=PROBE["volumes"],
+            user="45678:0",
+            environment={
+                **app_environment(PurePosixPath("/data")),
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "WEB_CONCURRENCY": "2",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                # No batch before the stop: only the exit's flush sends these.
+                "OTEL_BSP_SCHEDULE_DELAY": "60000",
+            },
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for_health(url, timeout=app_deadline(2))
+            for number in range(5):
+                requests.get(f"{url}/items/{number}", timeout=5).raise_for_status()
+            container.stop(timeout=30)
+            spans = receiver.wait_for_spans(5, timeout=5)
+            assert sorted(span.attributes["url.path"] for span in spans) == [
+                f"/items/{number}" for number in range(5)
+            ]
+            container.reload()
+            assert container.attrs["State"]["ExitCode"] == 0
+        except BaseException:
+            print(container.logs().decode(errors="replace"))
+            raise
+        finally:
+            container.remove(force=True)

@@ -6,13 +6,13 @@ what in it another UID of its group cannot write), body-size limits, session coo
 defaults, 400s for bodies gunicorn cannot parse, the Host check and path-only routing
 redirects, and the WSGI middlewares (security headers, request ids and trace, the
 size limit of chunked bodies, URL_PREFIX, and the Prometheus metrics where
-METRICS_PORT or METRICS_TOKEN asks for them).
-{%- if cookiecutter.database == "postgresql" %} Then the database: a session per
-request, 503 when the database cannot serve, the `db` commands (database.py).
-Nothing here decides how errors look: that is errors.py in your app.
-{%- else %} Nothing here decides how
-errors look: that is errors.py in your app.
+METRICS_PORT or METRICS_TOKEN asks for them), and inside them the OpenTelemetry
+server span where the OTEL_* variables ask for traces (tracing.py).
+{%- if cookiecutter.database == "postgresql" %}
+Then the database: a session per request, 503 when the database cannot serve, the
+`db` commands (database.py).
 {%- endif %}
+Nothing here decides how errors look: that is errors.py in your app.
 {%- if cookiecutter.websockets == "yes" %}
 Last, the guard of WebSocket routes (websockets.py): Origin, sockets per worker,
 pings, and the close on a stop.
@@ -79,6 +79,12 @@ def init_app(app: Flask) -> None:
 
     init_trusted_hosts(app, settings.trusted_hosts)
 
+    if settings.tracing.enabled:
+        # A span per request, around Flask's own wsgi_app (tracing.py); the provider
+        # and exporter are made in each worker after fork (server_hooks.py).
+        from .tracing import instrument
+
+        instrument(app, settings)
     wsgi_app = ChunkedBodyLimitMiddleware(app.wsgi_app, app)
     if settings.url_prefix:
         wsgi_app = UrlPrefixMiddleware(wsgi_app, settings.url_prefix)

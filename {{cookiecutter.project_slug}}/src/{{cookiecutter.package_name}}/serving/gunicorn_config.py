@@ -129,5 +129,6 @@ when_ready = server_hooks.when_ready
 post_fork = server_hooks.post_fork
 post_worker_init = server_hooks.post_worker_init
 post_request = server_hooks.post_request
+worker_exit = server_hooks.worker_exit
 child_exit = server_hooks.child_exit
 on_exit = server_hooks.on_exit

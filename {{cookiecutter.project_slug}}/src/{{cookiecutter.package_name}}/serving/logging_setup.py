@@ -18,15 +18,29 @@ import re
 import sys
 import time
 from contextvars import ContextVar
+from typing import NamedTuple
 
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
 from .settings import current_settings
-from .slow_requests import warn_if_slow
+from .slow_requests import ROUTE_KEY, warn_if_slow
+
+
+class SpanIds(NamedTuple):
+    """The current OpenTelemetry span of a request, as its log lines carry it."""
+
+    trace_id: str  # 32 hex digits
+    span_id: str  # 16 hex digits
+    sampled: bool
+    # projects/PROJECT/traces/TRACE_ID where GOOGLE_CLOUD_PROJECT is set, else None.
+    cloud_trace: str | None
+
 
 # Set per request by request_context.py; read by the formatter for every line.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 trace_var: ContextVar[str | None] = ContextVar("trace", default=None)
+# Set while a traced request runs (tracing.py); None when tracing is off.
+span_var: ContextVar[SpanIds | None] = ContextVar("span", default=None)
 
 _HANDLER_MARK = "_service_stdout_handler"
 # gunicorn's access log: its entries carry their fields for JSON, not for text lines.
@@ -115,9 +129,20 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        trace = trace_var.get()
-        if trace:
-            entry["logging.googleapis.com/trace"] = trace
+        span = span_var.get()
+        if span is not None:
+            entry["trace_id"] = span.trace_id
+            entry["span_id"] = span.span_id
+            if span.cloud_trace:
+                # The span's trace, which the spans exported carry (Cloud Trace's ids
+                # are the same W3C ids): Logs Explorer links the line to it.
+                entry["logging.googleapis.com/trace"] = span.cloud_trace
+                entry["logging.googleapis.com/spanId"] = span.span_id
+                entry["logging.googleapis.com/trace_sampled"] = span.sampled
+        else:
+            trace = trace_var.get()
+            if trace:
+                entry["logging.googleapis.com/trace"] = trace
         # Fields passed with `extra=` become top-level keys.
         for key, value in _extra_fields(record).items():
             entry.setdefault(key, value)
@@ -151,6 +176,9 @@ class TextFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             line = f"{line} [request_id={request_id}]"
+        span = span_var.get()
+        if span is not None:
+            line = f"{line} [trace_id={span.trace_id}]"
         fields = _extra_fields(record)
         if fields and record.name != _ACCESS_LOGGER:
             # The fields JSON shows beside the message (the boot line's configuration,
@@ -252,6 +280,8 @@ class GunicornLogger(_GunicornBaseLogger):
         # gunicorn answers itself has its id bound instead (error_pages.py).
         token = request_id_var.set(environ.get("service.request_id") or request_id_var.get())
         trace_token = trace_var.set(environ.get("service.trace"))
+        note = environ.get(ROUTE_KEY)
+        span_token = span_var.set(note.span if note is not None else None)
         try:
             # The warning first: once a request's access line is out, so is its warning
             # (what the tests, and anyone tailing the log, can wait for).
@@ -260,6 +290,7 @@ class GunicornLogger(_GunicornBaseLogger):
             if logged:
                 self._access_entry(resp, environ, status, seconds)
         finally:
+            span_var.reset(span_token)
             trace_var.reset(trace_token)
             request_id_var.reset(token)
 

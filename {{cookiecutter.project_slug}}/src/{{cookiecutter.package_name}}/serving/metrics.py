@@ -50,12 +50,11 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import metrics_files
-from .metrics_settings import MetricsSettings
+from .metrics_settings import METRICS_PATH, MetricsSettings
 from .slow_requests import ROUTE_KEY
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 UNMATCHED = "<unmatched>"
-METRICS_PATH = "/metrics"
 # Seconds. 5 ms at the low end: a /health answers in 1-2 ms and nothing an operator
 # acts on is finer; 1 s is where a request counts as slow (the slow-request
 # warning's default); 30 s is GUNICORN_TIMEOUT's default, past which a sync

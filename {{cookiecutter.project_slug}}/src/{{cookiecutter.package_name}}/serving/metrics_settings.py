@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .settings import Env
 
+# Where the metrics are answered (metrics.py); tracing.py leaves it untraced.
+METRICS_PATH = "/metrics"
 # secrets.token_urlsafe(32) is 43 characters; 32 is what a guessing attack over the
 # network never reaches, and what settings.Env.secret's hint prints.
 TOKEN_MIN_LENGTH = 32

@@ -21,7 +21,7 @@ import logging
 import re
 import uuid
 
-from .logging_setup import mark_logged, request_id_var, trace_var
+from .logging_setup import mark_logged, request_id_var, span_var, trace_var
 from .slow_requests import ROUTE_KEY, RouteNote
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ class RequestContextMiddleware:
         environ["service.request_id"] = request_id
         environ["service.trace"] = trace
         # Filled in by Flask's routing (flask_app.py), read with gunicorn's timing.
-        environ[ROUTE_KEY] = RouteNote()
-        bound = _Bound(request_id, trace)
+        environ[ROUTE_KEY] = note = RouteNote()
+        bound = _Bound(request_id, trace, note)
         start = _DeferredStart(start_response, request_id)
         with bound:
             body = self.app(environ, start)
@@ -64,6 +64,9 @@ class RequestContextMiddleware:
                 start.send()
                 return body
             chunks = iter(body)
+            # The span's ids, noted while the app ran (tracing.py), for a streamed
+            # body's first step too.
+            span_token = span_var.set(note.span)
             try:
                 first = next(chunks)
             except StopIteration:  # an empty body, as for HEAD
@@ -71,6 +74,8 @@ class RequestContextMiddleware:
             except Exception as error:
                 _close(body)
                 return self._answer(error, environ, start)
+            finally:
+                span_var.reset(span_token)
         start.send()
         return _BoundBody(first, chunks, body, bound, environ)
 
@@ -121,19 +126,26 @@ class _Bound:
     """Binds a request's id and trace for one `with` block: the app's call, then each
     step of its body. Set and reset every time, never held from one step to the
     next: a context variable belongs to a thread (gthread) or a greenlet (gevent),
-    and a token can only be reset in the context that set it."""
+    and a token can only be reset in the context that set it. The span's ids, where
+    tracing noted them (tracing.py), are bound for the body's steps too."""
 
-    __slots__ = ("_tokens", "request_id", "trace")
+    __slots__ = ("_tokens", "note", "request_id", "trace")
 
-    def __init__(self, request_id: str, trace: str | None) -> None:
+    def __init__(self, request_id: str, trace: str | None, note: RouteNote) -> None:
         self.request_id = request_id
         self.trace = trace
+        self.note = note
 
     def __enter__(self) -> None:
-        self._tokens = (request_id_var.set(self.request_id), trace_var.set(self.trace))
+        self._tokens = (
+            request_id_var.set(self.request_id),
+            trace_var.set(self.trace),
+            span_var.set(self.note.span),
+        )
 
     def __exit__(self, *exc_info) -> None:
-        request_token, trace_token = self._tokens
+        request_token, trace_token, span_token = self._tokens
+        span_var.reset(span_token)
         trace_var.reset(trace_token)
         request_id_var.reset(request_token)
 

@@ -10,10 +10,13 @@ calls them:
 - when_ready: the boot line, the effective configuration as one JSON entry;
 - post_fork: a worker told to stop before it has booted exits at once;
 - post_worker_init: /ready answers 503 as soon as the worker is told to stop; the
-  worker's start is counted (metrics.py); a WARNING for each scheduler the app
-  started in the worker (in_process_schedulers.py);
+  worker's start is counted (metrics.py); its OpenTelemetry provider and exporter
+  are made, after fork (tracing.py); a WARNING for each scheduler the app started
+  in the worker (in_process_schedulers.py);
 - post_request: the worker's memory against WORKER_MEMORY_MB, now and then
   (worker_memory.py);
+- worker_exit: in the worker, after its last request: its last spans exported,
+  within a bound (tracing.py);
 - child_exit: in the master, why the worker exited: counted, an ERROR line for a
   SIGKILL, its metrics' files folded into the archive (worker_exits.py,
   metrics_files.py);
@@ -279,6 +282,12 @@ def post_worker_init(worker):
         from .metrics import worker_started
 
         worker_started(settings.revision, settings.worker_memory_mb * 2**20)
+    if settings.tracing.enabled:
+        # Here, not at import: after fork (an exporter's connections and locks must be
+        # this worker's own) and after gevent patched threads and sockets.
+        from .tracing import start_worker_tracing
+
+        start_worker_tracing(settings)
 {%- if cookiecutter.database == "postgresql" %}
     if worker.age == 1:
         # The first worker gunicorn forked states the pool once per boot.
@@ -292,6 +301,14 @@ def post_request(worker, req, environ, resp):
     """After each request, in the worker: its memory, read now and then (worker_memory.py)."""
     settings = boot_settings()
     after_request(settings.worker_memory_mb, settings.metrics.enabled)
+
+
+def worker_exit(server, worker):
+    """In the worker, once it has stopped serving: export its last spans (tracing.py)."""
+    if boot_settings().tracing.enabled:
+        from .tracing import stop_worker_tracing
+
+        stop_worker_tracing(worker.cfg.graceful_timeout)
 
 
 def child_exit(server, worker):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 {%- endif %}
 
 from .metrics_settings import MetricsSettings, load_metrics_settings
+from .tracing_settings import TracingSettings, load_tracing_settings
 {%- if cookiecutter.database == "postgresql" %}
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 WORKER_CLASSES = ("sync", "gthread", "gevent")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
+# The name traces carry (service.name) unless OTEL_SERVICE_NAME says another.
+SERVICE_NAME = "{{ cookiecutter.project_slug }}"
 # The cookiecutter answer; GUNICORN_WORKER_CLASS overrides it at deploy time.
 DEFAULT_WORKER_CLASS = "{{ cookiecutter.worker_class }}"
 
@@ -112,6 +115,8 @@ class Settings:
     revision: str | None
     # Where the Prometheus metrics are served and to whom (metrics_settings.py).
     metrics: MetricsSettings
+    # Whether OpenTelemetry traces are exported (tracing_settings.py).
+    tracing: TracingSettings
 {%- if cookiecutter.database == "postgresql" %}
     # DATABASE_URL and the pool's sizes (database_settings.py); None while unset,
     # which only boot_settings() refuses: tests and scripts may parse without one.
@@ -202,6 +207,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ready_check_timeout=_ready_check_timeout(env, worker_class, timeout),
         revision=_revision(env),
         metrics=load_metrics_settings(env, bind),
+        tracing=load_tracing_settings(env, SERVICE_NAME),
 {%- if cookiecutter.database == "postgresql" %}
         database=_database(env, worker_class, threads, worker_connections),
 {%- endif %}

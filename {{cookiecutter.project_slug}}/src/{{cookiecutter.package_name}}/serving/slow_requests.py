@@ -27,14 +27,17 @@ ROUTE_KEY = "service.route"
 
 
 class RouteNote:
-    """The rule Flask matched for one request. An object in the environ rather than a
-    string: URL_PREFIX hands Flask a copy of gunicorn's environ (url_prefix.py), and
-    both copies hold this one note."""
+    """The rule Flask matched for one request, and its span's ids where tracing is on
+    (tracing.py). An object in the environ rather than a string: URL_PREFIX hands
+    Flask a copy of gunicorn's environ (url_prefix.py), and both copies hold this one
+    note."""
 
-    __slots__ = ("rule",)
+    __slots__ = ("rule", "span")
 
     def __init__(self) -> None:
         self.rule: str | None = None
+        # logging_setup.SpanIds, for the access line and this warning.
+        self.span = None
 
 
 def warn_if_slow(environ, status: int, seconds: float, threshold: float) -> None:

@@ -1,7 +1,9 @@
 """The WSGI apps the benchmark serves. Never deployed (.dockerignore leaves bench/ out).
 
 - `service`: the production app, everything on, plus `/io`, which waits 50 ms the
-  way a call to a database or another service would.
+  way a call to a database or another service would, and `/ping`, /health's answer
+  on a route of the app's own: the serving machinery traces it, where it never
+  traces /health (bench/cost.py loads it).
 - `bare_flask`: a hello-world Flask app, the one most deployment guides start from.
 - `bare_wsgi`: a bare WSGI callable, the most any Python server code can do here.
 """
@@ -23,8 +25,13 @@ def _io():
     return jsonify(waited_ms=int(IO_WAIT_SECONDS * 1000))
 
 
+def _ping():
+    return jsonify(status="ok")
+
+
 service = create_app()
 service.add_url_rule("/io", "io", _io)
+service.add_url_rule("/ping", "ping", _ping)
 
 bare_flask = Flask(__name__)
 bare_flask.add_url_rule("/io", "io", _io)

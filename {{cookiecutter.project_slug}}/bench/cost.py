@@ -4,16 +4,17 @@ For each worker class the service runs five ways at once, idle but for its turn:
 (no METRICS_*, no OTEL_*), metrics on (METRICS_PORT, as the image sets it), tracing
 on (OTEL_EXPORTER_OTLP_ENDPOINT to a sink this process runs, every request sampled),
 both, and off again. Each is warmed up once; then each round loads them one after
-another on /health x50, in a new order every round, and reads the CPU
+another on /ping x50, in a new order every round, and reads the CPU
 time the gunicorn tree ran per request (procfs.run_seconds, to the nanosecond). A
 variant's cost is its CPU per request minus off's in the same round, the median over
 rounds with the lowest and highest; off again minus off is the noise floor, what
 "not measurable" means on this machine in this run.
 
-/health is where a fixed cost per request shows most: the view itself costs almost
-nothing. The sink is an http.server thread in this process, so what it spends is not
-in the tree's CPU; it counts what reaches it, and the report says when nothing did
-(tracing not active in this build).
+/ping (bench/apps.py) is /health's answer on a route of the app's own, where a fixed
+cost per request shows most: the view itself costs almost nothing, and unlike
+/health, which is never traced, tracing makes its span. The sink is an http.server
+thread in this process, so what it spends is not in the tree's CPU; it counts what
+reaches it, and the report says when nothing did (tracing not active in this build).
 
     PYTHONPATH=src python bench/cost.py [--seconds 2] [--rounds 5] [--classes gthread]
 """
@@ -40,7 +41,7 @@ from wrk import run_wrk, wrk_path
 from {{ cookiecutter.package_name }}.serving.settings import WORKER_CLASSES, load_settings
 from {{ cookiecutter.package_name }}.serving.worker_sizing import worker_count
 
-PATH = "/health"
+PATH = "/ping"
 CONNECTIONS = 50
 # Once per server, before its first round: the workers' first requests cost more
 # (caches, allocations), and a cold first load would be charged to one variant.

@@ -96,7 +96,7 @@ def cost_markdown(cost: CostFigures) -> str:
 
 def cost_table(cost: CostFigures) -> list[str]:
     lines = [
-        "What metrics and tracing cost: CPU µs per request of the gunicorn tree on /health "
+        "What metrics and tracing cost: CPU µs per request of the gunicorn tree on /ping "
         f"x50, {cost.seconds} s of load per row, {cost.workers} workers, each server warmed "
         f"up once, then {cost.rounds} rounds of the five in turn. Off: the median over the "
         "rounds. Every other column: its CPU minus off's in the same round, the median "

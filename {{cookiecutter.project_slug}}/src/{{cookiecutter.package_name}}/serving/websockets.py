@@ -1,19 +1,14 @@
 """WebSocket routes (flask-sock) that never starve the service, and close cleanly.
 
 Your app declares its routes with flask-sock (`ws.py`, docs/websockets.md); this
-module guards them, from `init_app(app)`. Before a WebSocket route's view runs:
-- a cross-site handshake is refused with 403: a browser sends its page's Origin,
-  which must name the request's own host, or one of TRUSTED_HOSTS when set (a page
-  elsewhere would otherwise talk to this service with its visitor's cookies);
+module guards them, from `init_app(app)`, with the rules of websocket_admission.py.
+Before a WebSocket route's view runs:
+- a cross-site handshake is refused with 403 (its Origin is not a site of this service);
 - a worker that holds its bound of open sockets answers 503 with Retry-After at
   once, so a client retries (another worker or instance takes it) and is never left
   to time out; so does a worker that is stopping;
 - a sync worker answers 501: it serves one request at a time, and one socket would
   hold it.
-The bound: on gthread each open socket holds a request thread for its whole life,
-so at most GUNICORN_THREADS - 1 per worker, leaving a thread for /health, /ready and
-plain requests; on gevent a socket is a greenlet, and WEBSOCKET_MAX_PER_WORKER bounds
-the memory they take (docs/websockets.md has the figures).
 
 While a socket is open, one watcher per worker (a thread, a greenlet under gevent):
 - pings it every WEBSOCKET_PING_INTERVAL seconds, which keeps the routers' idle
@@ -37,18 +32,23 @@ import socket
 import struct
 import threading
 import time
-from urllib.parse import urlsplit
 
 from flask import Flask, g, request
-from werkzeug.exceptions import Forbidden, HTTPException, ServiceUnavailable
-from werkzeug.sansio.utils import host_is_trusted
+from werkzeug.exceptions import Forbidden, ServiceUnavailable
 
 from .lifecycle import is_draining
 from .settings import Settings
+from .websocket_admission import (
+    GOING_AWAY,
+    NO_SPARE_THREAD,
+    RETRY_AFTER,
+    NeedsAnotherWorkerClass,
+    capacity,
+    same_site,
+)
 
 log = logging.getLogger(__name__)
 
-GOING_AWAY = 1001
 NORMAL_CLOSURE = 1000
 # How often the watcher looks at the sockets: the close frame goes out at most this
 # long after SIGTERM, a small part of the graceful timeout (8 s by default).
@@ -56,9 +56,6 @@ TICK = 0.25
 # A client answers a close frame within a round trip; one that has not after this
 # long is cut, so a stop ends within SIGTERM + TICK + CLOSE_WAIT (under 3 s).
 CLOSE_WAIT = 2.0
-# Seconds a refused client waits before it tries again: a socket of another worker
-# or instance may be free by then.
-RETRY_AFTER = 1
 # Bytes read per recv(): simple-websocket's 4 KiB took 256 reads for a 1 MiB message.
 RECEIVE_BYTES = 65536
 # The server's frames the watcher writes itself (RFC 6455 5.2: FIN set, unmasked).
@@ -66,25 +63,6 @@ RECEIVE_BYTES = 65536
 _PING = b"\x89\x00"
 _CLOSE = 0x88
 _ENVIRON_SOCKETS = ("gunicorn.socket", "werkzeug.socket")
-
-
-class NeedsAnotherWorkerClass(HTTPException):
-    code = 501
-    description = (
-        "WebSockets need GUNICORN_WORKER_CLASS=gthread or gevent: a sync worker serves "
-        "one request at a time, and an open socket would hold it."
-    )
-
-
-def capacity(settings: Settings) -> int:
-    """Open sockets one worker takes."""
-    if settings.worker_class == "gthread":
-        # One thread kept for plain requests and probes.
-        return min(settings.websocket_max_per_worker, settings.threads - 1)
-    if settings.worker_class == "gevent":
-        # One connection kept, as for gthread.
-        return min(settings.websocket_max_per_worker, settings.worker_connections - 1)
-    return 0
 
 
 def init_websockets(app: Flask, settings: Settings) -> None:
@@ -109,13 +87,10 @@ def init_websockets(app: Flask, settings: Settings) -> None:
         if rule is None or not rule.websocket:
             return
         if sockets.capacity == 0 and settings.worker_class == "gthread":
-            raise NeedsAnotherWorkerClass(
-                "WebSockets on gthread need GUNICORN_THREADS=2 or more: one thread is "
-                "kept for other requests, and each open socket holds another."
-            )
+            raise NeedsAnotherWorkerClass(NO_SPARE_THREAD)
         if sockets.capacity == 0:
             raise NeedsAnotherWorkerClass()
-        if not _same_site(request.headers.get("Origin"), request.host, trusted_hosts):
+        if not same_site(request.headers.get("Origin"), request.host, trusted_hosts):
             log.info("websocket refused: Origin %r", request.headers.get("Origin"))
             raise Forbidden("The Origin of this WebSocket is not a site of this service.")
         environ = request.environ
@@ -155,18 +130,6 @@ class _RecheckingEvent(threading.Event):
             return super().wait(timeout)
         super().wait(TICK)
         return True  # receive() checks again, and waits again if nothing changed
-
-
-def _same_site(origin: str | None, host: str, trusted_hosts: tuple[str, ...]) -> bool:
-    if origin is None:
-        # Not a browser (browsers always send it): no visitor's cookies to misuse.
-        return True
-    origin_host = urlsplit(origin).hostname
-    if not origin_host:  # "null": a sandboxed page or a file
-        return False
-    if trusted_hosts:
-        return host_is_trusted(origin_host, trusted_hosts)
-    return origin_host == (urlsplit(f"//{host}").hostname or "")
 
 
 class _OpenSockets:

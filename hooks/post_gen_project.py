@@ -94,7 +94,7 @@ OWNED_BY_ANSWER = {
     ],
     "websockets": {
         "yes": [
-            "src/{{ cookiecutter.package_name }}/serving/websocket_admission.py",
+            "src/{{ cookiecutter.package_name }}/serving/websocket_guard.py",
             "src/{{ cookiecutter.package_name }}/serving/websockets.py",
             "src/{{ cookiecutter.package_name }}/ws.py",
             "tests/serving/harness/websocket_app.py",
@@ -106,7 +106,7 @@ OWNED_BY_ANSWER = {
         # sockets per worker), the docs and, for its message queue, Redis's settings
         # and the tests' throwaway server are shared with the rows above.
         "socketio": [
-            "src/{{ cookiecutter.package_name }}/serving/websocket_admission.py",
+            "src/{{ cookiecutter.package_name }}/serving/websocket_guard.py",
             "src/{{ cookiecutter.package_name }}/serving/socketio.py",
             "src/{{ cookiecutter.package_name }}/serving/redis_settings.py",
             "src/{{ cookiecutter.package_name }}/rooms.py",

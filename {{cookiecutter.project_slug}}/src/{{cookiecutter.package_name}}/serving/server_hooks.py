@@ -174,6 +174,17 @@ def when_ready(server):
             }
         },
     )
+{%- if cookiecutter.websockets == "socketio" %}
+    if settings.socketio_message_queue is None:
+        # Nothing can count the instances: the line says what one worker cannot do.
+        server.log.warning(
+            "REDIS_URL is not set: Socket.IO's rooms and broadcasts reach only the "
+            "clients of one worker, so the service runs %d; set REDIS_URL before "
+            "running more workers or instances",
+            cfg.workers,
+            extra={"socketio_message_queue": None},
+        )
+{%- endif %}
 {%- if cookiecutter.database == "postgresql" %}
     if settings.database.driver == "psycopg2" and settings.worker_class == "gevent":
         # psycopg2 waits for the server inside libpq, where gevent cannot switch: one

@@ -118,7 +118,7 @@ class Settings:
     database: DatabaseSettings | None
 {%- endif %}
 {%- if cookiecutter.websockets != "no" %}
-    # WebSockets (websocket_admission.py, docs/websockets.md).
+    # WebSockets (websocket_guard.py, docs/websockets.md).
     websocket_max_per_worker: int
     websocket_ping_interval: int
     websocket_idle_timeout: int

@@ -8,6 +8,7 @@ master exits; on gthread the bound is the threads less one, refused with 503 at 
 """
 
 import contextlib
+import importlib.util
 import json
 import queue
 import signal
@@ -20,6 +21,12 @@ import websocket
 from harness.http import wait_for, wait_for_health
 from harness.socketio_app import CONNECTED, DISCONNECTED
 
+from {{ cookiecutter.package_name }}.serving.settings import load_settings
+from {{ cookiecutter.package_name }}.serving.worker_sizing import (
+    socketio_worker_count,
+    worker_count,
+)
+
 SOCKETIO_APP = "harness.socketio_app:app"
 # A message or a refusal, on a loaded CI machine.
 PROMPT = 5.0
@@ -28,10 +35,11 @@ PROMPT = 5.0
 TRIES = 20
 
 
-def start(start_gunicorn, **env):
-    server = start_gunicorn(
-        {"GUNICORN_WORKER_CLASS": "gevent", "WEB_CONCURRENCY": "1", **env}, app=SOCKETIO_APP
-    )
+def start(start_gunicorn, redis_url, **env):
+    """A server whose message queue is the throwaway Redis, or none with redis_url="".
+    (test.env's REDIS_URL, where background jobs need one, is a port nothing listens on.)"""
+    defaults = {"GUNICORN_WORKER_CLASS": "gevent", "WEB_CONCURRENCY": "1", "REDIS_URL": redis_url}
+    server = start_gunicorn({**defaults, **env}, app=SOCKETIO_APP)
     wait_for_health(server.url)
     return server
 
@@ -86,7 +94,7 @@ def boot_config(server) -> dict:
 
 
 def test_rooms_and_broadcasts_cross_workers_through_redis(start_gunicorn, redis_url):
-    server = start(start_gunicorn, WEB_CONCURRENCY="2", REDIS_URL=redis_url)
+    server = start(start_gunicorn, redis_url, WEB_CONCURRENCY="2")
     with clients() as made:
         made.append(Client(server))
         for _ in range(TRIES):
@@ -111,8 +119,18 @@ def test_rooms_and_broadcasts_cross_workers_through_redis(start_gunicorn, redis_
     print(f"\nroom message across workers through Redis: {crossed * 1000:.1f} ms")
 
 
+def test_without_redis_the_count_is_one_worker_whatever_asks_for_more():
+    for environ in ({"WEB_CONCURRENCY": "3"}, {"WORKERS_PER_CORE": "4"}):
+        settings = load_settings(environ)
+        assert socketio_worker_count(settings, worker_count(settings)).workers == 1
+    queued = load_settings({"WEB_CONCURRENCY": "3", "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert socketio_worker_count(queued, worker_count(queued)).workers == 3
+
+
 def test_without_redis_one_worker_runs_and_a_warning_says_why(start_gunicorn):
-    server = start(start_gunicorn, WEB_CONCURRENCY="3")
+    if importlib.util.find_spec("{{ cookiecutter.package_name }}.serving.jobs_settings"):
+        pytest.skip("background jobs need REDIS_URL: this service always has the queue")
+    server = start(start_gunicorn, "", WEB_CONCURRENCY="3")
     config = boot_config(server)
     assert config["workers"] == 1
     assert config["workers_source"].startswith("one worker: Socket.IO without REDIS_URL")
@@ -125,8 +143,8 @@ def test_without_redis_one_worker_runs_and_a_warning_says_why(start_gunicorn):
         assert made[1].next_event()[1]["text"] == "one worker"
 
 
-def test_a_cross_site_origin_is_refused(start_gunicorn):
-    server = start(start_gunicorn)
+def test_a_cross_site_origin_is_refused(start_gunicorn, redis_url):
+    server = start(start_gunicorn, redis_url)
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         engineio_socket(server, origin="https://elsewhere.example")
     assert refused.value.status_code == 400  # Engine.IO's answer to an origin it refuses
@@ -140,9 +158,7 @@ def test_a_cross_site_origin_is_refused(start_gunicorn):
 
 def test_sigterm_closes_every_socket_with_1001_and_the_master_exits(start_gunicorn, redis_url):
     graceful = 8
-    server = start(
-        start_gunicorn, WEB_CONCURRENCY="2", REDIS_URL=redis_url, GUNICORN_GRACEFUL_TIMEOUT="8"
-    )
+    server = start(start_gunicorn, redis_url, WEB_CONCURRENCY="2", GUNICORN_GRACEFUL_TIMEOUT="8")
     sockets = [engineio_socket(server) for _ in range(4)]
     with clients() as made:
         made += [Client(server), Client(server)]
@@ -153,6 +169,7 @@ def test_sigterm_closes_every_socket_with_1001_and_the_master_exits(start_gunico
         server.process.send_signal(signal.SIGTERM)
         for ws in sockets:
             assert close_code(ws) == 1001
+            ws.close(timeout=1)  # the answer a client sends
         closed = time.monotonic() - signalled
         wait_for(lambda: not any(c.sio.connected for c in made), graceful, "clients disconnected")
         exit_code = server.process.wait(timeout=graceful + 5)
@@ -164,9 +181,11 @@ def test_sigterm_closes_every_socket_with_1001_and_the_master_exits(start_gunico
     assert sum(DISCONNECTED in line for line in server.lines()) >= 2
 
 
-def test_on_gthread_sockets_are_bounded_below_the_threads(start_gunicorn):
+def test_on_gthread_sockets_are_bounded_below_the_threads(start_gunicorn, redis_url):
     threads = 3  # two sockets, one thread kept for probes and plain requests
-    server = start(start_gunicorn, GUNICORN_WORKER_CLASS="gthread", GUNICORN_THREADS=str(threads))
+    server = start(
+        start_gunicorn, redis_url, GUNICORN_WORKER_CLASS="gthread", GUNICORN_THREADS=str(threads)
+    )
     sockets = [engineio_socket(server) for _ in range(threads - 1)]
     try:
         for ws in sockets:
@@ -182,8 +201,8 @@ def test_on_gthread_sockets_are_bounded_below_the_threads(start_gunicorn):
             ws.close(timeout=1)
 
 
-def test_a_sync_worker_answers_501(start_gunicorn):
-    server = start(start_gunicorn, GUNICORN_WORKER_CLASS="sync")
+def test_a_sync_worker_answers_501(start_gunicorn, redis_url):
+    server = start(start_gunicorn, redis_url, GUNICORN_WORKER_CLASS="sync")
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         engineio_socket(server)
     assert refused.value.status_code == 501

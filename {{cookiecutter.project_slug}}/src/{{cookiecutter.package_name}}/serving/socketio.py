@@ -61,7 +61,9 @@ def init_socketio(app: Flask, socketio: SocketIO, settings: Settings) -> None:
     ping_timeout = (
         idle_timeout - ping_interval if idle_timeout > ping_interval else ENGINEIO_PING_TIMEOUT
     )
-    options = {}
+    # Given every time, None without a queue: init_app keeps the options of an
+    # earlier call (a test's app before this one).
+    options = {"client_manager": None}
     if settings.socketio_message_queue is not None:
         redis_options = {}
         if (

@@ -62,13 +62,6 @@ class MemoryLimit:
     # or "no memory limit found"
     source: str
 
-{%- if cookiecutter.websockets == "socketio" %}
-
-
-# The workers' source when REDIS_URL is unset (server_hooks.py logs a WARNING).
-ONE_WORKER = "one worker: Socket.IO without REDIS_URL"
-{%- endif %}
-
 
 @dataclass(frozen=True)
 class WorkerCount:
@@ -126,19 +119,6 @@ def worker_count(
     """WEB_CONCURRENCY if set; else the smallest of WORKERS_PER_CORE x CPU + 1, what the
     memory limit holds at WORKER_MEMORY_MB each, and MAX_WORKERS. The source names the
     limit that decided, then what the others allow."""
-{%- if cookiecutter.websockets == "socketio" %}
-    counted = _counted(settings, share, memory)
-    if settings.socketio_message_queue is None and counted.workers > 1:
-        # Without a message queue Socket.IO's rooms live in one worker's memory: a
-        # broadcast would miss the other workers' clients (serving/socketio.py).
-        return WorkerCount(1, f"{ONE_WORKER} (not {counted.workers}: {counted.source})")
-    return counted
-
-
-def _counted(
-    settings: Settings, share: CpuShare | None = None, memory: MemoryLimit | None = None
-) -> WorkerCount:
-{%- endif %}
     by_memory = _workers_in_memory(settings, memory or memory_limit())
     if settings.web_concurrency is not None:
         source = "environment (WEB_CONCURRENCY)"
@@ -292,3 +272,16 @@ def _v1_memory_limits(root: Path, proc_self_cgroup: Path) -> Iterator[int]:
             continue
         if 0 < value < _V1_NO_LIMIT:
             yield value
+{%- if cookiecutter.websockets == "socketio" %}
+
+
+def socketio_worker_count(settings: Settings, counted: WorkerCount) -> WorkerCount:
+    """One worker when Socket.IO has no message queue (REDIS_URL unset): its rooms
+    live in one worker's memory, and a broadcast would miss the other workers'
+    clients (socketio.py). server_hooks.py logs a WARNING at boot."""
+    if settings.socketio_message_queue is None and counted.workers > 1:
+        return WorkerCount(
+            1, f"one worker: Socket.IO without REDIS_URL (not {counted.workers}: {counted.source})"
+        )
+    return counted
+{%- endif %}

@@ -11,6 +11,11 @@ same answers past it.
   memory they take (docs/websockets.md has the figures). Past the bound, and while
   the worker stops, a new socket gets 503 with Retry-After at once.
 - A sync worker serves one request at a time, and one socket would hold it: 501.
+
+OpenSockets holds a worker's open sockets, and its watcher (a thread, a greenlet
+under gevent) pings them, closes idle ones, and closes every one with 1001 "going
+away" once the worker drains (SIGTERM, or the old workers of a reload), so clients
+reconnect to a worker that is not stopping.
 """
 
 from __future__ import annotations

@@ -244,6 +244,7 @@ def test_a_reload_closes_open_sockets_with_1001_and_a_new_worker_takes_the_recon
         server.process.send_signal(signal.SIGHUP)
         assert close_code(ws) == (1001, "going away")
         closed = time.monotonic() - signalled
+
     # The reconnect: to a worker the reload started, never to the one that closed it.
     def replaced():
         pids = set(worker_pids(server.process.pid))

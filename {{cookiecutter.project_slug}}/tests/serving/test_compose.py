@@ -174,12 +174,12 @@ def compose(tmp_path_factory):
 
     project.env["POSTGRES_IMAGE"] = compose_image(client)
 {%- endif %}
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
     redis_image = None
 {%- endif %}
     try:
         project.build()
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
         if not os.environ.get("REDIS_IMAGE"):
             # No registry needed: the `redis` service runs a stand-in built here.
             redis_image = build_redis_stand_in(client, project.name)
@@ -194,13 +194,13 @@ def compose(tmp_path_factory):
     finally:
         try:
             project.down()
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
             if redis_image:
                 client.images.remove(redis_image, force=True)
 {%- endif %}
         finally:
             client.close()
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
 
 
 # Debian's redis-server on the base image, started as the official image starts its
@@ -255,7 +255,7 @@ def test_both_services_get_the_test_values_of_tests_test_env(services):
             if name == "DATABASE_URL":  # compose.yaml's own: the postgres service's database
                 continue
 {%- endif %}
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
             if name == "REDIS_URL" and service == "web":
                 continue  # compose.yaml's own: its `redis` service
 {%- endif %}

@@ -347,6 +347,27 @@ def test_web_is_ready_on_postgres_once_release_migrated_it(services):
 {%- endif %}
 
 
+{%- if cookiecutter.websockets == "socketio" %}
+
+
+def test_web_runs_every_worker_on_the_redis_service(services):
+    """compose.yaml's `redis` is Socket.IO's message queue: web boots its full worker
+    count, where a web without REDIS_URL runs one (worker_sizing.py)."""
+    import json
+
+    web = services.container("web")
+    assert "REDIS_URL=redis://redis:6379/0" in web.attrs["Config"]["Env"]
+
+    def boot_lines():
+        lines = web.logs().decode(errors="replace").splitlines()
+        return [line for line in lines if '"gunicorn configuration"' in line]
+
+    (line, *_) = wait_for(boot_lines, healthy_timeout(), "web's boot configuration line")
+    assert json.loads(line)["config"]["workers"] > 1
+    assert "REDIS_URL is not set" not in web.logs().decode(errors="replace")
+{%- endif %}
+
+
 # Last: Docker runs the image's HEALTHCHECK first 10 s after the start (its interval),
 # so the module's other tests run inside that wait rather than after it.
 def test_web_turns_healthy_and_answers_on_loopback_only(services):

@@ -2,7 +2,8 @@
 
 One declarative table maps each answer to the paths it owns: a yes/no answer's paths
 go when it is "no", a choice answer's (database, background_jobs) when it is another
-value. The README and docs wrap a target's lines in a Jinja `if` on the same answer,
+value. A path two rows name (Redis's settings: background jobs and Socket.IO) stays
+while either keeps it. The README and docs wrap a target's lines in a Jinja `if` on the same answer,
 which cookiecutter and copier render alike; copier.yml's `_exclude` is written from this table by
 scripts/copier_config.py, so copier leaves out the same paths without running this
 file. The licence is LICENSE, rendered from licenses/ (whose name is empty, so absent,
@@ -62,6 +63,7 @@ OWNED_BY_ANSWER = {
     },
     "background_jobs": {
         "rq": [
+            "src/{{ cookiecutter.package_name }}/serving/redis_settings.py",
             "src/{{ cookiecutter.package_name }}/serving/jobs.py",
             "src/{{ cookiecutter.package_name }}/serving/jobs_settings.py",
             "src/{{ cookiecutter.package_name }}/serving/job_worker.py",
@@ -92,11 +94,26 @@ OWNED_BY_ANSWER = {
     ],
     "websockets": {
         "yes": [
+            "src/{{ cookiecutter.package_name }}/serving/websocket_guard.py",
             "src/{{ cookiecutter.package_name }}/serving/websockets.py",
             "src/{{ cookiecutter.package_name }}/ws.py",
             "tests/serving/harness/websocket_app.py",
             "tests/serving/test_websockets.py",
             "tests/test_ws.py",
+            "docs/websockets.md",
+        ],
+        # Flask-SocketIO: its own machinery and example; the admission rules (Origin,
+        # sockets per worker), the docs and, for its message queue, Redis's settings
+        # and the tests' throwaway server are shared with the rows above.
+        "socketio": [
+            "src/{{ cookiecutter.package_name }}/serving/websocket_guard.py",
+            "src/{{ cookiecutter.package_name }}/serving/socketio.py",
+            "src/{{ cookiecutter.package_name }}/serving/redis_settings.py",
+            "src/{{ cookiecutter.package_name }}/rooms.py",
+            "tests/serving/harness/redis_server.py",
+            "tests/serving/harness/socketio_app.py",
+            "tests/serving/test_socketio.py",
+            "tests/test_rooms.py",
             "docs/websockets.md",
         ],
     },
@@ -128,16 +145,22 @@ def owners():
 
 
 def removed_paths(answers):
-    """What this project leaves out, relative to its folder."""
-    paths = list(TEMPLATE_ONLY)
+    """What this project leaves out, relative to its folder: the paths of every row its
+    answers turn off, but a path another row keeps."""
+    removed, kept = [], set()
     for answer, value, owned in owners():
         given = is_on(answers[answer]) if value is True else answers[answer]
-        if given != value:
-            names = {PACKAGE: answers["package_name"], SLUG: answers["project_slug"]}
-            for path in owned:
-                for placeholder, name in names.items():
-                    path = path.replace(placeholder, name)
-                paths.append(path)
+        if given == value:
+            kept.update(owned)
+        else:
+            removed += [path for path in owned if path not in removed]
+    names = {PACKAGE: answers["package_name"], SLUG: answers["project_slug"]}
+    paths = list(TEMPLATE_ONLY)
+    for path in removed:
+        if path not in kept:
+            for placeholder, name in names.items():
+                path = path.replace(placeholder, name)
+            paths.append(path)
     return paths
 
 

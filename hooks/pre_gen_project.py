@@ -73,7 +73,7 @@ THIRD_PARTY_IMPORTS = {
     "werkzeug",
     "zope",
     # Metrics (every project), the suite's processes (xdist, filelock), WebSocket routes
-    # (websockets=yes: few enough to refuse for every project, as rq's are).
+    # (websockets=yes and socketio: few enough to refuse for every project, as rq's are).
     "prometheus_client",
     # Traces (every project): OpenTelemetry, protobuf's `google`, and what the OTLP/HTTP
     # exporter brings (requests' certifi, idna, charset_normalizer).
@@ -89,6 +89,10 @@ THIRD_PARTY_IMPORTS = {
     "simple_websocket",
     "websocket",
     "wsproto",
+    "flask_socketio",
+    "socketio",
+    "engineio",
+    "bidict",
     "test",
     "tests",
     "src",

@@ -33,11 +33,11 @@ PROJECT = ROOT / "{{cookiecutter.project_slug}}"
 # the same for every answer (refresh checks it).
 LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-bench.txt")
 SAME_FOR_EVERY_ANSWER = ("requirements-build.txt", "requirements-update.txt")
-# Each answer that adds packages: its value without them, then the value with them.
+# Each answer that adds packages: its value without them, then each value with them.
 ANSWERS = {
     "database": ("none", "postgresql"),
     "background_jobs": ("none", "rq"),
-    "websockets": ("no", "yes"),
+    "websockets": ("no", "yes", "socketio"),
 }
 # The bakes' name, and how the locks' `# via` lines name the project in the template.
 SLUG = "lock-bake"
@@ -106,14 +106,22 @@ def spotted(texts: dict[tuple[str, ...], list[str]], names: tuple[str, ...] = ()
         return {v[:index] + v[index + 1 :]: t for v, t in texts.items() if v[index] == value}
 
     for index, name in enumerate(names):
-        without, with_answer = (where(index, value) for value in ANSWERS[name])
-        if without == with_answer:  # the same whatever this answer: leave it out
-            return spotted(without, names[:index] + names[index + 1 :])
+        first_value, *others = (where(index, value) for value in ANSWERS[name])
+        if all(other == first_value for other in others):  # the same whatever this answer
+            return spotted(first_value, names[:index] + names[index + 1 :])
     name = names[0]
-    without, with_answer = (spotted(where(0, value), names[1:]) for value in ANSWERS[name])
-    out = [f'{{%- if cookiecutter.{name} == "{ANSWERS[name][1]}" %}}', *with_answer]
-    if without:
-        out += ["{%- else %}", *without]
+    return chained(name, ANSWERS[name], [spotted(where(0, v), names[1:]) for v in ANSWERS[name]])
+
+
+def chained(name: str, values: tuple[str, ...], texts: list[list[str]]) -> list[str]:
+    """One spot per value after the first, the last value's outermost: `if VALUE ...
+    else` down to the first value's text (an answer with two values: one if/else)."""
+    if all(text == texts[0] for text in texts):
+        return texts[0]
+    rest = chained(name, values[:-1], texts[:-1])
+    out = [f'{{%- if cookiecutter.{name} == "{values[-1]}" %}}', *texts[-1]]
+    if rest:
+        out += ["{%- else %}", *rest]
     return [*out, "{%- endif %}"]
 
 
@@ -145,9 +153,22 @@ def render(output: Path) -> None:
     requirements files: what constrains the template's own venv, where every bake's
     suite runs. Standard library only: the template's `make lock` runs it first."""
     output.mkdir(parents=True, exist_ok=True)
-    every = {name: values[1] for name, values in ANSWERS.items()}
+    # An answer with several values that add packages (websockets: yes, socketio):
+    # the union of each value's packages, which share their pins.
+    every = [
+        dict(zip(ANSWERS, values, strict=True))
+        for values in itertools.product(*(values[1:] for values in ANSWERS.values()))
+    ]
     for lock in LOCKS:
-        lines = rendered((PROJECT / lock).read_text().splitlines(), every)
+        text = (PROJECT / lock).read_text().splitlines()
+        header, packages = None, {}
+        for answers in every:
+            header, found = blocks(rendered(text, answers))
+            for key, block in found.items():
+                packages.setdefault(key, block)
+        lines = list(header)
+        for key in sorted(packages, key=lambda key: key.partition("#")[::2]):
+            lines += packages[key][0] + packages[key][1]
         text = "\n".join(line.replace(SLUG_SPOT, "project") for line in lines) + "\n"
         (output / lock).write_text(text)
 

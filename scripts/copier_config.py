@@ -65,10 +65,17 @@ def expression(value):
 def removal_conditions(post):
     """condition -> the paths it removes: copier's Jinja for each row of the hook's table
     (`not deploy_fly` for a yes/no answer, `database != "postgresql"` for a choice)."""
-    result = {}
+    by_path = {}
     for answer, value, paths in post.owners():
         condition = f"not {answer}" if value is True else f"{answer} != {json.dumps(value)}"
-        result.setdefault(condition, []).extend(copier_jinja(path) for path in paths)
+        for path in paths:
+            by_path.setdefault(copier_jinja(path), []).append(condition)
+    result = {}
+    for path, conditions in by_path.items():
+        # A path several rows name goes only when every one of them removes it.
+        if len(conditions) > 1:
+            conditions = [" and ".join(f"({c})" for c in conditions)]
+        result.setdefault(conditions[0], []).append(path)
     return result
 
 
@@ -137,8 +144,13 @@ def questions(cookiecutter, checks):
             question.update(type="str", default=copier_jinja(value))
         else:
             raise ValueError(f"cookiecutter.json's {name}: unsupported value {value!r}")
-        if name in prompts:
-            question["help"] = prompts[name]
+        prompt = prompts.get(name)
+        if isinstance(prompt, dict):
+            # cookiecutter's per-choice labels: copier's choices as {label: value}.
+            question["help"] = prompt["__prompt__"]
+            question["choices"] = {prompt.get(choice, choice): choice for choice in value}
+        elif prompt is not None:
+            question["help"] = prompt
         if name in checks:
             question["validator"] = checks[name]
         result[name] = question

@@ -30,7 +30,7 @@ ANSWERS = st.fixed_dictionaries(
         "database": st.sampled_from(["none", "postgresql"]),
         "background_jobs": st.sampled_from(["none", "rq"]),
         "scheduled_jobs": st.sampled_from(["yes", "no"]),
-        "websockets": st.sampled_from(["no", "yes"]),
+        "websockets": st.sampled_from(["no", "yes", "socketio"]),
     },
 )
 

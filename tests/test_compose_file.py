@@ -29,6 +29,8 @@ BAKES = {
     "background-jobs": {"background_jobs": "rq", "package_name": "on"},
     # Both: web and the worker wait for release, and for redis.
     "postgresql-background-jobs": {"database": "postgresql", "background_jobs": "rq"},
+    # redis too, for Socket.IO's message queue; no worker.
+    "socketio": {"websockets": "socketio"},
     "scheduled": {"scheduled_jobs": "yes"},
     "scheduled-postgresql-yaml-word-package": {
         "scheduled_jobs": "yes",

@@ -26,10 +26,12 @@ DEFAULT_CLASS, *OTHER_CLASSES = DEFAULTS["worker_class"]
 # server, or one they start); the background worker on sync (against TEST_REDIS_URL's
 # Redis, or a redis-server they start; web and worker as two containers of one image),
 # with the scheduled command (its tests are the user's, tests/test_scheduled.py).
-# WebSockets on gevent too: their tests run gthread and gevent servers alike.
+# WebSockets (flask-sock) on gevent too: their tests run gthread and gevent servers
+# alike; Socket.IO on sync, beside the jobs' Redis, which its message queue shares
+# (its tests start their own gevent and gthread servers).
 EXTRA_ANSWERS = {
     "gevent": {"database": "postgresql", "websockets": "yes"},
-    "sync": {"background_jobs": "rq", "scheduled_jobs": "yes"},
+    "sync": {"background_jobs": "rq", "scheduled_jobs": "yes", "websockets": "socketio"},
 }
 WITH_CONTAINERS = {
     f"worker-{DEFAULT_CLASS}": ({"worker_class": DEFAULT_CLASS}, []),

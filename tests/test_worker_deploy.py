@@ -247,10 +247,14 @@ def test_fly_worker_process_group_has_no_http_service(project):
 
 @pytest.fixture(scope="module")
 def railway(project, tmp_path_factory):
+    return evaluated_railway(project, tmp_path_factory.mktemp("railway-worker"))
+
+
+def evaluated_railway(project, work):
+    """railway.ts type-checked and evaluated with the pinned SDK: the project it makes."""
     node_tools()
     folder = project / ".railway"
     pins = json.loads((folder / "package.json").read_text())["devDependencies"]
-    work = tmp_path_factory.mktemp("railway-worker")
     for name in ("railway.ts", "tsconfig.json", "package.json"):
         shutil.copy(folder / name, work / name)
     (work / "node_modules").symlink_to(railway_sdk(pins), target_is_directory=True)

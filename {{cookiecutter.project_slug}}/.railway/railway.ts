@@ -1,6 +1,7 @@
 // Railway Infrastructure as Code: `railway config plan`, then `railway config apply`
 // (Railway CLI 5.42.1 or newer). Reference: https://docs.railway.com/infrastructure-as-code
-import { defineRailway, {% if cookiecutter.database == "postgresql" %}postgres, {% endif %}preserve, project, {% if cookiecutter.background_jobs == "rq" %}redis, {% endif %}service } from "railway/iac";
+{%- set redis = cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
+import { defineRailway, {% if cookiecutter.database == "postgresql" %}postgres, {% endif %}preserve, project, {% if redis %}redis, {% endif %}service } from "railway/iac";
 
 export default defineRailway(() => {
 {%- if cookiecutter.database == "postgresql" %}
@@ -8,10 +9,11 @@ export default defineRailway(() => {
   // volume for its data). Its name is the one a variable reference uses.
   const db = postgres("Postgres");
 {% endif %}
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if redis %}
   // Railway's Redis template as a service of this project (the SDK's image and a
-  // volume for its data): the jobs' queues, reached by web and worker on the
-  // private network.
+  // volume for its data): {% if cookiecutter.background_jobs == "rq" %}the jobs' queues, reached by web and worker on the
+  // private network{% else %}Socket.IO's message queue, reached by web on the
+  // private network{% endif %}.
   const kv = redis("Redis");
 {% endif %}
   const web = service("{{ cookiecutter.project_slug }}", {
@@ -61,8 +63,9 @@ export default defineRailway(() => {
       // too, and migrates before the new deployment takes traffic.
       DATABASE_URL: db.env.DATABASE_URL,
 {%- endif %}
-{%- if cookiecutter.background_jobs == "rq" %}
-      // ${{ '{{' }}Redis.REDIS_URL{{ '}}' }}: where views enqueue jobs, on the private network.
+{%- if redis %}
+      // ${{ '{{' }}Redis.REDIS_URL{{ '}}' }}: {% if cookiecutter.background_jobs == "rq" %}where views enqueue jobs{% else %}Socket.IO's message queue, so rooms and
+      // broadcasts reach every worker and replica{% endif %}, on the private network.
       REDIS_URL: kv.env.REDIS_URL,
 {%- endif %}
     },
@@ -136,5 +139,5 @@ export default defineRailway(() => {
   });
 {%- endif %}
 
-  return project("{{ cookiecutter.project_slug }}", { resources: [{% if cookiecutter.database == "postgresql" %}db, {% endif %}{% if cookiecutter.background_jobs == "rq" %}kv, {% endif %}web{% if cookiecutter.background_jobs == "rq" %}, worker{% endif %}{% if cookiecutter.scheduled_jobs %}, tick{% endif %}] });
+  return project("{{ cookiecutter.project_slug }}", { resources: [{% if cookiecutter.database == "postgresql" %}db, {% endif %}{% if redis %}kv, {% endif %}web{% if cookiecutter.background_jobs == "rq" %}, worker{% endif %}{% if cookiecutter.scheduled_jobs %}, tick{% endif %}] });
 });

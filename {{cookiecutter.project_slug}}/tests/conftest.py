@@ -17,7 +17,7 @@ pytest_plugins = [
     # and `postgres_database_url` (an empty database of the test's own).
     "harness.postgres",
 {%- endif %}
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
     # `redis_url`: TEST_REDIS_URL's Redis, or a redis-server it starts and stops.
     "harness.redis_server",
 {%- endif %}

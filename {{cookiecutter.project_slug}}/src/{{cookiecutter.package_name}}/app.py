@@ -46,5 +46,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(ws.bp)
 {%- endif %}
+{%- if cookiecutter.websockets == "socketio" %}
+    # The example Socket.IO events (rooms.py); the machinery binds the server: the
+    # websocket transport, Redis across workers, Origin, the bound, 1001 on a stop.
+    from . import rooms
+
+    serving.init_socketio(app, rooms.socketio)
+{%- endif %}
     # Your blueprints, e.g.: from . import pages; app.register_blueprint(pages.bp)
     return app

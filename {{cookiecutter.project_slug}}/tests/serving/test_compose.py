@@ -174,12 +174,12 @@ def compose(tmp_path_factory):
 
     project.env["POSTGRES_IMAGE"] = compose_image(client)
 {%- endif %}
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
     redis_image = None
 {%- endif %}
     try:
         project.build()
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
         if not os.environ.get("REDIS_IMAGE"):
             # No registry needed: the `redis` service runs a stand-in built here.
             redis_image = build_redis_stand_in(client, project.name)
@@ -194,13 +194,13 @@ def compose(tmp_path_factory):
     finally:
         try:
             project.down()
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
             if redis_image:
                 client.images.remove(redis_image, force=True)
 {%- endif %}
         finally:
             client.close()
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
 
 
 # Debian's redis-server on the base image, started as the official image starts its
@@ -255,7 +255,7 @@ def test_both_services_get_the_test_values_of_tests_test_env(services):
             if name == "DATABASE_URL":  # compose.yaml's own: the postgres service's database
                 continue
 {%- endif %}
-{%- if cookiecutter.background_jobs == "rq" %}
+{%- if cookiecutter.background_jobs == "rq" or cookiecutter.websockets == "socketio" %}
             if name == "REDIS_URL" and service == "web":
                 continue  # compose.yaml's own: its `redis` service
 {%- endif %}
@@ -344,6 +344,27 @@ def test_web_is_ready_on_postgres_once_release_migrated_it(services):
     result = postgres.exec_run([*psql, "-At", "--command", "SELECT count(*) FROM alembic_version"])
     assert result.exit_code == 0, result.output
     assert result.output.decode().strip() == "1"
+{%- endif %}
+
+
+{%- if cookiecutter.websockets == "socketio" %}
+
+
+def test_web_runs_every_worker_on_the_redis_service(services):
+    """compose.yaml's `redis` is Socket.IO's message queue: web boots its full worker
+    count, where a web without REDIS_URL runs one (worker_sizing.py)."""
+    import json
+
+    web = services.container("web")
+    assert "REDIS_URL=redis://redis:6379/0" in web.attrs["Config"]["Env"]
+
+    def boot_lines():
+        lines = web.logs().decode(errors="replace").splitlines()
+        return [line for line in lines if '"gunicorn configuration"' in line]
+
+    (line, *_) = wait_for(boot_lines, healthy_timeout(), "web's boot configuration line")
+    assert json.loads(line)["config"]["workers"] > 1
+    assert "REDIS_URL is not set" not in web.logs().decode(errors="replace")
 {%- endif %}
 
 

@@ -640,3 +640,39 @@ def test_the_image_exports_traces_and_flushes_them_on_docker_stop(docker_client,
             raise
         finally:
             container.remove(force=True)
+{%- if cookiecutter.websockets == "socketio" %}
+
+
+def test_a_socketio_client_connects_and_docker_stop_closes_it_with_1001(run):
+    """The image, read-only, the probe app's Socket.IO events (harness/socketio_app.py),
+    spoken to as a Socket.IO client does, on its websocket transport."""
+    import websocket
+
+    app = run(
+        read_only=True,
+        tmpfs={"/tmp": ""},  # noqa: S108 (the container's own /tmp)
+        command=[*PROBE_COMMAND[:-1], "harness.socketio_app:app"],
+        volumes=PROBE["volumes"],
+        # The class Socket.IO fits, whatever this project's default.
+        environment={"GUNICORN_WORKER_CLASS": "gevent"},
+    )
+    wait_for_health(app.url, timeout=app_deadline())
+    url = app.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws = websocket.create_connection(url, timeout=10)
+    try:
+        assert ws.recv().startswith("0{")  # Engine.IO's open packet
+        ws.send("40")  # Socket.IO's connect to the default namespace
+        assert ws.recv().startswith("40{")
+        stopped = time.monotonic()
+        app.container.stop(timeout=30)  # SIGTERM, then SIGKILL only after 30 s
+        took = time.monotonic() - stopped
+        while (frame := ws.recv_frame()).opcode != websocket.ABNF.OPCODE_CLOSE:
+            pass
+        assert int.from_bytes(frame.data[:2], "big") == 1001
+    finally:
+        ws.close()
+    print(f"\ndocker stop with an open Socket.IO client: {took:.1f}s")
+    app.container.reload()
+    assert app.container.attrs["State"]["ExitCode"] == 0
+    assert took < 8  # GUNICORN_GRACEFUL_TIMEOUT: the socket did not hold the stop
+{%- endif %}

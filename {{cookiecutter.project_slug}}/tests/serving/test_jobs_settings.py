@@ -12,7 +12,8 @@ from environment import app_environment
 from harness.redis_server import RedisServer
 
 from {{ cookiecutter.package_name }}.serving import jobs
-from {{ cookiecutter.package_name }}.serving.jobs_settings import load_job_settings, redacted
+from {{ cookiecutter.package_name }}.serving.jobs_settings import load_job_settings
+from {{ cookiecutter.package_name }}.serving.redis_settings import redacted
 from {{ cookiecutter.package_name }}.serving.settings import SettingsError
 
 PROJECT = Path(__file__).resolve().parents[2]

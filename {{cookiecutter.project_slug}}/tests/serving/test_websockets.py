@@ -3,7 +3,7 @@
 Real gunicorn, one worker, per class (harness/websocket_app.py adds the routes): the
 round trip, a 1 MiB message, ping/pong, a clean close, the idle timeout, the bound
 refused with 503 at once while /health answers, the Origin check, and SIGTERM
-closing every socket with 1001. The sync class answers 501.
+closing every socket with 1001, as a reload (SIGHUP) does. The sync class answers 501.
 """
 
 import contextlib
@@ -16,6 +16,7 @@ import pytest
 import requests
 import websocket
 from harness.http import wait_for, wait_for_health
+from harness.processes import worker_pids
 from harness.websocket_app import OPENED, RETURNED
 
 from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
@@ -229,3 +230,31 @@ def test_bad_websocket_settings_are_one_line_naming_the_variable(env, message):
     # 0 turns pings or the idle timeout off, whatever the other says.
     assert load_settings({"WEBSOCKET_PING_INTERVAL": "0", "WEBSOCKET_IDLE_TIMEOUT": "5"})
     assert load_settings({"WEBSOCKET_PING_INTERVAL": "30", "WEBSOCKET_IDLE_TIMEOUT": "0"})
+
+
+@pytest.mark.parametrize("worker_class", CLASSES)
+def test_a_reload_closes_open_sockets_with_1001_and_a_new_worker_takes_the_reconnect(
+    start_gunicorn, worker_class
+):
+    server = start(start_gunicorn, worker_class, GUNICORN_GRACEFUL_TIMEOUT="8")
+    old = set(worker_pids(server.process.pid))
+    with open_sockets(server, 1) as (ws,):
+        wait_for(lambda: any(OPENED in line for line in server.lines()), 10, "opened")
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGHUP)
+        assert close_code(ws) == (1001, "going away")
+        closed = time.monotonic() - signalled
+
+    # The reconnect: to a worker the reload started, never to the one that closed it.
+    def replaced():
+        pids = set(worker_pids(server.process.pid))
+        return pids and not old & pids
+
+    wait_for(replaced, 10, "old workers gone, a new one running")
+    new = set(worker_pids(server.process.pid))
+    with open_sockets(server, 1) as (ws,):
+        ws.send("again")
+        assert ws.recv() == "again"
+    print(f"\n{worker_class}: 1001 {closed:.2f}s after SIGHUP; workers {old} -> {new}")
+    assert closed < 1.5
+    assert new and not new & old

@@ -22,6 +22,11 @@ below:
   docs/database.md); `release_database()`: the release step's wait and migrations
   (migrations.py).
 {%- endif %}
+{%- if cookiecutter.websockets == "socketio" %}
+- `init_socketio(app, socketio)`: binds your SocketIO object to the app, with the
+  transport, message queue, Origin check and close on a stop (socketio.py,
+  docs/websockets.md).
+{%- endif %}
 {%- if cookiecutter.background_jobs == "rq" %}
 - `enqueue(function, *args, **kwargs)`: run a job in the worker process, and
   `fetch_job(job_id)`: that job, or None once expired (jobs.py, docs/background-jobs.md).
@@ -51,6 +56,9 @@ __all__ = [
     "fetch_job",
 {%- endif %}
     "init_app",
+{%- if cookiecutter.websockets == "socketio" %}
+    "init_socketio",
+{%- endif %}
     "is_draining",
 {%- if cookiecutter.database == "postgresql" %}
     "release_database",
@@ -93,5 +101,12 @@ def __getattr__(name: str):
         from . import jobs
 
         return jobs.enqueue if name == "enqueue" else jobs.fetch
+{%- endif %}
+{%- if cookiecutter.websockets == "socketio" %}
+    if name == "init_socketio":
+        from .settings import current_settings
+        from .socketio import init_socketio
+
+        return lambda app, socketio: init_socketio(app, socketio, current_settings())
 {%- endif %}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

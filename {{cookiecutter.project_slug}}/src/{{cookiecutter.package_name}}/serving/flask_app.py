@@ -17,6 +17,10 @@ Nothing here decides how errors look: that is errors.py in your app.
 Last, the guard of WebSocket routes (websockets.py): Origin, sockets per worker,
 pings, and the close on a stop.
 {%- endif %}
+{%- if cookiecutter.websockets == "socketio" %}
+Socket.IO is bound by `init_socketio(app, socketio)` (socketio.py), which your
+factory calls after this.
+{%- endif %}
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.serving import server_hooks
 from {{ cookiecutter.package_name }}.serving.metrics_files import prepare_or_exit
 from {{ cookiecutter.package_name }}.serving.settings import boot_settings
 from {{ cookiecutter.package_name }}.serving.worker_listeners import wanted
-from {{ cookiecutter.package_name }}.serving.worker_sizing import worker_count
+from {{ cookiecutter.package_name }}.serving.worker_sizing import {% if cookiecutter.websockets == "socketio" %}socketio_worker_count, {% endif %}worker_count
 
 _settings = boot_settings()
 if _settings.metrics.enabled:
@@ -29,6 +29,9 @@ if _settings.metrics.enabled:
     prepare_or_exit("{{ cookiecutter.package_name }}")
 
 _workers = worker_count(_settings)
+{%- if cookiecutter.websockets == "socketio" %}
+_workers = socketio_worker_count(_settings, _workers)
+{%- endif %}
 
 # The app, so that the start command needs no argument (`python -m {{ cookiecutter.package_name }}`).
 wsgi_app = "{{ cookiecutter.package_name }}.serving.wsgi:app"

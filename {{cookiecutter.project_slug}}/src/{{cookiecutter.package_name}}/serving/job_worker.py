@@ -38,8 +38,8 @@ from rq.job_lifecycle import call_exception_handlers
 from rq.timeouts import HorseMonitorTimeoutException, UnixSignalDeathPenalty
 
 from .jobs import REQUEST_ID_META, RESULT_TTL, job_settings, redis_connection
-from .jobs_settings import redacted
 from .logging_setup import request_id_var
+from .redis_settings import redacted
 
 log = logging.getLogger("{{ cookiecutter.package_name }}.worker")
 

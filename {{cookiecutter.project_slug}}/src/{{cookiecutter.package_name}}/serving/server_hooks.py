@@ -47,7 +47,7 @@ from .start import exit_now
 from .worker_exits import child_exit as _child_exit
 from .worker_exits import watch as _watch_exits
 from .worker_memory import after_request
-from .worker_sizing import worker_count
+from .worker_sizing import {% if cookiecutter.websockets == "socketio" %}socketio_worker_count, {% endif %}worker_count
 
 # The signals that stop a worker: TERM from the master (graceful), QUIT from the
 # master after its own SIGINT (quick), INT from a terminal's Ctrl-C.
@@ -144,7 +144,11 @@ def when_ready(server):
         server.log.info("Listening at: %s (one socket per worker)", ",".join(listening))
     workers_source = source(cfg, "workers")
     if workers_source == CONFIG_FILE:  # from the environment: say which limit decided
-        workers_source = worker_count(settings).source
+        counted = worker_count(settings)
+{%- if cookiecutter.websockets == "socketio" %}
+        counted = socketio_worker_count(settings, counted)
+{%- endif %}
+        workers_source = counted.source
     server.log.info(
         "gunicorn configuration",
         extra={
@@ -177,6 +181,17 @@ def when_ready(server):
             }
         },
     )
+{%- if cookiecutter.websockets == "socketio" %}
+    if settings.socketio_message_queue is None:
+        # Nothing can count the instances: the line says what one worker cannot do.
+        server.log.warning(
+            "REDIS_URL is not set: Socket.IO's rooms and broadcasts reach only the "
+            "clients of one worker, so the service runs %d; set REDIS_URL before "
+            "running more workers or instances",
+            cfg.workers,
+            extra={"socketio_message_queue": None},
+        )
+{%- endif %}
 {%- if cookiecutter.database == "postgresql" %}
     if settings.database.driver == "psycopg2" and settings.worker_class == "gevent":
         # psycopg2 waits for the server inside libpq, where gevent cannot switch: one

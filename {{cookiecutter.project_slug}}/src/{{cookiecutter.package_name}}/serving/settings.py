@@ -122,11 +122,17 @@ class Settings:
     # which only boot_settings() refuses: tests and scripts may parse without one.
     database: DatabaseSettings | None
 {%- endif %}
-{%- if cookiecutter.websockets == "yes" %}
-    # WebSockets (websockets.py, docs/websockets.md).
+{%- if cookiecutter.websockets != "no" %}
+    # WebSockets (websocket_guard.py, docs/websockets.md).
     websocket_max_per_worker: int
     websocket_ping_interval: int
     websocket_idle_timeout: int
+{%- endif %}
+{%- if cookiecutter.websockets == "socketio" %}
+    # Socket.IO's message queue (socketio.py): REDIS_URL, the one Redis setting
+    # (redis_settings.py); None while unset, and the service then runs one worker.
+    socketio_message_queue: str | None
+    socketio_redis_tls_verify: bool
 {%- endif %}
 
 
@@ -211,11 +217,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 {%- if cookiecutter.database == "postgresql" %}
         database=_database(env, worker_class, threads, worker_connections),
 {%- endif %}
-{%- if cookiecutter.websockets == "yes" %}
+{%- if cookiecutter.websockets != "no" %}
         **_websockets(env),
 {%- endif %}
+{%- if cookiecutter.websockets == "socketio" %}
+        **_socketio(env),
+{%- endif %}
     )
-{%- if cookiecutter.websockets == "yes" %}
+{%- if cookiecutter.websockets != "no" %}
 
 
 def _websockets(env: Env) -> dict[str, int]:
@@ -238,6 +247,18 @@ def _websockets(env: Env) -> dict[str, int]:
         "websocket_max_per_worker": max_per_worker,
         "websocket_ping_interval": ping_interval,
         "websocket_idle_timeout": idle_timeout,
+    }
+{%- endif %}
+{%- if cookiecutter.websockets == "socketio" %}
+
+
+def _socketio(env: Env) -> dict[str, object]:
+    # Imported here: redis_settings.py imports Env and SettingsError from this module.
+    from .redis_settings import redis_tls_verify, redis_url
+
+    return {
+        "socketio_message_queue": redis_url(env, required=False),
+        "socketio_redis_tls_verify": redis_tls_verify(env),
     }
 {%- endif %}
 {%- if cookiecutter.database == "postgresql" %}

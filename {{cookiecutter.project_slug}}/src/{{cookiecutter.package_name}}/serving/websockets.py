@@ -1,19 +1,14 @@
 """WebSocket routes (flask-sock) that never starve the service, and close cleanly.
 
 Your app declares its routes with flask-sock (`ws.py`, docs/websockets.md); this
-module guards them, from `init_app(app)`. Before a WebSocket route's view runs:
-- a cross-site handshake is refused with 403: a browser sends its page's Origin,
-  which must name the request's own host, or one of TRUSTED_HOSTS when set (a page
-  elsewhere would otherwise talk to this service with its visitor's cookies);
+module guards them, from `init_app(app)`, with the rules of websocket_guard.py.
+Before a WebSocket route's view runs:
+- a cross-site handshake is refused with 403 (its Origin is not a site of this service);
 - a worker that holds its bound of open sockets answers 503 with Retry-After at
   once, so a client retries (another worker or instance takes it) and is never left
   to time out; so does a worker that is stopping;
 - a sync worker answers 501: it serves one request at a time, and one socket would
   hold it.
-The bound: on gthread each open socket holds a request thread for its whole life,
-so at most GUNICORN_THREADS - 1 per worker, leaving a thread for /health, /ready and
-plain requests; on gevent a socket is a greenlet, and WEBSOCKET_MAX_PER_WORKER bounds
-the memory they take (docs/websockets.md has the figures).
 
 While a socket is open, one watcher per worker (a thread, a greenlet under gevent):
 - pings it every WEBSOCKET_PING_INTERVAL seconds, which keeps the routers' idle
@@ -31,64 +26,32 @@ body gets a 413.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-import struct
 import threading
-import time
-from urllib.parse import urlsplit
 
 from flask import Flask, g, request
-from werkzeug.exceptions import Forbidden, HTTPException, ServiceUnavailable
-from werkzeug.sansio.utils import host_is_trusted
+from werkzeug.exceptions import Forbidden, ServiceUnavailable
 
-from .lifecycle import is_draining
 from .settings import Settings
+from .websocket_guard import (
+    NO_SPARE_THREAD,
+    RETRY_AFTER,
+    TICK,
+    NeedsAnotherWorkerClass,
+    OpenSockets,
+    capacity,
+    same_site,
+)
 
 log = logging.getLogger(__name__)
 
-GOING_AWAY = 1001
-NORMAL_CLOSURE = 1000
-# How often the watcher looks at the sockets: the close frame goes out at most this
-# long after SIGTERM, a small part of the graceful timeout (8 s by default).
-TICK = 0.25
-# A client answers a close frame within a round trip; one that has not after this
-# long is cut, so a stop ends within SIGTERM + TICK + CLOSE_WAIT (under 3 s).
-CLOSE_WAIT = 2.0
-# Seconds a refused client waits before it tries again: a socket of another worker
-# or instance may be free by then.
-RETRY_AFTER = 1
 # Bytes read per recv(): simple-websocket's 4 KiB took 256 reads for a 1 MiB message.
 RECEIVE_BYTES = 65536
-# The server's frames the watcher writes itself (RFC 6455 5.2: FIN set, unmasked).
-# A control frame is never fragmented and never compressed: its first byte is exact.
-_PING = b"\x89\x00"
-_CLOSE = 0x88
 _ENVIRON_SOCKETS = ("gunicorn.socket", "werkzeug.socket")
 
 
-class NeedsAnotherWorkerClass(HTTPException):
-    code = 501
-    description = (
-        "WebSockets need GUNICORN_WORKER_CLASS=gthread or gevent: a sync worker serves "
-        "one request at a time, and an open socket would hold it."
-    )
-
-
-def capacity(settings: Settings) -> int:
-    """Open sockets one worker takes."""
-    if settings.worker_class == "gthread":
-        # One thread kept for plain requests and probes.
-        return min(settings.websocket_max_per_worker, settings.threads - 1)
-    if settings.worker_class == "gevent":
-        # One connection kept, as for gthread.
-        return min(settings.websocket_max_per_worker, settings.worker_connections - 1)
-    return 0
-
-
 def init_websockets(app: Flask, settings: Settings) -> None:
-    sockets = _OpenSockets(
+    sockets = OpenSockets(
         capacity(settings), settings.websocket_ping_interval, settings.websocket_idle_timeout
     )
     app.extensions["service.websockets"] = sockets
@@ -109,13 +72,10 @@ def init_websockets(app: Flask, settings: Settings) -> None:
         if rule is None or not rule.websocket:
             return
         if sockets.capacity == 0 and settings.worker_class == "gthread":
-            raise NeedsAnotherWorkerClass(
-                "WebSockets on gthread need GUNICORN_THREADS=2 or more: one thread is "
-                "kept for other requests, and each open socket holds another."
-            )
+            raise NeedsAnotherWorkerClass(NO_SPARE_THREAD)
         if sockets.capacity == 0:
             raise NeedsAnotherWorkerClass()
-        if not _same_site(request.headers.get("Origin"), request.host, trusted_hosts):
+        if not same_site(request.headers.get("Origin"), request.host, trusted_hosts):
             log.info("websocket refused: Origin %r", request.headers.get("Origin"))
             raise Forbidden("The Origin of this WebSocket is not a site of this service.")
         environ = request.environ
@@ -155,121 +115,3 @@ class _RecheckingEvent(threading.Event):
             return super().wait(timeout)
         super().wait(TICK)
         return True  # receive() checks again, and waits again if nothing changed
-
-
-def _same_site(origin: str | None, host: str, trusted_hosts: tuple[str, ...]) -> bool:
-    if origin is None:
-        # Not a browser (browsers always send it): no visitor's cookies to misuse.
-        return True
-    origin_host = urlsplit(origin).hostname
-    if not origin_host:  # "null": a sandboxed page or a file
-        return False
-    if trusted_hosts:
-        return host_is_trusted(origin_host, trusted_hosts)
-    return origin_host == (urlsplit(f"//{host}").hostname or "")
-
-
-class _OpenSockets:
-    """This worker's open sockets, and the watcher that pings and closes them."""
-
-    def __init__(self, capacity: int, ping_interval: int, idle_timeout: int) -> None:
-        self.capacity = capacity
-        self.ping_interval = ping_interval
-        self.idle_timeout = idle_timeout
-        # Made in the worker (create_app runs there): under gevent, a patched lock.
-        self._lock = threading.Lock()
-        self._open: set[_WatchedSocket] = set()
-        self._watcher: threading.Thread | None = None
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-    def open(self, raw: socket.socket) -> _WatchedSocket | None:
-        with self._lock:
-            if len(self._open) >= self.capacity or is_draining():
-                return None
-            watched = _WatchedSocket(raw)
-            self._open.add(watched)
-            if self._watcher is None:
-                # Started with the first socket: an app that never opens one runs none.
-                self._watcher = threading.Thread(
-                    target=self._watch, name="websocket-watcher", daemon=True
-                )
-                self._watcher.start()
-        return watched
-
-    def discard(self, watched: _WatchedSocket) -> None:
-        with self._lock:
-            self._open.discard(watched)
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(TICK)
-            now = time.monotonic()
-            draining = is_draining()
-            with self._lock:
-                watched_now = list(self._open)
-            for watched in watched_now:
-                if watched.closing_since is not None:
-                    if now - watched.closing_since > CLOSE_WAIT:
-                        watched.shutdown()
-                elif draining:
-                    watched.close_with(GOING_AWAY, "going away")
-                elif self.idle_timeout and now - watched.last_heard > self.idle_timeout:
-                    watched.close_with(NORMAL_CLOSURE, "idle timeout")
-                elif self.ping_interval and now - watched.last_pinged >= self.ping_interval:
-                    watched.ping(now)
-
-
-class _WatchedSocket:
-    """The connection as simple-websocket uses it (send, recv, fileno, close).
-
-    send() sends everything: gevent's socket.send() sends what fits in the kernel's
-    buffer and returns, and simple-websocket sends once, so a large message was cut.
-    Sends, the watcher's frames included, go out whole, one at a time. After the
-    server's close frame nothing more is sent (RFC 6455 5.5.1). close() leaves the
-    connection to the worker that accepted it, which closes it after the view.
-    """
-
-    def __init__(self, raw: socket.socket) -> None:
-        self._raw = raw
-        self._send_lock = threading.Lock()
-        self.last_heard = self.last_pinged = time.monotonic()
-        self.closing_since: float | None = None
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
-
-    def recv(self, size: int) -> bytes:
-        data = self._raw.recv(size)
-        self.last_heard = time.monotonic()
-        return data
-
-    def send(self, data: bytes) -> int:
-        self._send(data)
-        return len(data)
-
-    def _send(self, data: bytes) -> None:
-        with self._send_lock:
-            if self.closing_since is not None:
-                return
-            if data[:1] == bytes((_CLOSE,)):
-                self.closing_since = time.monotonic()
-            with contextlib.suppress(OSError):  # the peer is gone: the reader sees it
-                self._raw.sendall(data)
-
-    def close(self) -> None:
-        pass
-
-    def ping(self, now: float) -> None:
-        self.last_pinged = now
-        self._send(_PING)
-
-    def close_with(self, code: int, reason: str) -> None:
-        payload = struct.pack("!H", code) + reason.encode()
-        self._send(bytes((_CLOSE, len(payload))) + payload)
-
-    def shutdown(self) -> None:
-        # The reader then sees the end of the stream, and the view's receive() raises.
-        with contextlib.suppress(OSError):
-            self._raw.shutdown(socket.SHUT_RDWR)

@@ -272,3 +272,16 @@ def _v1_memory_limits(root: Path, proc_self_cgroup: Path) -> Iterator[int]:
             continue
         if 0 < value < _V1_NO_LIMIT:
             yield value
+{%- if cookiecutter.websockets == "socketio" %}
+
+
+def socketio_worker_count(settings: Settings, counted: WorkerCount) -> WorkerCount:
+    """One worker when Socket.IO has no message queue (REDIS_URL unset): its rooms
+    live in one worker's memory, and a broadcast would miss the other workers'
+    clients (socketio.py). server_hooks.py logs a WARNING at boot."""
+    if settings.socketio_message_queue is None and counted.workers > 1:
+        return WorkerCount(
+            1, f"one worker: Socket.IO without REDIS_URL (not {counted.workers}: {counted.source})"
+        )
+    return counted
+{%- endif %}

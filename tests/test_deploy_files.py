@@ -62,6 +62,8 @@ PLATFORM_BAKES = {
     "postgresql": {"database": "postgresql"},
     "scheduled": {"scheduled_jobs": "yes"},
     "scheduled-postgresql": {"scheduled_jobs": "yes", "database": "postgresql"},
+    # Web's Redis without a worker: service.yaml and its metrics variant alike.
+    "socketio": {"websockets": "socketio"},
 }
 
 
@@ -390,6 +392,11 @@ def test_heroku_app_json_passes_the_schema(platform_project):
         addons.append({"plan": "heroku-postgresql:essential-0", "as": "DATABASE"})
         guide = (platform_project / "docs/deploy-heroku.md").read_text()
         assert "heroku addons:create heroku-postgresql:essential-0 --as DATABASE" in guide
+    if (
+        platform_project / "src" / package(platform_project) / "serving/redis_settings.py"
+    ).exists():
+        # Redis for Socket.IO's message queue (or RQ's jobs: test_worker_deploy.py).
+        addons.append({"plan": "heroku-redis:mini", "as": "REDIS"})
     if (platform_project / "src" / package(platform_project) / "scheduled.py").exists():
         # The Scheduler add-on; its job (the command) is set in its dashboard, as the
         # guide says: neither app.json nor heroku.yml can declare one.

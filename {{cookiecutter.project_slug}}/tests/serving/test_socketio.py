@@ -8,7 +8,6 @@ master exits; on gthread the bound is the threads less one, refused with 503 at 
 """
 
 import contextlib
-import importlib.util
 import json
 import queue
 import signal
@@ -126,10 +125,11 @@ def test_without_redis_the_count_is_one_worker_whatever_asks_for_more():
     queued = load_settings({"WEB_CONCURRENCY": "3", "REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert socketio_worker_count(queued, worker_count(queued)).workers == 3
 
+{%- if cookiecutter.background_jobs != "rq" %}
+{#- With background jobs every process needs REDIS_URL (test_jobs_settings.py). #}
+
 
 def test_without_redis_one_worker_runs_and_a_warning_says_why(start_gunicorn):
-    if importlib.util.find_spec("{{ cookiecutter.package_name }}.serving.jobs_settings"):
-        pytest.skip("background jobs need REDIS_URL: this service always has the queue")
     server = start(start_gunicorn, "", WEB_CONCURRENCY="3")
     config = boot_config(server)
     assert config["workers"] == 1
@@ -141,6 +141,7 @@ def test_without_redis_one_worker_runs_and_a_warning_says_why(start_gunicorn):
         made[1].sio.call("join", "lobby", timeout=PROMPT)
         made[0].sio.emit("say", {"room": "lobby", "text": "one worker"})
         assert made[1].next_event()[1]["text"] == "one worker"
+{%- endif %}
 
 
 def test_a_cross_site_origin_is_refused(start_gunicorn, redis_url):

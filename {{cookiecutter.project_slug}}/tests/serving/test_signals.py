@@ -109,10 +109,14 @@ def python_catches_sigterm(container) -> bool | None:
             return None  # not this host's process: the engine runs elsewhere
         children = Path(f"/proc/{init}/task/{init}/children").read_text().split()
         # Until it execs Python, the child is a copy of dumb-init, whose handlers it
-        # still has: caught, but by no code of ours.
+        # still has: caught, but by no code of ours. Inside execve the new command line
+        # shows before the kernel resets those handlers, so its cmdline alone can name
+        # Python while dumb-init's handlers answer; dumb-init catches SIGALRM, which
+        # nothing of ours does in the master, so a child catching it is still dumb-init's.
         return any(
             not Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"dumb-init\0")
             and catches(int(child), signal.SIGTERM)
+            and not catches(int(child), signal.SIGALRM)
             for child in children
         )
     except OSError:

@@ -16,7 +16,7 @@ import requests
 from flask import Flask
 from harness.http import free_port, wait_for, wait_for_health
 from harness.otlp_receiver import otlp_receiver
-from harness.tracing_app import ITEM_STARTED, STREAMED
+from harness.tracing_app import ITEM_STARTED, OWN_SPAN, STREAMED
 
 from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
 from {{ cookiecutter.package_name }}.serving.tracing import TracingMiddleware
@@ -68,8 +68,9 @@ def test_one_server_span_per_request_with_route_status_and_parent(
         header, trace_id, parent = traceparent(7)
         for number in range(REQUESTS):
             headers = {"traceparent": header} if number == 0 else {}
-            # The first with a query string, which its span leaves out (url.path).
-            query = "?email=someone@example.com" if number == 0 else ""
+            # The first with a query string, which its span leaves out (url.path); the
+            # second's view uses the API (harness/tracing_app.py).
+            query = {0: "?email=someone@example.com", 1: "?own=1"}.get(number, "")
             requests.get(f"{server.url}/items/{number}{query}", headers=headers, timeout=5)
         requests.get(f"{server.url}/no/such/path", timeout=5)
         stream_header, stream_trace_id, _ = traceparent(8)
@@ -110,6 +111,18 @@ def test_one_server_span_per_request_with_route_status_and_parent(
             "url.path": "/items/0",
             "server.address": "127.0.0.1",
         }
+
+        # The app's own span is the child of the request's, and its attribute is on the
+        # request's span: one exporter sends both kinds.
+        (own,) = wait_for(
+            lambda: [span for span in receiver.spans if span.name == OWN_SPAN] or None,
+            5,
+            "the app's own span",
+        )
+        (parent_span,) = [span for span in item_spans if span.attributes.get("item.own")]
+        assert (own.trace_id, own.parent_span_id) == (parent_span.trace_id, parent_span.span_id)
+        assert own.attributes == {"item": 1}
+        assert parent_span.attributes["url.path"] == "/items/1"
 
         # The request's own line and its access line carry the span's ids.
         started = [line for line in server_lines if line.get("message") == ITEM_STARTED]

@@ -72,9 +72,6 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.session_interface = ProxyAwareSessionInterface()
-    # Before the app's own before_request hooks, so a request one of them answers has
-    # its route too (only the Host check, trusted_hosts.py, runs earlier).
-    app.before_request(_note_route)
 
     # Gunicorn raises these while a view reads a body with broken chunking, or one
     # cut short: the client's fault, a 400, answered the way errors.py answers it.
@@ -82,6 +79,10 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(NoMoreData, _malformed_body)
 
     init_trusted_hosts(app, settings.trusted_hosts)
+    # First of all the before_request hooks, the Host check's too: a request one of
+    # them answers (a refused Host's 400, your login check's redirect) is counted,
+    # timed and traced under the route it asked for.
+    app.before_request_funcs.setdefault(None, []).insert(0, _note_route)
 
     if settings.tracing.enabled:
         # A span per request, around Flask's own wsgi_app (tracing.py); the provider
@@ -115,7 +116,8 @@ def init_app(app: Flask) -> None:
 
 
 def _note_route() -> None:
-    """The rule this request matched, for the slow-request line (slow_requests.py)."""
+    """The rule this request matched, for the metrics, the slow-request line and the
+    span's name (metrics.py, slow_requests.py, tracing.py)."""
     current = request._get_current_object()  # one context lookup, not three (~1 us each)
     rule = current.url_rule
     if rule is not None:

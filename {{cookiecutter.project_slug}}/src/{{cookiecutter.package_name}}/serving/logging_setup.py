@@ -18,7 +18,6 @@ import re
 import sys
 import time
 from contextvars import ContextVar
-from typing import NamedTuple
 
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
@@ -26,14 +25,32 @@ from .settings import current_settings
 from .slow_requests import ROUTE_KEY, warn_if_slow
 
 
-class SpanIds(NamedTuple):
-    """The current OpenTelemetry span of a request, as its log lines carry it."""
+class SpanIds:
+    """The current OpenTelemetry span of a request, as its log lines carry it: its ids
+    are written out as hex only when a line needs them (most requests log none but
+    their access line, and tracing's cost per request is budgeted: tracing.py)."""
 
-    trace_id: str  # 32 hex digits
-    span_id: str  # 16 hex digits
-    sampled: bool
-    # projects/PROJECT/traces/TRACE_ID where GOOGLE_CLOUD_PROJECT is set, else None.
-    cloud_trace: str | None
+    __slots__ = ("_span_id", "_trace_id", "project", "sampled")
+
+    def __init__(self, trace_id: int, span_id: int, sampled: bool, project: str | None) -> None:
+        self._trace_id = trace_id
+        self._span_id = span_id
+        self.sampled = sampled
+        # GOOGLE_CLOUD_PROJECT, for Cloud Logging's trace field; else None.
+        self.project = project
+
+    @property
+    def trace_id(self) -> str:
+        return format(self._trace_id, "032x")
+
+    @property
+    def span_id(self) -> str:
+        return format(self._span_id, "016x")
+
+    @property
+    def cloud_trace(self) -> str | None:
+        """projects/PROJECT/traces/TRACE_ID where GOOGLE_CLOUD_PROJECT is set."""
+        return f"projects/{self.project}/traces/{self.trace_id}" if self.project else None
 
 
 # Set per request by request_context.py; read by the formatter for every line.

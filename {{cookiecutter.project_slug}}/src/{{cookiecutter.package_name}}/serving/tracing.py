@@ -36,13 +36,15 @@ import logging
 import re
 import threading
 
-from flask import Flask, request
+from flask import Flask
 from opentelemetry import context, propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from . import otlp_encoding
 from .logging_setup import SpanIds, span_var
 from .metrics_settings import METRICS_PATH
+from .server_span import ServerSpan, ServerSpans
 from .settings import Settings
 from .slow_requests import ROUTE_KEY
 from .trusted_hosts import PROBE_PATHS
@@ -63,8 +65,10 @@ KNOWN_METHODS = frozenset(
 # (8 s), which must also hold the worker's last requests before the master's SIGKILL,
 # and never more than half of a shorter one.
 FLUSH_SECONDS = 2.0
-# This worker's provider, once start_worker_tracing() has made it.
+# This worker's provider, and what makes its server spans (server_span.py), once
+# start_worker_tracing() has made them.
 _provider = None
+_server_spans = None
 
 
 class _EnvironGetter(Getter):
@@ -86,10 +90,6 @@ def instrument(app: Flask, settings: Settings) -> None:
     """Wrap Flask's own wsgi_app in TracingMiddleware, inside the serving middlewares
     (URL_PREFIX is off PATH_INFO there). Call before they wrap it."""
     app.wsgi_app = TracingMiddleware(app.wsgi_app, app, settings.tracing.excluded_urls)
-    # The span's route, from the rule Flask matched: first of all the before_request
-    # hooks, before the Host check (trusted_hosts.py), so a refused Host's 400 is
-    # named by its route too.
-    app.before_request_funcs.setdefault(None, []).insert(0, _name_span)
 
 
 class TracingMiddleware:
@@ -116,25 +116,29 @@ class TracingMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in KNOWN_METHODS:
             method = "_OTHER"
-        span = self.tracer.start_span(
-            method, context=propagate.extract(environ, getter=_GETTER), kind=SpanKind.SERVER
-        )
+        parent = _parent(environ)
+        # The stable HTTP conventions' attributes, set if the sampler says yes (the
+        # samplers tracing_settings.py allows read none of them). Not
+        # network.protocol.version: gunicorn speaks HTTP/1.1 and little else (HTTP/2
+        # ends at the proxy), and each attribute costs a span about 1 µs.
+        attributes = {
+            "http.request.method": method,
+            "url.scheme": environ.get("wsgi.url_scheme", "http"),
+            "url.path": environ.get("SCRIPT_NAME", "") + path,
+            "server.address": _host(environ),
+        }
+        if _server_spans is not None:
+            span = _server_spans.start(method, parent, attributes)
+        else:  # no provider in this process (the test client, `flask run`): the API's
+            span = self.tracer.start_span(
+                method, context=parent, kind=SpanKind.SERVER, attributes=attributes
+            )
         token = context.attach(trace.set_span_in_context(span))
         # Unsampled too: its log lines carry its ids, with trace_sampled false.
-        ids_token = _bind_ids(span, environ, self.config.get("GOOGLE_CLOUD_PROJECT"))
-        if span.is_recording():
-            # Set once the sampler has said yes (the samplers tracing_settings.py allows
-            # read no attributes): an unsampled request skips this work.
-            span.set_attributes(
-                {
-                    "http.request.method": method,
-                    "url.scheme": environ.get("wsgi.url_scheme", "http"),
-                    "url.path": environ.get("SCRIPT_NAME", "") + path,
-                    "server.address": _host(environ),
-                    # Not network.protocol.version: gunicorn speaks HTTP/1.1 and little
-                    # else (HTTP/2 ends at the proxy); each attribute costs a span ~3 µs.
-                }
-            )
+        note = environ.get(ROUTE_KEY)
+        ids_token = _bind_ids(span, note, self.config.get("GOOGLE_CLOUD_PROJECT"))
+        recording = span.is_recording()
+        if recording:
             start_response = _noting_status(span, start_response)
         try:
             return self.wsgi_app(environ, start_response)
@@ -142,6 +146,11 @@ class TracingMiddleware:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             raise
         finally:
+            # Named by the rule Flask matched (flask_app.py notes it first of all the
+            # before_request hooks); the method alone when none did (a 404, a 405).
+            if recording and note is not None and note.rule is not None:
+                span.set_attribute("http.route", note.rule)
+                span.update_name(f"{method} {note.rule}")
             span.end()
             if ids_token is not None:
                 span_var.reset(ids_token)
@@ -176,38 +185,43 @@ def _host(environ) -> str:
     return name if colon and port.isdigit() else host
 
 
-def _bind_ids(span, environ, project: str | None):
+def _bind_ids(span, note, project: str | None):
     """The span's ids for this request's log lines (logging_setup.py), and for its
     access line and streamed body through the route note (request_context.py)."""
     span_context = span.get_span_context()
     if not span_context.is_valid:  # no provider yet, or the SDK disabled
         return None
-    trace_id = format(span_context.trace_id, "032x")
     ids = SpanIds(
-        trace_id=trace_id,
-        span_id=format(span_context.span_id, "016x"),
-        sampled=span_context.trace_flags.sampled,
-        cloud_trace=f"projects/{project}/traces/{trace_id}" if project else None,
+        span_context.trace_id, span_context.span_id, span_context.trace_flags.sampled, project
     )
-    note = environ.get(ROUTE_KEY)
     if note is not None:  # for the access line, after this request's context has gone
         note.span = ids
     return span_var.set(ids)
 
 
-def _name_span() -> None:
-    span = trace.get_current_span()
-    if not span.is_recording():  # unsampled, or an untraced path
-        return
-    rule = request.url_rule
-    if rule is not None:  # else no route matched (a 404, a 405): the method alone
-        span.set_attribute("http.route", rule.rule)
-        span.update_name(f"{span.name} {rule.rule}")
+def _parent(environ):
+    """The parent the request's headers name, as the global propagator reads them
+    (W3C traceparent and baggage by default, or OTEL_PROPAGATORS'), or the empty
+    context when none of its headers came: most requests, and extracting nothing
+    costs a request some 3 µs."""
+    propagator = propagate.get_global_textmap()
+    keys = _HEADER_KEYS.get(propagator)
+    if keys is None:
+        keys = _HEADER_KEYS[propagator] = tuple(
+            "HTTP_" + field.upper().replace("-", "_") for field in propagator.fields
+        )
+    if not keys or any(key in environ for key in keys):
+        return propagate.extract(environ, getter=_GETTER)
+    return _EMPTY
+
+
+# Each propagator's headers, as environ keys; a propagator that names none reads all.
+_HEADER_KEYS: dict = {}
+_EMPTY = context.Context()
 
 
 def start_worker_tracing(settings: Settings) -> None:
     """This worker's provider, batch processor and exporter (post_worker_init)."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -228,10 +242,49 @@ def start_worker_tracing(settings: Settings) -> None:
     )
     # The exporter reads its endpoint, headers, compression and timeout from the
     # OTEL_EXPORTER_OTLP_* variables tracing_settings.py checked at boot.
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    processor = BatchSpanProcessor(_exporter_class()(provider.resource))
+    provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
-    global _provider
+    global _provider, _server_spans
     _provider = provider
+    _server_spans = ServerSpans(provider, processor, __name__)
+
+
+def _exporter_class():
+    """The OTLP/HTTP exporter, writing server spans itself (otlp_encoding.py) and the
+    SDK's spans (your own) with its own encoder; a class made here, as the exporter
+    is imported only once tracing is on."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    class Exporter(OTLPSpanExporter):
+        def __init__(self, resource) -> None:
+            super().__init__()
+            self._header = None
+            self._resource = resource
+
+        def export(self, spans):
+            ours = [span for span in spans if type(span) is ServerSpan]
+            theirs = [span for span in spans if type(span) is not ServerSpan]
+            result = SpanExportResult.SUCCESS
+            if ours:
+                if self._header is None:
+                    self._header = otlp_encoding.resource_header(
+                        self._resource, ours[0].instrumentation_scope
+                    )
+                # The exporter's own sending: compression, retries with backoff on
+                # 429 and 5xx, its timeout. A private method, pinned with the package
+                # (requirements.txt); test_tracing.py's receiver tests fail if it moves.
+                if (
+                    self._shutdown
+                    or not self._client.export(otlp_encoding.encode(ours, self._header)).success
+                ):
+                    result = SpanExportResult.FAILURE
+            if theirs and super().export(theirs) is not SpanExportResult.SUCCESS:
+                result = SpanExportResult.FAILURE
+            return result
+
+    return Exporter
 
 
 def stop_worker_tracing(graceful_timeout: float) -> None:

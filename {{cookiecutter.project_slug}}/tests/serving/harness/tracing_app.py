@@ -17,6 +17,8 @@ log = logging.getLogger("tracing_probe")
 ITEM_STARTED = "item request started"
 # Logged while /stream's body is sent, after the view has returned.
 STREAMED = "streamed a chunk"
+# The span /items/N?own=1 makes with the API, as your code would.
+OWN_SPAN = "load item"
 
 
 def create_tracing_probe_app() -> Flask:
@@ -40,6 +42,14 @@ def create_tracing_probe_app() -> Flask:
         """`?hold=SECONDS` (at most 5) keeps the worker busy that long: requests in
         flight when a test sends SIGTERM."""
         log.info(ITEM_STARTED, extra={"item": item})
+        if request.args.get("own"):
+            # What your code does with the API: an attribute on the request's span, and
+            # a span of its own under it. Imported here: off, nothing may load it.
+            from opentelemetry import trace
+
+            trace.get_current_span().set_attribute("item.own", True)
+            with trace.get_tracer("tracing_probe").start_as_current_span(OWN_SPAN) as own:
+                own.set_attribute("item", item)
         hold = min(float(request.args.get("hold", "0")), 5.0)
         if hold:
             time.sleep(hold)

@@ -294,24 +294,34 @@ def test_refused_headers_and_credentials_are_never_shown(name, value):
 
 
 @pytest.fixture
-def traced():
-    """TracingMiddleware around a bare WSGI app, its spans kept by the SDK in memory: the
-    request's environ in, the spans it made out."""
+def traced(monkeypatch):
+    """TracingMiddleware around a bare WSGI app, inside the request context's middleware
+    (which notes the status) as init_app chains them, with a worker's server spans
+    kept by the SDK in memory: the request's environ in, the spans it made out."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from {{ cookiecutter.package_name }}.serving import tracing
+    from {{ cookiecutter.package_name }}.serving.request_context import RequestContextMiddleware
+    from {{ cookiecutter.package_name }}.serving.server_span import ServerSpans
+
     kept = InMemorySpanExporter()
     provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(SimpleSpanProcessor(kept))
+    # What start_worker_tracing() makes in a worker.
+    monkeypatch.setattr(
+        tracing, "_server_spans", ServerSpans(provider, SimpleSpanProcessor(kept), "test")
+    )
 
     def call(path, excluded=(), status="200 OK", query="", **environ):
         def wsgi_app(environ, start_response):
             start_response(status, [])
             return [b""]
 
-        middleware = TracingMiddleware(wsgi_app, Flask(__name__), excluded)
-        middleware.tracer = provider.get_tracer(__name__)  # the worker's, in a worker
+        flask_app = Flask(__name__)
+        chain = RequestContextMiddleware(
+            TracingMiddleware(wsgi_app, flask_app, excluded), flask_app
+        )
         base = {
             "REQUEST_METHOD": "GET",
             "PATH_INFO": path,
@@ -322,7 +332,9 @@ def traced():
             "wsgi.url_scheme": "http",
         }
         kept.clear()
-        middleware({**base, **environ}, lambda status, headers, exc_info=None: None)
+        body = chain({**base, **environ}, lambda status, headers, exc_info=None: None)
+        list(body)
+        body.close()
         return kept.get_finished_spans()
 
     yield call

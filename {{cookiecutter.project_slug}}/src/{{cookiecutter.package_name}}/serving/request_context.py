@@ -55,7 +55,7 @@ class RequestContextMiddleware:
         # Filled in by Flask's routing (flask_app.py), read with gunicorn's timing.
         environ[ROUTE_KEY] = note = RouteNote()
         bound = _Bound(request_id, trace, note)
-        start = _DeferredStart(start_response, request_id)
+        start = _DeferredStart(start_response, request_id, note)
         with bound:
             body = self.app(environ, start)
             file_wrapper = environ.get("wsgi.file_wrapper")
@@ -154,16 +154,18 @@ class _DeferredStart:
     """The start_response the app gets: it holds the status and headers until
     send(), which passes them on to the server's with the request id added."""
 
-    __slots__ = ("_pending", "_request_id", "_sent", "_start_response", "_write")
+    __slots__ = ("_note", "_pending", "_request_id", "_sent", "_start_response", "_write")
 
-    def __init__(self, start_response, request_id: str) -> None:
+    def __init__(self, start_response, request_id: str, note: RouteNote) -> None:
         self._start_response = start_response
         self._request_id = request_id
+        self._note = note
         self._pending = None
         self._sent = False
         self._write = None
 
     def __call__(self, status, headers, exc_info=None):
+        self._note.status = status  # for the span (tracing.py), as the client gets it
         if self._sent:  # the server decides (PEP 3333: it re-raises exc_info)
             return self._start_response(status, self._with_request_id(headers), exc_info)
         self._pending = (status, headers, exc_info)

@@ -27,15 +27,17 @@ ROUTE_KEY = "service.route"
 
 
 class RouteNote:
-    """The rule Flask matched for one request, and its span's ids where tracing is on
-    (tracing.py). An object in the environ rather than a string: URL_PREFIX hands
-    Flask a copy of gunicorn's environ (url_prefix.py), and both copies hold this one
-    note."""
+    """The rule Flask matched for one request, its status line once the app has given
+    it, and its span's ids where tracing is on (tracing.py). An object in the environ
+    rather than a string: URL_PREFIX hands Flask a copy of gunicorn's environ
+    (url_prefix.py), and both copies hold this one note."""
 
-    __slots__ = ("rule", "span")
+    __slots__ = ("rule", "span", "status")
 
     def __init__(self) -> None:
         self.rule: str | None = None
+        # "200 OK": noted by request_context.py as the app starts its response.
+        self.status: str | None = None
         # logging_setup.SpanIds, for the access line and this warning.
         self.span = None
 

@@ -140,20 +140,14 @@ class TracingMiddleware:
         # Unsampled too: its log lines carry its ids, with trace_sampled false.
         note = environ.get(ROUTE_KEY)
         ids_token = _bind_ids(span, note, self.config.get("GOOGLE_CLOUD_PROJECT"))
-        recording = span.is_recording()
-        if recording:
-            start_response = _noting_status(span, start_response)
         try:
             return self.wsgi_app(environ, start_response)
         except BaseException as error:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             raise
         finally:
-            # Named by the rule Flask matched (flask_app.py notes it first of all the
-            # before_request hooks); the method alone when none did (a 404, a 405).
-            if recording and note is not None and note.rule is not None:
-                span.set_attribute("http.route", note.rule)
-                span.update_name(f"{method} {note.rule}")
+            if note is not None and span.is_recording():
+                _note_answer(span, note, method)
             span.end()
             if ids_token is not None:
                 span_var.reset(ids_token)
@@ -168,17 +162,19 @@ class TracingMiddleware:
         return self.excluded.search(url) is not None
 
 
-def _noting_status(span, start_response):
-    """start_response, noting the status code on the span (an error from 500 on)."""
-
-    def traced_start_response(status, headers, exc_info=None):
-        code = int(status[:3])
+def _note_answer(span, note, method: str) -> None:
+    """The route and the status code, from the request's note: named by the rule Flask
+    matched (flask_app.py notes it first of all the before_request hooks; the method
+    alone when none did: a 404, a 405), its status as the client gets it
+    (request_context.py notes it), an error from 500 on."""
+    if note.rule is not None:
+        span.set_attribute("http.route", note.rule)
+        span.update_name(f"{method} {note.rule}")
+    if note.status is not None:
+        code = int(note.status[:3])
         span.set_attribute("http.response.status_code", code)
         if code >= 500:
             span.set_status(Status(StatusCode.ERROR))
-        return start_response(status, headers, exc_info)
-
-    return traced_start_response
 
 
 def _host(environ) -> str:

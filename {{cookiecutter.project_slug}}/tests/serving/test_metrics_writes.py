@@ -127,7 +127,7 @@ def test_a_value_class_without_the_shared_lock_is_refused(multiprocess):
     gauge = Gauge("changed_in_flight", "h", multiprocess_mode="livesum", registry=None)
     gauge._value.__class__ = Changed
     requests, duration, _ = _metrics("changed")
-    with pytest.raises(InternalsChanged, match="prometheus_client .* changed"):
+    with pytest.raises(InternalsChanged, match=r"prometheus_client .* changed"):
         RequestWrites(requests, duration, gauge)
 
 

@@ -59,8 +59,10 @@ def library_lock(value_class):
     """The lock prometheus_client takes around every write of this value class."""
     method = getattr(value_class, "inc", None)
     code = getattr(method, "__code__", None)
-    if code is None or "lock" not in code.co_freevars or not callable(
-        getattr(value_class, "get", None)
+    if (
+        code is None
+        or "lock" not in code.co_freevars
+        or not callable(getattr(value_class, "get", None))
     ):
         raise InternalsChanged(_message("MmapedValue's methods no longer share `lock`"))
     lock = method.__closure__[code.co_freevars.index("lock")].cell_contents

@@ -119,7 +119,7 @@ def test_a_forked_child_writes_its_own_file_and_leaves_the_parents(multiprocess)
     assert {k: v for k, v, _ts, _pos in gauges}[in_flight._value._key] == -1.0
 
 
-def test_a_value_class_without_the_shared_lock_is_refused(multiprocess):
+def test_a_value_class_without_the_shared_lock_falls_back_to_the_library(multiprocess, caplog):
     class Changed(values.ValueClass):
         def inc(self, amount):  # no free variable `lock`: not the class this relies on
             super().inc(amount)
@@ -127,19 +127,29 @@ def test_a_value_class_without_the_shared_lock_is_refused(multiprocess):
     gauge = Gauge("changed_in_flight", "h", multiprocess_mode="livesum", registry=None)
     gauge._value.__class__ = Changed
     requests, duration, _ = _metrics("changed")
-    with pytest.raises(InternalsChanged, match=r"prometheus_client .* changed"):
-        RequestWrites(requests, duration, gauge)
+    writes = RequestWrites(requests, duration, gauge)
+    assert not writes._direct
+    assert "changed what serving/metrics_writes.py relies on" in caplog.text
+    writes.started()
+    writes.finished("GET", "/e", "2", 0.01)
+    assert _files(multiprocess)[requests.labels("GET", "/e", "2xx")._value._key] == 1.0
 
 
-def test_a_value_not_where_its_file_says_is_refused(multiprocess):
-    """A moved record (a changed layout) is found on the first write, never written."""
+def test_a_value_not_where_its_file_says_falls_back_before_any_write(multiprocess, caplog):
+    """A moved record (a changed layout) is found when first resolved, never written."""
     requests, duration, in_flight = _metrics("moved")
     in_flight.inc(5)
     value = in_flight._value
     value._file._positions[value._key] -= 8  # where another layout would put it
     writes = RequestWrites(requests, duration, in_flight)
     with pytest.raises(InternalsChanged, match="holds"):
-        writes.prepare()
+        writes._resolve_in_flight()
+    writes.prepare()  # at a worker's boot: one WARNING, then the library's writes
+    assert not writes._direct
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+    value._file._positions[value._key] += 8
+    writes.started()
+    assert value.get() == 6.0
 
 
 def test_outside_multiprocess_mode_the_library_counts():

@@ -7,10 +7,12 @@ the counter, the histogram's sum and one bucket): about 8.5 µs of the 12.5 the 
 cost it, timed in one process (docs/performance.md). Here each label set's values are
 resolved once per process, and a request's last four writes share one take of the lock.
 
-What this relies on in prometheus_client (0.26.0, as the locks pin it), checked by
-RequestWrites when it is made and when a worker boots (prepare()), so an upgrade that
-changes any of it stops the boot with one line rather than miscounting
-(tests/serving/test_metrics_writes.py):
+What this relies on in prometheus_client (0.26.0, as the locks pin it), which
+tests/serving/test_metrics_writes.py proves against the library itself, so an upgrade
+that changes any of it fails there. In a running service RequestWrites checks what it
+can (the lock when it is made; each value's file and offset when first resolved, at a
+worker's boot for the in-flight gauge) and, finding it changed, logs one WARNING and
+goes back to the library's own writes: slower, never miscounted.
 - a multiprocess value (values.MultiProcessValue's MmapedValue) keeps its float in
   `_value`, its file (a MmapedDict) in `_file`, its key in `_key`, and its methods
   share one lock, their free variable `lock`; get() is where it notices a fork;
@@ -29,12 +31,15 @@ used: they cost little there, and nothing of the above is relied on.
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import weakref
 from bisect import bisect_left
 
 from prometheus_client import Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
 
 # The record MmapedDict writes at a key's offset: the value, then its timestamp.
 _pack = struct.Struct("dd").pack
@@ -112,21 +117,29 @@ class RequestWrites:
         self._requests = requests
         self._duration = duration
         self._in_flight = in_flight
-        value_class = type(in_flight._value)
-        self._direct = bool(getattr(value_class, "_multiprocess", False))
-        self._lock = library_lock(value_class) if self._direct else None
         # Per label set, resolved once per process: (count, sum, buckets, bounds) as
-        # slots, or the library's children outside multiprocess mode. Bounded as the
-        # series are: methods, routes, status classes.
+        # slots, or the library's children (outside multiprocess mode, or fallen back).
+        # Bounded as the series are: methods, routes, status classes.
         self._series: dict[tuple[str, str, str], tuple] = {}
         self._in_flight_slot: _Slot | None = None
+        self._direct = False
+        value_class = type(in_flight._value)
+        if getattr(value_class, "_multiprocess", False):
+            try:
+                self._lock = library_lock(value_class)
+                self._direct = True
+            except InternalsChanged as error:
+                self._fall_back(error)
         _instances.add(self)
 
     def prepare(self) -> None:
-        """Resolve what every request writes now (in a worker, at its boot): a changed
-        prometheus_client stops the boot rather than a first request."""
+        """Resolve what every request writes now, in a worker at its boot: a changed
+        prometheus_client is told of there, not at a first request."""
         if self._direct:
-            self._resolve_in_flight()
+            try:
+                self._resolve_in_flight()
+            except InternalsChanged as error:
+                self._fall_back(error)
 
     def forget(self) -> None:
         """Resolve everything again: the slots point into the parent's files."""
@@ -134,30 +147,45 @@ class RequestWrites:
         self._in_flight_slot = None
 
     def started(self) -> None:
-        if not self._direct:
-            self._in_flight.inc()
-            return
-        slot = self._in_flight_slot or self._resolve_in_flight()
-        with self._lock:
-            slot.add(1.0)
+        if self._direct:
+            try:
+                slot = self._in_flight_slot or self._resolve_in_flight()
+            except InternalsChanged as error:
+                self._fall_back(error)
+            else:
+                with self._lock:
+                    slot.add(1.0)
+                return
+        self._in_flight.inc()
 
     def finished(self, method: str, route: str, status_class: str, seconds: float) -> None:
         """`status_class`: the status's first digit."""
         key = (method, route, status_class)
-        series = self._series.get(key) or self._resolve(key)
-        if not self._direct:
-            series[0].inc()
-            series[1].observe(seconds)
-            self._in_flight.dec()
-            return
-        count, total, buckets, bounds = series
-        bucket = buckets[bisect_left(bounds, seconds)]  # the first bound >= seconds
-        in_flight = self._in_flight_slot or self._resolve_in_flight()
-        with self._lock:
-            count.add(1.0)
-            total.add(seconds)
-            bucket.add(1.0)
-            in_flight.add(-1.0)
+        if self._direct:
+            try:
+                count, total, buckets, bounds = self._series.get(key) or self._resolve(key)
+                in_flight = self._in_flight_slot or self._resolve_in_flight()
+            except InternalsChanged as error:
+                self._fall_back(error)
+            else:
+                bucket = buckets[bisect_left(bounds, seconds)]  # the first bound >= seconds
+                with self._lock:
+                    count.add(1.0)
+                    total.add(seconds)
+                    bucket.add(1.0)
+                    in_flight.add(-1.0)
+                return
+        counter, histogram = self._series.get(key) or self._resolve(key)
+        counter.inc()
+        histogram.observe(seconds)
+        self._in_flight.dec()
+
+    def _fall_back(self, error: InternalsChanged) -> None:
+        """The library's own writes from now on: slower, as exact (the values it holds
+        are the ones written here so far)."""
+        log.warning("%s; the metrics are written the slower way meanwhile", error)
+        self._direct = False
+        self.forget()
 
     def _resolve_in_flight(self) -> _Slot:
         value = self._in_flight._value

@@ -93,7 +93,7 @@ def test_every_worker_counts_once_and_a_scrape_adds_them_up(start_gunicorn, work
             and total(s, "http_requests_total", route="<unmatched>", status_class="4xx") >= 1
             and total(s, "http_requests_total", method="OTHER") == 1
             and total(s, "http_requests_total", route="/stream") == 1
-            # A request counts, then leaves the in-flight gauge (metrics._observe):
+            # A request counts, then leaves the in-flight gauge (metrics_writes.py):
             # a scrape can fall between the two.
             and total(s, "http_requests_in_flight") == 0
             and s

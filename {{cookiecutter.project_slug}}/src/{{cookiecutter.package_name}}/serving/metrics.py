@@ -51,6 +51,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import metrics_files
 from .metrics_settings import METRICS_PATH, MetricsSettings
+from .metrics_writes import RequestWrites
 from .slow_requests import ROUTE_KEY
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
@@ -94,6 +95,7 @@ def worker_started(revision: str | None, memory_budget_bytes: int) -> None:
     """In each worker, once booted (server_hooks.post_worker_init). `revision`: the
     platform's name for the deployed code (settings.py, as /status shows it)."""
     WORKER_STARTS.inc()
+    _writes.prepare()
     WORKER_MEMORY_BUDGET.set(memory_budget_bytes)
     BUILD_INFO.labels(_version(), revision or "").set(1)
 
@@ -161,77 +163,67 @@ class MetricsMiddleware:
         return self._counted(environ, start_response)
 
     def _counted(self, environ, start_response):
-        started = perf_counter()
-        status = ["500"]  # what counts if the app raises before it starts a response
-
-        def start(line, headers, exc_info=None):
-            status[0] = line
-            return start_response(line, headers, exc_info)
-
-        IN_FLIGHT.inc()
+        measured = _Measured(environ, start_response)
+        _writes.started()
         try:
-            body = self.app(environ, start)
+            body = self.app(environ, measured.start_response)
         except BaseException:
-            _observe(environ, status[0], started)
+            measured.close()
             raise
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
             # Wrapped, gunicorn would no longer see it and would read it in Python.
-            _observe(environ, status[0], started)
+            measured.close()
             return body
-        return _MeasuredBody(body, environ, status, started)
+        measured.body = body
+        return measured
 
 
-class _MeasuredBody:
-    """The body as the server sees it: iterated unchanged, observed once it is closed
-    (gunicorn closes it after the last byte, or when the connection is cut)."""
+class _Measured:
+    """One request, measured: the start_response the app calls, then the body as the
+    server sees it, iterated unchanged and observed once closed (gunicorn closes it
+    after the last byte, or when the connection is cut). One object a request, where
+    a closure, a list and a wrapper were three."""
 
-    __slots__ = ("_body", "_environ", "_started", "_status")
+    __slots__ = ("_environ", "_server_start_response", "_started", "_status", "body")
 
-    def __init__(self, body, environ, status, started) -> None:
-        self._body = body
+    def __init__(self, environ, start_response) -> None:
         self._environ = environ
+        self._server_start_response = start_response
+        self._status = "500"  # what counts if the app raises before it starts a response
+        self.body = None
+        self._started = perf_counter()
+
+    def start_response(self, status, headers, exc_info=None):
         self._status = status
-        self._started = started
+        return self._server_start_response(status, headers, exc_info)
 
     def __iter__(self):
-        return iter(self._body)
+        return iter(self.body)
 
     def close(self) -> None:
         try:
-            close = getattr(self._body, "close", None)
+            close = getattr(self.body, "close", None)
             if close is not None:
                 close()
         finally:
             if self._started is not None:
-                _observe(self._environ, self._status[0], self._started)
+                elapsed = perf_counter() - self._started
                 self._started = None
+                environ = self._environ
+                method = environ.get("REQUEST_METHOD", "")
+                if method not in METHODS:
+                    method = "OTHER"
+                # The rule Flask matched, noted for the request (slow_requests.RouteNote):
+                # Flask clears its request from the environ before the body is sent.
+                note = environ.get(ROUTE_KEY)
+                route = (note.rule if note is not None else None) or UNMATCHED
+                _writes.finished(method, route, self._status[:1], elapsed)
 
 
-def _observe(environ, status: str, started: float) -> None:
-    elapsed = perf_counter() - started
-    method = environ.get("REQUEST_METHOD", "")
-    if method not in METHODS:
-        method = "OTHER"
-    # The rule Flask matched, noted for the request (slow_requests.RouteNote): Flask
-    # clears its request from the environ before the body is sent.
-    note = environ.get(ROUTE_KEY)
-    route = (note.rule if note is not None else None) or UNMATCHED
-    key = (method, route, status[:1])
-    children = _children.get(key)
-    if children is None:
-        children = _children[key] = (
-            REQUESTS.labels(method, route, f"{status[:1]}xx"),
-            DURATION.labels(method, route),
-        )
-    children[0].inc()
-    children[1].observe(elapsed)
-    IN_FLIGHT.dec()
-
-
-# Each label set's counter and histogram, looked up once: labels() takes a lock and
-# builds a key on every call. Bounded as the series are: methods, rules, classes.
-_children: dict[tuple[str, str, str], tuple] = {}
+# The request metrics' writes: straight into the worker's files in multiprocess mode,
+# one lock a request (metrics_writes.py).
+_writes = RequestWrites(REQUESTS, DURATION, IN_FLIGHT)
 
 
 def _local_port(environ) -> int | None:

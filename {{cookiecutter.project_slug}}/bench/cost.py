@@ -3,12 +3,12 @@
 For each worker class the service runs five ways at once, idle but for its turn: off
 (no METRICS_*, no OTEL_*), metrics on (METRICS_PORT, as the image sets it), tracing
 on (OTEL_EXPORTER_OTLP_ENDPOINT to a sink this process runs, every request sampled),
-both, and off again. Each is warmed up once; then each round loads them one after
-another on /ping x50, in a new order every round, and reads the CPU
-time the gunicorn tree ran per request (procfs.run_seconds, to the nanosecond). A
-variant's cost is its CPU per request minus off's in the same round, the median over
-rounds with the lowest and highest; off again minus off is the noise floor, what
-"not measurable" means on this machine in this run.
+both, and off again. Each round starts the five anew, in a new order, warms each up,
+then loads them one after another on /ping x50, in another new order, and reads the
+CPU time the gunicorn tree ran per request (procfs.run_seconds, to the nanosecond). A
+variant's cost is its CPU per request minus the mean of off's and off again's in the
+same round, the median over rounds with the lowest and highest; off again minus off
+is the noise floor, what "not measurable" means on this machine in this run.
 
 /ping (bench/apps.py) is /health's answer on a route of the app's own, where a fixed
 cost per request shows most: the view itself costs almost nothing, and unlike
@@ -43,13 +43,15 @@ from {{ cookiecutter.package_name }}.serving.worker_sizing import worker_count
 
 PATH = "/ping"
 CONNECTIONS = 50
-# Once per server, before its first round: the workers' first requests cost more
-# (caches, allocations), and a cold first load would be charged to one variant.
-WARM_UP_SECONDS = 2
+# Once per server, before it is measured: the workers' first requests cost more
+# (caches, allocations), and a cold first load would be charged to one variant. A
+# second (some 3,000 requests over the workers) is past them.
+WARM_UP_SECONDS = 1
 # Short loads, more rounds: a CPU-per-request figure settles within a second (thousands
 # of requests), and the costs sought (15 and 60 µs of some 400) sit under the drift of
 # a shared machine, which more alternations cancel better than longer loads do.
-# 3 classes x 5 variants x 5 rounds of 2 s keep this section near 4 minutes.
+# 3 classes x 5 rounds of five servers started, warmed 1 s and loaded 2 s each keep
+# this section near 6 minutes.
 DEFAULT_SECONDS = 2
 DEFAULT_ROUNDS = 5
 
@@ -166,22 +168,26 @@ def measure(
 
 def _measure_class(worker_class, endpoint, seconds, rounds, workers, log_dir) -> list[CostRow]:
     rows = {variant: CostRow(worker_class, variant, [], []) for variant in VARIANTS}
-    with contextlib.ExitStack() as stack:
-        servers = {}
-        for variant in VARIANTS:
-            spec = variant_spec(worker_class, variant, endpoint)
-            print(f"== start {spec.name}", flush=True)
-            servers[variant] = stack.enter_context(running(spec, log_dir))
-        for server in servers.values():
-            wait_until_workers_idle(server, workers)
-        for server in servers.values():
-            run_wrk(f"{server.url}{PATH}", CONNECTIONS, WARM_UP_SECONDS, _threads())
-            wait_until_drained(server)
-        # A new order each round (the same in every run): a variant's place in the round
-        # and the one loaded before it change. Turned by one instead, each would always
-        # follow the same one, and a first run here had off again 40 µs under off.
-        order = random.Random(worker_class)  # noqa: S311 (an order, not a secret)
-        for _ in range(rounds):
+    # New orders each round (the same in every run), one to start the servers in and
+    # one to load them in. A server's place in the start order stays with it for its
+    # life: five identical servers started one after another, the first ran some 40 µs
+    # a request dearer than the others in every round. So each round starts its own
+    # servers, and no variant is always the first started, nor always loaded after the
+    # same one.
+    order = random.Random(worker_class)  # noqa: S311 (an order, not a secret)
+    for round_number in range(1, rounds + 1):
+        starts = order.sample(VARIANTS, len(VARIANTS))
+        print(f"== {worker_class}, round {round_number}: start {' | '.join(starts)}", flush=True)
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for variant in starts:
+                spec = variant_spec(worker_class, variant, endpoint)
+                servers[variant] = stack.enter_context(running(spec, log_dir))
+            for server in servers.values():
+                wait_until_workers_idle(server, workers)
+            for server in servers.values():
+                run_wrk(f"{server.url}{PATH}", CONNECTIONS, WARM_UP_SECONDS, _threads())
+                wait_until_drained(server)
             for variant in order.sample(VARIANTS, len(VARIANTS)):
                 cpu_us, rate = _load(servers[variant], seconds)
                 rows[variant].cpu_us.append(cpu_us)

@@ -97,10 +97,11 @@ def cost_markdown(cost: CostFigures) -> str:
 def cost_table(cost: CostFigures) -> list[str]:
     lines = [
         "What metrics and tracing cost: CPU µs per request of the gunicorn tree on /ping "
-        f"x50, {cost.seconds} s of load per row, {cost.workers} workers, each server warmed "
-        f"up once, then {cost.rounds} rounds of the five in turn. Off: the median over the "
-        "rounds. Metrics, tracing and both: their CPU minus the mean of off's and off "
-        "again's in the same round, the median over the rounds (lowest to highest). "
+        f"x50, {cost.seconds} s of load per row, {cost.workers} workers; {cost.rounds} rounds, "
+        "each starting the five servers anew in a new order, warming each up, then loading "
+        "them in turn. Off: the median over the rounds. Metrics, tracing and both: their "
+        "CPU minus the mean of off's and off again's in the same round, the median over "
+        "the rounds (lowest to highest). "
         "Metrics: METRICS_PORT set, as in the image. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT "
         "to a sink in the bench, OTEL_TRACES_SAMPLER=always_on. Off, again: a second "
         "server just as off, minus off: the noise floor, a cost inside its range is not "
@@ -155,9 +156,9 @@ def cost_deltas(cost: CostFigures, worker_class: str, variant: str) -> tuple[flo
 
 def _deltas(cost: CostFigures, worker_class: str, variant: str) -> list[float]:
     """Off again's against off: the noise floor. Any other's against the mean of the two
-    off servers in the same round: on a busy machine one of two identical servers ran
-    up to 45 µs a request dearer than the other for a whole run (the one started first),
-    and a cost taken against it alone moved by as much."""
+    off servers in the same round: two samples of the baseline, where one moved a cost by
+    up to 45 µs on a busy machine (the server started first ran dearer, which is why
+    cost.py now starts each round's servers anew in a new order)."""
     off = _cost_row(cost, worker_class, OFF).cpu_us
     mine = _cost_row(cost, worker_class, variant).cpu_us
     if variant == OFF_AGAIN:

@@ -135,6 +135,48 @@ def test_the_token_guards_metrics_on_the_main_port(monkeypatch, tmp_path):
     assert 'route="/items/<int:item>"' in answer.text
 
 
+def test_a_request_counts_under_its_rule_and_the_status_class_the_client_got(monkeypatch, tmp_path):
+    """The status is the one the request's note holds as the client gets it
+    (request_context.py), whoever answered: the view, Flask's error page, or the
+    server's 500 for an exception the app let out."""
+    from flask import Flask, abort
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from {{ cookiecutter.package_name }} import serving
+
+    monkeypatch.setenv("METRICS_TOKEN", TOKEN)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.delenv(metrics_files.VARIABLE, raising=False)
+    app = Flask(__name__)
+    serving.init_app(app)
+
+    @app.get("/units/gone/<int:item>")
+    def gone(item: int):
+        abort(410)
+
+    @app.get("/units/broken")
+    def broken():
+        raise RuntimeError("broken on purpose")
+
+    client = app.test_client()
+    for item in (1, 2):
+        client.get(f"/units/gone/{item}").close()
+    page = client.get("/units/broken")  # the app's own 500 page
+    assert page.status_code == 500
+    page.close()  # counted when the server closes the body
+    app.testing = True  # Flask lets the exception out, and the server answers 500
+    with pytest.raises(RuntimeError, match="on purpose"):
+        client.get("/units/broken")
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    counts = {
+        (sample.labels["route"], sample.labels["status_class"]): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+        if sample.name == "http_requests_total" and sample.labels["route"].startswith("/units/")
+    }
+    assert counts == {("/units/gone/<int:item>", "4xx"): 2.0, ("/units/broken", "5xx"): 2.0}
+
+
 def _wsgi_chain(app) -> list[str]:
     """The class names of the app's WSGI middlewares, outermost first."""
     names, layer = [], app.wsgi_app

@@ -141,6 +141,11 @@ class MetricsMiddleware:
     def __init__(self, app, settings: MetricsSettings, url_prefix: str | None = None) -> None:
         self.app = app
         self.port = settings.port
+        # gunicorn sets SERVER_PORT from the listening socket's address where that is
+        # TCP, as the metrics port is: a request elsewhere then never has it, and only
+        # one that claims it costs a getsockname() to confirm (on a unix: or fd://
+        # socket gunicorn takes SERVER_PORT from the Host header).
+        self._port_text = None if settings.port is None else str(settings.port)
         self._token = f"Bearer {settings.token}".encode() if settings.token else None
         # The main port's /metrics, also under URL_PREFIX (a router may pass only those).
         self._paths = (
@@ -148,7 +153,11 @@ class MetricsMiddleware:
         )
 
     def __call__(self, environ, start_response):
-        if self.port is not None and _local_port(environ) == self.port:
+        if (
+            self._port_text is not None
+            and environ.get("SERVER_PORT") == self._port_text
+            and _local_port(environ) == self.port
+        ):
             if environ.get("PATH_INFO") == METRICS_PATH:
                 return _answer(start_response, "200 OK", exposition(), CONTENT_TYPE_LATEST)
             return _answer(start_response, "404 Not Found", b"Not Found\n", "text/plain")
@@ -163,40 +172,33 @@ class MetricsMiddleware:
         return self._counted(environ, start_response)
 
     def _counted(self, environ, start_response):
-        measured = _Measured(environ, start_response)
+        measured = _Measured(environ)
         _writes.started()
         try:
-            body = self.app(environ, measured.start_response)
+            body = self.app(environ, start_response)
         except BaseException:
-            measured.close()
+            measured.finish(raised=True)
             raise
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
             # Wrapped, gunicorn would no longer see it and would read it in Python.
-            measured.close()
+            measured.finish()
             return body
         measured.body = body
         return measured
 
 
 class _Measured:
-    """One request, measured: the start_response the app calls, then the body as the
-    server sees it, iterated unchanged and observed once closed (gunicorn closes it
-    after the last byte, or when the connection is cut). One object a request, where
-    a closure, a list and a wrapper were three."""
+    """One request, measured: the body as the server sees it, iterated unchanged and
+    observed once closed (gunicorn closes it after the last byte, or when the
+    connection is cut). One object a request."""
 
-    __slots__ = ("_environ", "_server_start_response", "_started", "_status", "body")
+    __slots__ = ("_environ", "_started", "body")
 
-    def __init__(self, environ, start_response) -> None:
+    def __init__(self, environ) -> None:
         self._environ = environ
-        self._server_start_response = start_response
-        self._status = "500"  # what counts if the app raises before it starts a response
         self.body = None
         self._started = perf_counter()
-
-    def start_response(self, status, headers, exc_info=None):
-        self._status = status
-        return self._server_start_response(status, headers, exc_info)
 
     def __iter__(self):
         return iter(self.body)
@@ -207,18 +209,26 @@ class _Measured:
             if close is not None:
                 close()
         finally:
-            if self._started is not None:
-                elapsed = perf_counter() - self._started
-                self._started = None
-                environ = self._environ
-                method = environ.get("REQUEST_METHOD", "")
-                if method not in METHODS:
-                    method = "OTHER"
-                # The rule Flask matched, noted for the request (slow_requests.RouteNote):
-                # Flask clears its request from the environ before the body is sent.
-                note = environ.get(ROUTE_KEY)
-                route = (note.rule if note is not None else None) or UNMATCHED
-                _writes.finished(method, route, self._status[:1], elapsed)
+            self.finish()
+
+    def finish(self, raised: bool = False) -> None:
+        """`raised`: the app raised instead of answering, and the server answers 500."""
+        if self._started is None:
+            return
+        elapsed = perf_counter() - self._started
+        self._started = None
+        environ = self._environ
+        method = environ.get("REQUEST_METHOD", "")
+        if method not in METHODS:
+            method = "OTHER"
+        # The rule Flask matched and the status the client got, noted for the request
+        # (slow_requests.RouteNote, request_context.py): Flask clears its request from
+        # the environ before the body is sent.
+        note = environ.get(ROUTE_KEY)
+        route = (note.rule if note is not None else None) or UNMATCHED
+        status = None if raised or note is None else note.status
+        status = status or "500"
+        _writes.finished(method, route, status[:1], elapsed)
 
 
 # The request metrics' writes: straight into the worker's files in multiprocess mode,

@@ -3,7 +3,7 @@
 Why: in multiprocess mode (the service's) every prometheus_client write takes the
 library's lock, calls os.getpid() to notice a fork, looks its key up and packs 16
 bytes into the worker's file. A request made five (the in-flight gauge up and down,
-the counter, the histogram's sum and one bucket): about 8.5 µs of the 12.5 the metrics
+the counter, the histogram's sum and one bucket): about 8.5 µs of the 13.5 the metrics
 cost it, timed in one process (docs/performance.md). Here each label set's values are
 resolved once per process, and a request's last four writes share one take of the lock.
 
@@ -118,9 +118,12 @@ class RequestWrites:
         self._duration = duration
         self._in_flight = in_flight
         # Per label set, resolved once per process: (count, sum, buckets, bounds) as
-        # slots, or the library's children (outside multiprocess mode, or fallen back).
+        # slots; the library's (counter, histogram) children outside multiprocess mode
+        # or fallen back. Two dicts: a gthread thread still resolving slots when
+        # another falls back must not leave slots where children are looked up.
         # Bounded as the series are: methods, routes, status classes.
-        self._series: dict[tuple[str, str, str], tuple] = {}
+        self._slots: dict[tuple[str, str, str], tuple] = {}
+        self._children: dict[tuple[str, str, str], tuple] = {}
         self._in_flight_slot: _Slot | None = None
         self._direct = False
         value_class = type(in_flight._value)
@@ -143,7 +146,7 @@ class RequestWrites:
 
     def forget(self) -> None:
         """Resolve everything again: the slots point into the parent's files."""
-        self._series = {}
+        self._slots = {}
         self._in_flight_slot = None
 
     def started(self) -> None:
@@ -163,7 +166,7 @@ class RequestWrites:
         key = (method, route, status_class)
         if self._direct:
             try:
-                count, total, buckets, bounds = self._series.get(key) or self._resolve(key)
+                count, total, buckets, bounds = self._slots.get(key) or self._resolve(key)
                 in_flight = self._in_flight_slot or self._resolve_in_flight()
             except InternalsChanged as error:
                 self._fall_back(error)
@@ -175,7 +178,7 @@ class RequestWrites:
                     bucket.add(1.0)
                     in_flight.add(-1.0)
                 return
-        counter, histogram = self._series.get(key) or self._resolve(key)
+        counter, histogram = self._children.get(key) or self._resolve_children(key)
         counter.inc()
         histogram.observe(seconds)
         self._in_flight.dec()
@@ -194,30 +197,34 @@ class RequestWrites:
             self._in_flight_slot = slot = _Slot(value)
         return slot
 
-    def _resolve(self, key: tuple[str, str, str]) -> tuple:
+    def _resolve_children(self, key: tuple[str, str, str]) -> tuple:
         method, route, status_class = key
-        counter = self._requests.labels(method, route, f"{status_class}xx")
-        histogram = self._duration.labels(method, route)
-        if not self._direct:
-            series = (counter, histogram)
-        else:
-            try:
-                values = (counter._value, histogram._sum, tuple(histogram._buckets))
-                bounds = tuple(histogram._upper_bounds)
-            except AttributeError as error:
-                raise InternalsChanged(_message(str(error))) from error
-            if len(bounds) != len(values[2]) or bounds[-1] != float("inf"):
-                raise InternalsChanged(_message("a Histogram's buckets and bounds"))
-            values[0].get()  # as in _resolve_in_flight
-            with self._lock:
-                series = (
-                    _Slot(values[0]),
-                    _Slot(values[1]),
-                    tuple(_Slot(bucket) for bucket in values[2]),
-                    bounds,
-                )
-        self._series[key] = series
-        return series
+        children = (
+            self._requests.labels(method, route, f"{status_class}xx"),
+            self._duration.labels(method, route),
+        )
+        self._children[key] = children
+        return children
+
+    def _resolve(self, key: tuple[str, str, str]) -> tuple:
+        counter, histogram = self._children.get(key) or self._resolve_children(key)
+        try:
+            values = (counter._value, histogram._sum, tuple(histogram._buckets))
+            bounds = tuple(histogram._upper_bounds)
+        except AttributeError as error:
+            raise InternalsChanged(_message(str(error))) from error
+        if len(bounds) != len(values[2]) or bounds[-1] != float("inf"):
+            raise InternalsChanged(_message("a Histogram's buckets and bounds"))
+        values[0].get()  # as in _resolve_in_flight
+        with self._lock:
+            slots = (
+                _Slot(values[0]),
+                _Slot(values[1]),
+                tuple(_Slot(bucket) for bucket in values[2]),
+                bounds,
+            )
+        self._slots[key] = slots
+        return slots
 
 
 def _forget_all() -> None:

@@ -12,7 +12,7 @@ import pytest
 from harness.http import wait_for
 from harness.processes import worker_pids
 from harness.prometheus_server import prometheus, query
-from test_metrics import ROUTE, send, start
+from test_metrics import ROUTE, send, start, wait_for_count
 
 REQUESTS = 40
 # The same whatever the worker class: once, in the full run.
@@ -25,6 +25,9 @@ def test_prometheus_scrapes_the_exact_total(start_gunicorn, tmp_path):
     target = server.metrics_url.removeprefix("http://").removesuffix("/metrics")
     with prometheus(tmp_path / "prometheus", [target]) as url:
         answered = send(server, REQUESTS // 2)
+        # Each is counted as its body closes, just after its client has it: killed
+        # before, the victim would take its last count with it.
+        wait_for_count(server, REQUESTS // 2)
         victim = min(answered)
         os.kill(victim, signal.SIGKILL)
         wait_for(

@@ -161,12 +161,57 @@ def test_values_the_sdk_refuses_are_dropped_with_a_warning(caplog):
     ]
 
 
+def test_subclasses_of_the_value_types_are_encoded_as_their_type():
+    """A StrEnum, an HTTPStatus, a float subclass: the SDK's encoder takes them by
+    isinstance, and so must ours (a str subclass is not a sequence of characters)."""
+    import enum
+    from http import HTTPStatus
+
+    class Colour(enum.StrEnum):
+        RED = "red"
+
+    class Ratio(float):
+        pass
+
+    spans, ended = make_spans()
+    span = spans.start("GET", context.Context(), dict(REQUEST))
+    span.set_attributes(
+        {"colour": Colour.RED, "status": HTTPStatus.OK, "ratio": Ratio(0.5), "flag": True}
+    )
+    span.add_event("checked", {"colour": Colour.RED, "status": HTTPStatus.NOT_FOUND})
+    span.end()
+    ours, sdks = both_ways(spans, ended.spans)
+    assert ours == sdks
+    sent = {a.key: a.value for a in ours.resource_spans[0].scope_spans[0].spans[0].attributes}
+    assert sent["colour"].string_value == "red"
+    assert sent["status"].int_value == 200
+    assert sent["ratio"].double_value == 0.5
+
+
+def test_long_values_are_written_each_time_and_never_kept():
+    """The cache of written attribute pairs stays small: a long path or Host header
+    (a scanner's) is not kept, whatever its count."""
+    otlp_encoding._PAIRS.clear()
+    spans, ended = make_spans()
+    for number in range(50):
+        span = spans.start("GET", context.Context(), dict(REQUEST))
+        span.set_attribute("url.path", f"/{number}/" + "x" * 200)
+        span.end()
+    ours, sdks = both_ways(spans, ended.spans)
+    assert ours == sdks
+    assert otlp_encoding._PAIRS  # the short pairs are kept
+    kept = otlp_encoding._PAIRS.values()
+    assert all(len(pair) <= otlp_encoding.MAX_CACHED_PAIR_BYTES for pair in kept)
+    assert not any("x" * 200 in str(key) for key in otlp_encoding._PAIRS)
+
+
 def test_the_count_and_length_limits_are_the_sdks(monkeypatch):
     spans, ended = make_spans(
         monkeypatch,
         OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT="6",
         OTEL_SPAN_EVENT_COUNT_LIMIT="1",
         OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT="4",
+        OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT="2",
     )
     span = spans.start("GET", context.Context(), dict(REQUEST))
     assert span.attributes["url.path"] == "/ite"  # cut at the length limit
@@ -174,9 +219,10 @@ def test_the_count_and_length_limits_are_the_sdks(monkeypatch):
     span.set_attribute("b", ["long", "longer"])
     span.set_attribute("c", 1)  # the seventh: over the count limit
     span.set_attribute("a", "again")  # an existing key is replaced, not counted
-    span.add_event("first")
+    span.add_event("first", {"one": 1, "two": 2, "three": 3})
     span.add_event("second")
     span.end()
+    assert span.events[0].attributes == {"one": 1, "two": 2}  # the event limit
     assert span.attributes["a"] == "agai"
     assert span.attributes["b"] == ("long", "long")
     assert "c" not in span.attributes

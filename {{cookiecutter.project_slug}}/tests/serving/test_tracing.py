@@ -19,6 +19,7 @@ from harness.otlp_receiver import otlp_receiver
 from harness.tracing_app import ITEM_STARTED, OWN_SPAN, STREAMED
 
 from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
+from {{ cookiecutter.package_name }}.serving.slow_requests import ROUTE_KEY
 from {{ cookiecutter.package_name }}.serving.tracing import TracingMiddleware
 
 TRACING_APP = "harness.tracing_app:app"
@@ -313,8 +314,15 @@ def traced(monkeypatch):
         tracing, "_server_spans", ServerSpans(provider, SimpleSpanProcessor(kept), "test")
     )
 
-    def call(path, excluded=(), status="200 OK", query="", **environ):
+    def call(path, excluded=(), status="200 OK", query="", rule=None, view=None, **environ):
+        """`rule`: the one Flask matched, as flask_app.py notes it; `view`: called as
+        the view would be, while the span is current."""
+
         def wsgi_app(environ, start_response):
+            if rule is not None:
+                environ[ROUTE_KEY].rule = rule
+            if view is not None:
+                view()
             start_response(status, [])
             return [b""]
 
@@ -361,3 +369,20 @@ def test_a_span_names_the_method_and_its_status_without_the_query(traced):
     assert span.status.status_code.name == "ERROR"
     (ok,) = traced("/x", status="404 NOT FOUND")
     assert ok.status.status_code.name == "UNSET"  # a client's error is not the server's
+
+
+def test_the_span_is_named_by_its_rule_unless_your_code_named_it(traced):
+    from opentelemetry import trace
+
+    (span,) = traced("/items/7", rule="/items/<int:item>")
+    assert span.name == "GET /items/<int:item>"
+    assert span.attributes["http.route"] == "/items/<int:item>"
+
+    def rename():
+        current = trace.get_current_span()
+        current.update_name("load the basket")
+        current.set_attribute("http.route", "/basket")
+
+    (renamed,) = traced("/items/7", rule="/items/<int:item>", view=rename)
+    assert renamed.name == "load the basket"
+    assert renamed.attributes["http.route"] == "/basket"

@@ -76,6 +76,16 @@ def _any_value(value) -> bytes:
         return _ANY_DOUBLE + _DOUBLE(value)
     if value is None:
         return b""  # an empty AnyValue, as the SDK encodes None in a sequence
+    # Subclasses (a StrEnum, an HTTPStatus, numpy.float64), as the SDK's isinstance
+    # checks take them, bool first: it is an int.
+    if isinstance(value, bool):
+        return _ANY_BOOL + (b"\x01" if value else b"\x00")
+    if isinstance(value, str):
+        return _string(_ANY_STRING, str(value))
+    if isinstance(value, int):
+        return _ANY_INT + _varint(int(value) & 0xFFFFFFFFFFFFFFFF)
+    if isinstance(value, float):
+        return _ANY_DOUBLE + _DOUBLE(float(value))
     # A sequence (server_span.py keeps only these and scalars): ArrayValue.values = 1.
     return _delimited(_ANY_ARRAY, b"".join(_delimited(b"\x0a", _any_value(v)) for v in value))
 
@@ -95,14 +105,17 @@ def _key_value(key: bytes, name: str, value) -> bytes:
     cached = _PAIRS.get(cache_key)
     if cached is None:
         cached = _delimited(key, _string(_KV_KEY, name) + _delimited(_KV_VALUE, _any_value(value)))
-        if len(_PAIRS) < MAX_CACHED_PAIRS:
+        if len(_PAIRS) < MAX_CACHED_PAIRS and len(cached) <= MAX_CACHED_PAIR_BYTES:
             _PAIRS[cache_key] = cached
     return cached
 
 
-# Attribute pairs already written, with string, int or bool values. 4,096 pairs of a
-# few dozen bytes: some 0.5 MiB at most per worker.
+# Attribute pairs already written, with string, int or bool values: at most 4,096
+# pairs of at most 128 bytes (a long path, a Host header or a stack trace is written
+# each time, never kept), with their keys some 1.5 MiB at most per worker. Never
+# emptied: the pairs that repeat (methods, routes, hosts, status codes) come first.
 MAX_CACHED_PAIRS = 4096
+MAX_CACHED_PAIR_BYTES = 128
 _PAIRS: dict[tuple, bytes] = {}
 
 

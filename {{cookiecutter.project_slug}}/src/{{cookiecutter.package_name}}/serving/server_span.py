@@ -15,8 +15,8 @@ It is still an OpenTelemetry span to everything else:
   `trace.get_current_span()` gets it, with set_attribute, add_event,
   record_exception, set_status and update_name as the API defines them, and the
   spans your own tracers start are its children;
-- it ends into the worker's batch processor, exported with your spans in the same
-  requests (tracing.py's exporter);
+- it ends into the worker's batch processor, exported with your spans by the same
+  exporter (tracing.py's: a batch that holds both is sent as two requests);
 - it reads as the SDK's ReadableSpan does (name, context, parent, attributes,
   events, links, status, times, resource, scope), so the SDK's own encoder reads
   it too: the tests encode it both ways and compare.
@@ -63,6 +63,7 @@ class ServerSpans:
         limits = SpanLimits()  # the OTEL_*_LIMIT variables, as the SDK reads them
         self.max_attributes = limits.max_span_attributes
         self.max_events = limits.max_events
+        self.max_event_attributes = limits.max_event_attributes
         self.max_value_length = limits.max_span_attribute_length
 
     def start(self, name: str, parent_context, attributes: dict[str, str]) -> trace.Span:
@@ -177,9 +178,10 @@ class ServerSpan(trace.Span):
             self.dropped_events += 1
             return
         cleaned = {}
+        limit = self._spans.max_event_attributes
         for key, value in (attributes or {}).items():
             value = self._clean(key, value)
-            if value is not None:
+            if value is not None and (limit is None or len(cleaned) < limit):
                 cleaned[key] = value
         self._events.append(Event(name, cleaned, timestamp or time_ns()))
 

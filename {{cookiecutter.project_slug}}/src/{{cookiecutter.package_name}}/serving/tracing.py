@@ -168,8 +168,11 @@ def _note_answer(span, note, method: str) -> None:
     alone when none did: a 404, a 405), its status as the client gets it
     (request_context.py notes it), an error from 500 on."""
     if note.rule is not None:
-        span.set_attribute("http.route", note.rule)
-        span.update_name(f"{method} {note.rule}")
+        # Unless your code named the span or set its route while it ran.
+        if "http.route" not in span.attributes:
+            span.set_attribute("http.route", note.rule)
+        if span.name == method:
+            span.update_name(f"{method} {note.rule}")
     if note.status is not None:
         code = int(note.status[:3])
         span.set_attribute("http.response.status_code", code)
@@ -269,22 +272,41 @@ def _exporter_class():
             ours = [span for span in spans if type(span) is ServerSpan]
             theirs = [span for span in spans if type(span) is not ServerSpan]
             result = SpanExportResult.SUCCESS
-            if ours:
+            if ours and not self._sent(ours):
+                result = SpanExportResult.FAILURE
+            if theirs and super().export(theirs) is not SpanExportResult.SUCCESS:
+                result = SpanExportResult.FAILURE
+            return result
+
+        def _sent(self, ours) -> bool:
+            """The server spans encoded and sent, with the checks the SDK's export()
+            makes: a batch that fails to encode or is over max_request_size is logged
+            and dropped, never raised into the processor (which would drop your spans
+            of the same batch with it)."""
+            if self._shutdown:
+                return False
+            try:
                 if self._header is None:
                     self._header = otlp_encoding.resource_header(
                         self._resource, ours[0].instrumentation_scope
                     )
-                # The exporter's own sending: compression, retries with backoff on
-                # 429 and 5xx, its timeout. A private method, pinned with the package
-                # (requirements.txt); test_tracing.py's receiver tests fail if it moves.
-                if (
-                    self._shutdown
-                    or not self._client.export(otlp_encoding.encode(ours, self._header)).success
-                ):
-                    result = SpanExportResult.FAILURE
-            if theirs and super().export(theirs) is not SpanExportResult.SUCCESS:
-                result = SpanExportResult.FAILURE
-            return result
+                data = otlp_encoding.encode(ours, self._header)
+            except Exception:
+                log.exception("traces: %d server spans could not be encoded, dropped", len(ours))
+                return False
+            limit = getattr(self, "_max_request_size", 0) or 0
+            if 0 < limit < len(data):
+                log.warning(
+                    "traces: %d server spans dropped: %d bytes, over max_request_size %d",
+                    len(ours),
+                    len(data),
+                    limit,
+                )
+                return False
+            # The exporter's own sending: compression, retries with backoff on 429 and
+            # 5xx, its timeout. A private method, pinned with the package
+            # (requirements.txt); test_tracing.py's receiver tests fail if it moves.
+            return self._client.export(data).success
 
     return Exporter
 

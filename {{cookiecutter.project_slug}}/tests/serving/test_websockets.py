@@ -154,6 +154,11 @@ def test_a_cross_site_origin_is_refused(start_gunicorn, worker_class):
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         connect(trusted, origin="https://example.org")
     assert refused.value.status_code == 403
+    # A Host the service does not serve is refused first, as for any request: its 400
+    # before the socket's checks, which would read that Host or take a slot.
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        connect(trusted, host="evil.example", origin="https://evil.example")
+    assert refused.value.status_code == 400
 
 
 @pytest.mark.parametrize("worker_class", CLASSES)

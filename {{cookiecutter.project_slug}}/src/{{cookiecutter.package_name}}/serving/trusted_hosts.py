@@ -27,6 +27,8 @@ from werkzeug.sansio.utils import host_is_trusted
 
 # The paths platform probes ask for, whatever Host they send.
 PROBE_PATHS = frozenset({"/health", "/ready"})
+# Where init_trusted_hosts keeps its hook, in app.extensions: insert_after_host_check.
+_HOST_CHECK = "service.host_check"
 
 
 def init_trusted_hosts(app: Flask, trusted_hosts: tuple[str, ...]) -> None:
@@ -44,6 +46,17 @@ def init_trusted_hosts(app: Flask, trusted_hosts: tuple[str, ...]) -> None:
     # Before every other hook: a routing redirect is raised after them, and the
     # Host check must come before anything reads it.
     app.before_request_funcs.setdefault(None, []).insert(0, check_host_and_redirects)
+    app.extensions[_HOST_CHECK] = check_host_and_redirects
+
+
+def insert_after_host_check(app: Flask, hook) -> None:
+    """Add a before_request hook right after the Host check, ahead of the app's own: for
+    a hook that reads the Host or holds something for the request, which a refused
+    Host must never reach. First of all where there is no Host check."""
+    hooks = app.before_request_funcs.setdefault(None, [])
+    check = app.extensions.get(_HOST_CHECK)
+    position = hooks.index(check) + 1 if check in hooks else 0
+    hooks.insert(position, hook)
 
 
 def _as_path(redirect: RequestRedirect) -> RequestRedirect:

@@ -33,6 +33,7 @@ from flask import Flask, g, request
 from werkzeug.exceptions import Forbidden, ServiceUnavailable
 
 from .settings import Settings
+from .trusted_hosts import insert_after_host_check
 from .websocket_guard import (
     NO_SPARE_THREAD,
     RETRY_AFTER,
@@ -99,8 +100,8 @@ def init_websockets(app: Flask, settings: Settings) -> None:
         if watched is not None:
             sockets.discard(watched)
 
-    # Right after the Host check (trusted_hosts.py), before the app's own hooks.
-    app.before_request_funcs.setdefault(None, []).insert(1, admit_websocket)
+    # Right after the Host check, before the app's own hooks.
+    insert_after_host_check(app, admit_websocket)
     app.teardown_request(release_websocket)
 
 

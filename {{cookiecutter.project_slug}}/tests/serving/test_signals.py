@@ -44,7 +44,7 @@ from types import SimpleNamespace
 
 import pytest
 from harness import reliability
-from harness.http import wait_for, wait_for_health
+from harness.http import free_port, wait_for, wait_for_health
 from harness.processes import worker_pids
 from harness.servers import PROJECT
 
@@ -152,8 +152,13 @@ def report(scenario: str, since: str, worker_class: str, signum: int, stops: lis
 
 
 def stop_a_process_at(start_gunicorn, worker_class: str, signum: int, delay: int):
-    """Start a master, send `signum` `delay` ms after it caught SIGTERM: (took, code)."""
-    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class})
+    """Start a master, send `signum` `delay` ms after it caught SIGTERM: (took, code).
+
+    With metrics on: the folder the master makes for them early in its start is gone
+    after a stop at any instant (a stop before gunicorn's handlers left it in /tmp).
+    """
+    metrics_port = str(free_port())
+    server = start_gunicorn({"GUNICORN_WORKER_CLASS": worker_class, "METRICS_PORT": metrics_port})
     pid = server.process.pid
     # start.py installs SIGTERM's handler after SIGINT's: both are in place.
     wait_for(lambda: catches(pid, signal.SIGTERM), 20, "start.py's handlers", 0.001)
@@ -163,6 +168,7 @@ def stop_a_process_at(start_gunicorn, worker_class: str, signum: int, delay: int
     code = server.process.wait(timeout=15)
     took = time.monotonic() - signalled
     assert not non_json(server.lines()), (delay, server.lines())
+    assert not list(server.temp.iterdir()), (delay, "left in its temporary folder")
     return took, code
 
 
@@ -341,6 +347,31 @@ def test_a_signal_queued_before_post_fork_exits_the_worker_at_once(post_fork):
     server.SIG_QUEUE.put_nowait(signal.SIGTERM)
     with pytest.raises(Exited):
         post_fork(server, fake_worker()[0])
+
+
+def test_a_stop_signal_while_gevent_patches_exits_the_worker_at_once(post_fork, monkeypatch):
+    # The gevent worker patches the standard library before gunicorn installs the
+    # worker's handlers. A SIGTERM there once only set a flag, and the worker loaded
+    # the whole app before it stopped: 5 s for a stop, in a CI run under load.
+    from gunicorn.config import Config
+
+    from {{ cookiecutter.package_name }}.serving.gevent_worker import DrainingGeventWorker
+
+    class StillBooting(Exception):
+        """Raised where the signal did not end the worker."""
+
+    def patch(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise StillBooting
+
+    monkeypatch.setattr(DrainingGeventWorker, "patch", patch)
+    worker = DrainingGeventWorker(1, os.getpid(), [], None, 30, Config(), None)
+    try:
+        post_fork(SimpleNamespace(SIG_QUEUE=queue.SimpleQueue()), worker)
+        with pytest.raises(Exited):
+            worker.init_process()
+    finally:
+        worker.tmp.close()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT])

@@ -22,11 +22,11 @@ other connection waits with it.
 With a listening socket of its own (worker_listeners.py) it accepts every
 waiting connection at each wakeup, not one, and takes every connection still
 queued when it stops before it closes the socket (the kernel resets those).
-It also keeps a SIGTERM that arrives while the worker boots (gunicorn patches the
-standard library before installing the worker's signal handlers, and until then
-the handler inherited from the master swallows the signal), and makes a timeout
-abort end the process: gunicorn raises SystemExit in whichever greenlet runs,
-where the request handler catches it and the worker lingers on.
+It makes a timeout abort end the process: gunicorn raises SystemExit in whichever
+greenlet runs, where the request handler catches it and the worker lingers on.
+A SIGTERM while it boots (gevent patches the standard library before gunicorn
+installs the worker's handlers) exits at once: server_hooks.post_fork's handler
+is in place from the fork on, and this class leaves it there.
 Its error pages carry the security headers and a request id (error_pages.py).
 Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=gevent.
 """
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import sys
 
@@ -125,10 +124,6 @@ class DrainingGeventWorker(ErrorPages, GeventWorker):
         self._closing: set[socket.socket] = set()  # sent their FIN while stopping
         self._listener_names: dict[int, object] = {}  # id of a listening socket: its address
 
-    def init_process(self) -> None:
-        signal.signal(signal.SIGTERM, self._exit_while_booting)
-        super().init_process()  # patches, installs the real handlers, then serves
-
     def run(self) -> None:
         if self.cfg.reuse_port:
             # gunicorn builds its servers from this module global; the change only
@@ -136,9 +131,6 @@ class DrainingGeventWorker(ErrorPages, GeventWorker):
             ggevent.StreamServer = _GreedyStreamServer
         self._listener_names = {id(listener): listener.getsockname() for listener in self.sockets}
         super().run()
-
-    def _exit_while_booting(self, sig, frame) -> None:
-        self.alive = False  # run() then stops at once
 
     def handle_abort(self, sig, frame) -> None:
         # SIGABRT: the master saw no heartbeat for GUNICORN_TIMEOUT (a request

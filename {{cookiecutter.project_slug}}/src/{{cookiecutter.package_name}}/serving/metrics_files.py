@@ -7,11 +7,12 @@ client reads that variable when it is first imported, so the start command sets 
 (prepare_directory), before gunicorn or the app imports anything, to a new folder
 under the temporary folder (/tmp/PACKAGE-metrics-XXXXXXXX; in the image /tmp is
 where a read-only root gets its tmpfs), made by this boot, so by its UID and empty,
-and removed when the master exits. A folder named in PROMETHEUS_MULTIPROC_DIR (a
-Kubernetes memory volume, say) is used instead, and its `*.db` files are removed
-first: counts left by an earlier run belong to processes that no longer exist, and
-would be added to this one's. Only the serving command sets it: `release`,
-`manage` and the app's tests keep prometheus_client's single-process mode.
+and removed when the master exits (a SIGKILL leaves it: nothing runs then). A folder
+named in PROMETHEUS_MULTIPROC_DIR (a Kubernetes memory volume, say) is used instead,
+and its `*.db` files are removed first: counts left by an earlier run belong to
+processes that no longer exist, and would be added to this one's. Only the serving
+command sets it: `release`, `manage` and the app's tests keep prometheus_client's
+single-process mode.
 
 When a worker exits the master (worker_exits.py) calls `archive_worker()`: its
 `live*` gauge files go (prometheus_client's mark_process_dead), and its counters,
@@ -50,7 +51,9 @@ _FOLDED = ("counter", "histogram", "summary")
 ARCHIVE = "{}_archive.db"
 
 # The folder this master made (and removes at exit); None when the environment named it.
+# Its pid too: a worker inherits both, and must never remove the folder.
 _made: Path | None = None
+_made_by: int | None = None
 # Prepared in this process already (start.py, then gunicorn_config.py, which a plain
 # `gunicorn` runs alone): once.
 _prepared: Path | None = None
@@ -79,7 +82,7 @@ def prepare_directory(package: str) -> Path:
 
     Raises OSError when the folder cannot be made or emptied.
     """
-    global _made, _prepared
+    global _made, _made_by, _prepared
     if _prepared is not None:
         return _prepared
     named = os.environ.get(VARIABLE, "").strip()
@@ -91,15 +94,19 @@ def prepare_directory(package: str) -> Path:
                 stale.unlink()
     else:
         folder = Path(tempfile.mkdtemp(prefix=f"{package}-metrics-"))
-        _made = folder
+        _made, _made_by = folder, os.getpid()
     os.environ[VARIABLE] = str(folder)
     _prepared = folder
     return folder
 
 
 def remove_made_directory() -> None:
-    """At the master's exit: remove the temporary folder prepare_directory made."""
-    if _made is not None:
+    """At the master's exit: remove the temporary folder prepare_directory made.
+
+    From gunicorn's on_exit hook, or from start.exit_now when a stop comes before
+    gunicorn's handlers; in any other process (a worker) it does nothing.
+    """
+    if _made is not None and os.getpid() == _made_by:
         shutil.rmtree(_made, ignore_errors=True)
 
 

@@ -63,8 +63,12 @@ def exit_now(signum: int | None = None, frame: object = None) -> None:
 
     os._exit, not SystemExit: raised from a handler, SystemExit can land in a weakref
     callback or a __del__ (import machinery has both), where Python prints "Exception
-    ignored" and carries on booting.
+    ignored" and carries on booting. The master removes the metrics' folder it made,
+    which gunicorn's on_exit hook does on every later stop; a worker leaves it.
     """
+    files = sys.modules.get(f"{__package__}.metrics_files")  # imported: it may have made one
+    if files is not None:
+        files.remove_made_directory()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a write it interrupted: exiting anyway
             stream.flush()

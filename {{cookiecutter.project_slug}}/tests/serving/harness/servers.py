@@ -29,6 +29,10 @@ class Gunicorn:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = tmp_path / f"gunicorn-{self.port}.log"
+        # Its temporary folder: the fixture's SIGKILL leaves what the master made there
+        # (the metrics' folder) in the test's tmp_path, not in the machine's /tmp.
+        self.temp = tmp_path / f"tmp-{self.port}"
+        self.temp.mkdir()
         full_env = {
             **os.environ,
             "HOST": "127.0.0.1",
@@ -39,6 +43,7 @@ class Gunicorn:
             ),
             # Its own data folder and secrets, never the developer's.
             **app_environment(tmp_path / f"data-{self.port}"),
+            "TMPDIR": str(self.temp),
             **env,
         }
         # The count wait_for_workers() waits for (a bad value never boots any).

@@ -1,10 +1,11 @@
 """A guard on the gunicorn internals that the worker subclasses rely on.
 
-gthread_worker.py and gevent_worker.py subclass gunicorn's ThreadWorker and
-GeventWorker and use names gunicorn keeps private; those moved in 24.0, 25.2, 26.0,
-27.0 and 27.0.1. So gunicorn is pinned exactly (pyproject.toml), Dependabot proposes
-each new release as a pull request, and on that pull request this module fails with
-the subclass and the internal it relies on, before anything breaks in production:
+gthread_worker.py, gevent_worker.py and sync_worker.py subclass gunicorn's
+ThreadWorker, GeventWorker and SyncWorker and use names gunicorn keeps private;
+those moved in 24.0, 25.2, 26.0, 27.0 and 27.0.1. So gunicorn is pinned exactly
+(pyproject.toml), Dependabot proposes each new release as a pull request, and on that
+pull request this module fails with the subclass and the internal it relies on, before
+anything breaks in production:
 
 - the pin must be the release this guard was written for (GUARDED), so an upgrade
   makes someone re-read gunicorn's gthread.py and ggevent.py against the subclasses;
@@ -40,7 +41,7 @@ import gevent.server
 import pytest
 from gunicorn import util
 from gunicorn.config import Config
-from gunicorn.workers import base, base_async, ggevent, gthread
+from gunicorn.workers import base, base_async, ggevent, gthread, sync
 
 # The gunicorn release whose internals the subclasses were last checked against.
 GUARDED = "27.0.1"
@@ -158,6 +159,11 @@ OVERRIDES = [
     ),
 ]
 
+# The sync worker's loop for several listening sockets (sync_worker.py).
+OVERRIDES += [
+    (sync_worker.ErrorPagesSyncWorker, sync.SyncWorker, "run_for_multiple", ["self", "timeout"]),
+]
+
 # The mixin every worker class takes first (error_pages.py), on gunicorn's base Worker.
 OVERRIDES += [
     (error_pages.ErrorPages, base.Worker, "init_process", ["self"]),
@@ -187,6 +193,7 @@ def test_overridden_methods_keep_their_signature(subclass, gunicorns, method, ex
         (HeaderBufferingThreadWorker, gthread.ThreadWorker),
         (gthread_worker._BufferingConn, gthread.TConn),
         (DrainingGeventWorker, ggevent.GeventWorker),
+        (sync_worker.ErrorPagesSyncWorker, sync.SyncWorker),
     ],
 )
 def test_every_override_is_guarded(subclass, gunicorns):
@@ -386,6 +393,25 @@ def test_gevent_worker_builds_its_servers_from_the_module_global():
         assert name in used, relies(GEVENT, "GeventWorker.run", expected)
     assert isinstance(gevent.server.StreamServer.max_accept, int)
     assert issubclass(gevent_worker._GreedyStreamServer, gevent.server.StreamServer)
+
+
+def test_the_sync_loop_for_several_sockets_uses_what_it_did():
+    subclass = "ErrorPagesSyncWorker"
+    assert "run_for_multiple" in names_used(sync.SyncWorker.run), relies(
+        subclass, "SyncWorker.run", "runs run_for_multiple(timeout) with more than one socket"
+    )
+    assert parameters(sync.SyncWorker.wait) == ["self", "timeout"], relies(
+        subclass, "SyncWorker.wait", "wait(timeout): select()'s ready sockets, or None"
+    )
+    assert {"select", "StopWaiting"} <= names_used(sync.SyncWorker.wait), relies(
+        subclass, "SyncWorker.wait", "selects, and raises StopWaiting when it must stop"
+    )
+    assert parameters(sync.SyncWorker.accept) == ["self", "listener"], relies(
+        subclass, "SyncWorker.accept", "accept(listener) serves one connection"
+    )
+    assert parameters(sync.SyncWorker.is_parent_alive) == ["self"], relies(
+        subclass, "SyncWorker.is_parent_alive", "is_parent_alive(): False once orphaned"
+    )
 
 
 def test_gevent_worker_signals_come_from_the_base_worker():

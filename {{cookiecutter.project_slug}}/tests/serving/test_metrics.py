@@ -9,6 +9,7 @@ answers /metrics alone, and /metrics on the main port needs METRICS_TOKEN.
 
 import os
 import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -208,3 +209,30 @@ def test_the_metrics_port_answers_metrics_alone_and_the_main_port_needs_the_toke
     # A Host header cannot make the main port pass for the metrics port.
     spoofed = {"Host": f"127.0.0.1:{metrics_base.rpartition(':')[2]}"}
     assert requests.get(main, headers=spoofed, timeout=5).status_code == 404
+
+
+def test_a_sync_worker_kept_busy_on_the_main_port_still_answers_a_scrape(start_gunicorn, tmp_path):
+    # One sync worker, and a connection always waiting on its main port: it accepts from
+    # the sockets one select() found ready, and looks at every socket again within
+    # RESELECT_SECONDS (sync_worker.py). Were the metrics port never looked at again,
+    # each scrape would wait for the whole load (minutes) and time out.
+    server = start(start_gunicorn, "sync", tmp_path / "metrics", WEB_CONCURRENCY="1")
+    stop, answered = threading.Event(), []
+
+    def keep_busy() -> None:
+        for number in range(5000):  # bounded: about two minutes at most
+            if stop.is_set():
+                return
+            requests.get(f"{server.url}/items/{number}?hold=0.005", timeout=10)
+            answered.append(number)
+
+    with ThreadPoolExecutor(4) as pool:
+        loads = [pool.submit(keep_busy) for _ in range(4)]
+        try:
+            wait_for(lambda: len(answered) >= 20, 10, "the main port busy")
+            for _ in range(5):
+                assert counted(server) > 0  # the scrape answered within its timeout (5 s)
+        finally:
+            stop.set()
+        for load in loads:
+            load.result()

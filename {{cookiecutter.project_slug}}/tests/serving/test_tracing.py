@@ -386,3 +386,53 @@ def test_the_span_is_named_by_its_rule_unless_your_code_named_it(traced):
     (renamed,) = traced("/items/7", rule="/items/<int:item>", view=rename)
     assert renamed.name == "load the basket"
     assert renamed.attributes["http.route"] == "/basket"
+
+
+def test_the_requests_baggage_and_parent_are_current_while_the_view_runs(traced):
+    from opentelemetry import baggage, trace
+
+    seen = {}
+
+    def view():
+        seen["baggage"] = baggage.get_baggage("tenant")
+        seen["trace_id"] = trace.get_current_span().get_span_context().trace_id
+
+    (span,) = traced(
+        "/items/7",
+        view=view,
+        HTTP_TRACEPARENT="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        HTTP_BAGGAGE="tenant=blue",
+    )
+    assert seen == {"baggage": "blue", "trace_id": 0x0AF7651916CD43DD8448EB211C80319C}
+    assert span.parent.span_id == 0xB7AD6B7169203331
+
+
+@pytest.mark.parametrize(
+    "name", ["always_on", "always_off", "parentbased_always_on", "parentbased_always_off"]
+)
+def test_a_span_with_no_parent_is_sampled_as_the_sampler_says(name):
+    # Where the sampler always says the same for a span with no parent, ServerSpans
+    # decides without asking it (tracing._root_sampled); with a parent it asks.
+    from opentelemetry import context, trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from {{ cookiecutter.package_name }}.serving import tracing
+    from {{ cookiecutter.package_name }}.serving.server_span import ServerSpans
+
+    provider = TracerProvider(sampler=tracing._sampler(name, 1.0), shutdown_on_exit=False)
+    spans = ServerSpans(provider, None, "test", tracing._root_sampled(name))
+    sdk = provider.get_tracer("test")
+    remote = trace.set_span_in_context(
+        trace.NonRecordingSpan(
+            SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        )
+    )
+    for parent in (None, context.Context(), remote):
+        ours = spans.start("GET", parent, {})
+        theirs = sdk.start_span("GET", context=parent or context.Context())
+        assert ours.is_recording() == theirs.is_recording(), (name, parent)
+        assert (
+            ours.get_span_context().trace_flags.sampled
+            == theirs.get_span_context().trace_flags.sampled
+        ), (name, parent)

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from time import time_ns
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, SpanLimits
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
@@ -45,6 +46,9 @@ from opentelemetry.trace.status import Status, StatusCode
 log = logging.getLogger(__name__)
 
 _SCALARS = (str, bool, int, float)
+_SAMPLED, _NOT_SAMPLED = TraceFlags(TraceFlags.SAMPLED), TraceFlags(TraceFlags.DEFAULT)
+# The sampler's parent context when the request named none: empty, never the current one.
+_NO_CONTEXT = Context()
 # OTLP's integers are 64-bit: a larger one would not encode (the SDK's encoder drops it
 # at export, with an error).
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -54,8 +58,13 @@ class ServerSpans:
     """Makes this worker's server spans: the provider's sampler, id generator, limits
     and resource, and the processor they end into (tracing.start_worker_tracing)."""
 
-    def __init__(self, provider, processor, scope_name: str) -> None:
+    def __init__(self, provider, processor, scope_name: str, root_sampled: bool | None = None):
         self.sampler = provider.sampler
+        # Whether a span with no parent is sampled, where the sampler always says the same
+        # for it (always_on, always_off, with or without parentbased_): most requests
+        # name no parent, and asking the sampler made three objects and looked the parent
+        # up three times. None: ask it each time (traceidratio decides by the trace id).
+        self.root_sampled = root_sampled
         self.ids = provider.id_generator
         self.resource = provider.resource
         self.processor = processor
@@ -68,32 +77,44 @@ class ServerSpans:
 
     def start(self, name: str, parent_context, attributes: dict[str, str]) -> trace.Span:
         """A span named `name` under the span in `parent_context` (extracted from the
-        request's headers), with `attributes` (strings): recording if the sampler says
-        so, else a NonRecordingSpan that still carries ids for the log lines, as the
-        SDK makes them."""
-        parent = trace.get_current_span(parent_context).get_span_context()
-        if not parent.is_valid:
-            parent = None
+        request's headers; None when none of the propagator's headers came), with
+        `attributes` (strings): recording if the sampler says so, else a
+        NonRecordingSpan that still carries ids for the log lines, as the SDK makes them."""
+        parent = None
+        if parent_context is not None:
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if not parent.is_valid:
+                parent = None
+        if parent is None and self.root_sampled is not None:
             trace_id = self.ids.generate_trace_id()
+            sampled = recording = self.root_sampled
+            trace_state = None
+            kept = attributes  # what the built-in samplers give back when they sample
         else:
-            trace_id = parent.trace_id
-        decision = self.sampler.should_sample(
-            parent_context, trace_id, name, SpanKind.SERVER, attributes
-        )
-        sampled = decision.decision.is_sampled()
+            trace_id = parent.trace_id if parent is not None else self.ids.generate_trace_id()
+            decision = self.sampler.should_sample(
+                parent_context if parent_context is not None else _NO_CONTEXT,
+                trace_id,
+                name,
+                SpanKind.SERVER,
+                attributes,
+            )
+            sampled = decision.decision.is_sampled()
+            recording = decision.decision.is_recording()
+            trace_state = decision.trace_state
+            kept = decision.attributes
         context = SpanContext(
             trace_id,
             self.ids.generate_span_id(),
             is_remote=False,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT),
-            trace_state=decision.trace_state,
+            trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
+            trace_state=trace_state,
         )
-        if not decision.decision.is_recording():
+        if not recording:
             return trace.NonRecordingSpan(context)
         span = ServerSpan(self, name, context, parent)
         # The sampler's attributes are the span's, as in the SDK: the built-in samplers
         # (the only ones tracing_settings.py allows) give back the request's strings.
-        kept = decision.attributes
         if self.max_value_length is None and len(kept) <= self.max_attributes:
             span.attributes = dict(kept)  # strings, none too long: nothing to check
         else:

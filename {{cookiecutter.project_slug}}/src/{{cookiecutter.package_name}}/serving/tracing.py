@@ -136,7 +136,8 @@ class TracingMiddleware:
             span = self.tracer.start_span(
                 method, context=parent, kind=SpanKind.SERVER, attributes=attributes
             )
-        token = context.attach(trace.set_span_in_context(span))
+        # On the extracted context, so the request's baggage is current too.
+        token = context.attach(trace.set_span_in_context(span, parent))
         # Unsampled too: its log lines carry its ids, with trace_sampled false.
         note = environ.get(ROUTE_KEY)
         ids_token = _bind_ids(span, note, self.config.get("GOOGLE_CLOUD_PROJECT"))
@@ -202,10 +203,10 @@ def _bind_ids(span, note, project: str | None):
 
 
 def _parent(environ):
-    """The parent the request's headers name, as the global propagator reads them
-    (W3C traceparent and baggage by default, or OTEL_PROPAGATORS'), or the empty
-    context when none of its headers came: most requests, and extracting nothing
-    costs a request some 3 µs."""
+    """The context the request's headers carry, as the global propagator reads them
+    (W3C traceparent and baggage by default, or OTEL_PROPAGATORS'), or None when none
+    of its headers came: most requests, and extracting nothing costs a request some
+    3 µs."""
     propagator = propagate.get_global_textmap()
     keys = _HEADER_KEYS.get(propagator)
     if keys is None:
@@ -217,12 +218,11 @@ def _parent(environ):
     for key in keys:
         if key in environ:
             return propagate.extract(environ, getter=_GETTER)
-    return _EMPTY
+    return None
 
 
 # Each propagator's headers, as environ keys; a propagator that names none reads all.
 _HEADER_KEYS: dict = {}
-_EMPTY = context.Context()
 
 
 def start_worker_tracing(settings: Settings) -> None:
@@ -252,7 +252,9 @@ def start_worker_tracing(settings: Settings) -> None:
     trace.set_tracer_provider(provider)
     global _provider, _server_spans
     _provider = provider
-    _server_spans = ServerSpans(provider, processor, __name__)
+    _server_spans = ServerSpans(
+        provider, processor, __name__, _root_sampled(settings.tracing.sampler)
+    )
 
 
 def _exporter_class():
@@ -328,6 +330,12 @@ def stop_worker_tracing(graceful_timeout: float) -> None:
             "or unreachable); the worker exits without them",
             min(FLUSH_SECONDS, graceful_timeout / 2),
         )
+
+
+def _root_sampled(name: str) -> bool | None:
+    """Whether the sampler `name` samples a span with no parent, where it always says
+    the same; None where it decides by the trace id (traceidratio)."""
+    return {"always_on": True, "always_off": False}.get(name.removeprefix("parentbased_"))
 
 
 def _sampler(name: str, ratio: float):

@@ -309,6 +309,22 @@ def test_a_stop_signal_sent_as_the_master_forks_reaches_the_worker():
     assert still_blocked == "False", "the master's stop signals stayed blocked after a fork"
 
 
+def test_a_stop_in_the_instant_the_metrics_module_is_imported_exits_all_the_same(monkeypatch):
+    # A SIGTERM can land while serving/metrics_files.py is being imported: the module is
+    # in sys.modules, not whole yet. exit_now looked for its folder there and raised
+    # (an AttributeError's traceback instead of a quiet exit, in a test run under load).
+    import types
+
+    from {{ cookiecutter.package_name }}.serving import start
+
+    exits = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    partial = types.ModuleType("{{ cookiecutter.package_name }}.serving.metrics_files")
+    monkeypatch.setitem(sys.modules, partial.__name__, partial)
+    start.exit_now()
+    assert exits == [0]
+
+
 class Exited(Exception):
     """Raised in place of os._exit(0), so the test process lives on."""
 

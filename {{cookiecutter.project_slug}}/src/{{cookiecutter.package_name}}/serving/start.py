@@ -66,9 +66,11 @@ def exit_now(signum: int | None = None, frame: object = None) -> None:
     ignored" and carries on booting. The master removes the metrics' folder it made,
     which gunicorn's on_exit hook does on every later stop; a worker leaves it.
     """
-    files = sys.modules.get(f"{__package__}.metrics_files")  # imported: it may have made one
-    if files is not None:
-        files.remove_made_directory()
+    # Only once imported may it have made one; a signal can land in that import, where
+    # the module is not whole yet. Nothing here may keep the process from exiting.
+    files = sys.modules.get(f"{__package__}.metrics_files")
+    with contextlib.suppress(Exception):
+        getattr(files, "remove_made_directory", lambda: None)()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a write it interrupted: exiting anyway
             stream.flush()

@@ -8,7 +8,8 @@ pull request this module fails with the subclass and the internal it relies on, 
 anything breaks in production:
 
 - the pin must be the release this guard was written for (GUARDED), so an upgrade
-  makes someone re-read gunicorn's gthread.py and ggevent.py against the subclasses;
+  makes someone re-read gunicorn's gthread.py, ggevent.py and sync.py against the
+  subclasses;
 - each internal the subclasses use must exist, with the signature they expect;
 - gunicorn's own worker tests from that release's sdist must pass with the subclasses
   in place of gunicorn's classes, but for the ones listed in DESELECTED.
@@ -109,8 +110,9 @@ def test_gunicorn_is_pinned_to_the_guarded_release():
     pinned = pinned_gunicorn()
     assert pinned == GUARDED, (
         f"pyproject.toml pins gunicorn {pinned}, this guard was written for {GUARDED}: read "
-        "gunicorn's workers/gthread.py and workers/ggevent.py changes against "
-        "serving/gthread_worker.py and serving/gevent_worker.py, then update GUARDED"
+        "gunicorn's workers/gthread.py, workers/ggevent.py and workers/sync.py changes "
+        "against serving/gthread_worker.py, serving/gevent_worker.py and "
+        "serving/sync_worker.py, then update GUARDED"
     )
     for lock in sorted(PROJECT.glob("requirements*.txt")):
         locked = re.search(r"^gunicorn==(\S+)", lock.read_text(), re.MULTILINE)
@@ -399,6 +401,9 @@ def test_the_sync_loop_for_several_sockets_uses_what_it_did():
     subclass = "ErrorPagesSyncWorker"
     assert "run_for_multiple" in names_used(sync.SyncWorker.run), relies(
         subclass, "SyncWorker.run", "runs run_for_multiple(timeout) with more than one socket"
+    )
+    assert "setblocking" in names_used(sync.SyncWorker.run), relies(
+        subclass, "SyncWorker.run", "makes the listeners non-blocking: accept() says EAGAIN"
     )
     assert parameters(sync.SyncWorker.wait) == ["self", "timeout"], relies(
         subclass, "SyncWorker.wait", "wait(timeout): select()'s ready sockets, or None"

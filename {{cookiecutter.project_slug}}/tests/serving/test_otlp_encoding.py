@@ -48,7 +48,8 @@ def make_spans(monkeypatch=None, **limits: str) -> tuple[ServerSpans, Ended]:
         resource=Resource.create({"service.name": "encoding-test", "service.version": "1"})
     )
     ended = Ended()
-    return ServerSpans(provider, ended, "tests.encoding"), ended
+    # The default sampler (parentbased_always_on), decided as start_worker_tracing's.
+    return ServerSpans(provider, ended, "tests.encoding", root_sampled=True), ended
 
 
 def both_ways(spans: ServerSpans, ended: list) -> tuple:

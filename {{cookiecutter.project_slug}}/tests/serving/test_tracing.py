@@ -311,7 +311,10 @@ def traced(monkeypatch):
     provider = TracerProvider(shutdown_on_exit=False)
     # What start_worker_tracing() makes in a worker.
     monkeypatch.setattr(
-        tracing, "_server_spans", ServerSpans(provider, SimpleSpanProcessor(kept), "test")
+        tracing,
+        "_server_spans",
+        # The default sampler (parentbased_always_on), decided as start_worker_tracing's.
+        ServerSpans(provider, SimpleSpanProcessor(kept), "test", root_sampled=True),
     )
 
     def call(path, excluded=(), status="200 OK", query="", rule=None, view=None, **environ):
@@ -410,29 +413,52 @@ def test_the_requests_baggage_and_parent_are_current_while_the_view_runs(traced)
 @pytest.mark.parametrize(
     "name", ["always_on", "always_off", "parentbased_always_on", "parentbased_always_off"]
 )
-def test_a_span_with_no_parent_is_sampled_as_the_sampler_says(name):
+def test_a_span_is_sampled_as_the_sampler_says_and_it_is_asked_only_with_a_parent(name):
     # Where the sampler always says the same for a span with no parent, ServerSpans
     # decides without asking it (tracing._root_sampled); with a parent it asks.
     from opentelemetry import context, trace
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import SpanContext, TraceFlags
+    from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 
     from {{ cookiecutter.package_name }}.serving import tracing
     from {{ cookiecutter.package_name }}.serving.server_span import ServerSpans
 
     provider = TracerProvider(sampler=tracing._sampler(name, 1.0), shutdown_on_exit=False)
     spans = ServerSpans(provider, None, "test", tracing._root_sampled(name))
+    asked = []
+    sampler = spans.sampler
+
+    class Spy:
+        def should_sample(self, *args, **kwargs):
+            asked.append(args)
+            return sampler.should_sample(*args, **kwargs)
+
+    spans.sampler = Spy()
     sdk = provider.get_tracer("test")
-    remote = trace.set_span_in_context(
-        trace.NonRecordingSpan(
-            SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+
+    def remote(flags: int, state=None):
+        parent = SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(flags), trace_state=state)
+        return trace.set_span_in_context(trace.NonRecordingSpan(parent))
+
+    parents = {
+        "none": None,
+        "empty": context.Context(),
+        "sampled": remote(TraceFlags.SAMPLED),
+        "unsampled": remote(TraceFlags.DEFAULT),
+        "random, with state": remote(
+            TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID, TraceState([("vendor", "v")])
+        ),
+    }
+    for label, parent in parents.items():
+        asked.clear()
+        span = spans.start("GET", parent, {"url.path": "/"})
+        theirs = sdk.start_span(
+            "GET", context=parent or context.Context(), attributes={"url.path": "/"}
         )
-    )
-    for parent in (None, context.Context(), remote):
-        ours = spans.start("GET", parent, {})
-        theirs = sdk.start_span("GET", context=parent or context.Context())
-        assert ours.is_recording() == theirs.is_recording(), (name, parent)
-        assert (
-            ours.get_span_context().trace_flags.sampled
-            == theirs.get_span_context().trace_flags.sampled
-        ), (name, parent)
+        ours, their_context = span.get_span_context(), theirs.get_span_context()
+        assert span.is_recording() == theirs.is_recording(), (name, label)
+        if span.is_recording():
+            assert dict(span.attributes) == dict(theirs.attributes), (name, label)
+        assert int(ours.trace_flags) == int(their_context.trace_flags), (name, label)
+        assert ours.trace_state == their_context.trace_state, (name, label)
+        assert (len(asked) == 1) == (label not in ("none", "empty")), (name, label, asked)

@@ -7,7 +7,7 @@ client reads that variable when it is first imported, so the start command sets 
 (prepare_directory), before gunicorn or the app imports anything, to a new folder
 under the temporary folder (/tmp/PACKAGE-metrics-XXXXXXXX; in the image /tmp is
 where a read-only root gets its tmpfs), made by this boot, so by its UID and empty,
-and removed when the master exits (a SIGKILL leaves it: nothing runs then). A folder
+and removed when the master exits, however it exits but by SIGKILL. A folder
 named in PROMETHEUS_MULTIPROC_DIR (a Kubernetes memory volume, say) is used instead,
 and its `*.db` files are removed first: counts left by an earlier run belong to
 processes that no longer exist, and would be added to this one's. Only the serving
@@ -32,10 +32,12 @@ workers in its main loop.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -93,20 +95,30 @@ def prepare_directory(package: str) -> Path:
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
     else:
-        folder = Path(tempfile.mkdtemp(prefix=f"{package}-metrics-"))
-        _made, _made_by = folder, os.getpid()
+        # No stop between making the folder and noting it (start.exit_now removes what is
+        # noted): the stop signals wait the few microseconds, then arrive.
+        stops = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            folder = Path(tempfile.mkdtemp(prefix=f"{package}-metrics-"))
+            _made, _made_by = folder, os.getpid()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, stops)
+        # An exit that skips gunicorn's on_exit (a port it cannot bind, an error in its
+        # arbiter) removes it too.
+        atexit.register(remove_made_directory)
     os.environ[VARIABLE] = str(folder)
     _prepared = folder
     return folder
 
 
-def remove_made_directory() -> None:
+def remove_made_directory(in_master: bool = False) -> None:
     """At the master's exit: remove the temporary folder prepare_directory made.
 
-    From gunicorn's on_exit hook, or from start.exit_now when a stop comes before
-    gunicorn's handlers; in any other process (a worker) it does nothing.
+    From gunicorn's on_exit hook (`in_master`: gunicorn runs it in the master alone,
+    whose pid `--daemon` changed), from start.exit_now when a stop comes before
+    gunicorn's handlers, or at exit; in any other process (a worker) it does nothing.
     """
-    if _made is not None and os.getpid() == _made_by:
+    if _made is not None and (in_master or os.getpid() == _made_by):
         shutil.rmtree(_made, ignore_errors=True)
 
 

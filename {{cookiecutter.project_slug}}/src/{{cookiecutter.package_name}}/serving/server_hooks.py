@@ -335,4 +335,4 @@ def on_exit(server):
     """The master's last step: remove the metrics' temporary folder, if it made one."""
     from .metrics_files import remove_made_directory
 
-    remove_made_directory()
+    remove_made_directory(in_master=True)

@@ -46,7 +46,15 @@ from opentelemetry.trace.status import Status, StatusCode
 log = logging.getLogger(__name__)
 
 _SCALARS = (str, bool, int, float)
-_SAMPLED, _NOT_SAMPLED = TraceFlags(TraceFlags.SAMPLED), TraceFlags(TraceFlags.DEFAULT)
+# The span's trace flags by (sampled, random trace id), made once: W3C's random flag as
+# the SDK sets it, from the id generator for a root, else from the parent.
+_FLAGS = {
+    (sampled, random): TraceFlags(
+        (TraceFlags.SAMPLED if sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random else 0)
+    )
+    for sampled in (False, True)
+    for random in (False, True)
+}
 # The sampler's parent context when the request named none: empty, never the current one.
 _NO_CONTEXT = Context()
 # OTLP's integers are 64-bit: a larger one would not encode (the SDK's encoder drops it
@@ -66,6 +74,7 @@ class ServerSpans:
         # up three times. None: ask it each time (traceidratio decides by the trace id).
         self.root_sampled = root_sampled
         self.ids = provider.id_generator
+        self.random_ids = self.ids.is_trace_id_random()
         self.resource = provider.resource
         self.processor = processor
         self.scope = InstrumentationScope(scope_name)
@@ -107,7 +116,9 @@ class ServerSpans:
             trace_id,
             self.ids.generate_span_id(),
             is_remote=False,
-            trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
+            trace_flags=_FLAGS[
+                sampled, self.random_ids if parent is None else parent.trace_flags.random_trace_id
+            ],
             trace_state=trace_state,
         )
         if not recording:

@@ -4,12 +4,12 @@ id, and one loop that does less per request when it listens on two sockets.
 gunicorn's sync worker serves one request at a time and has no event loop to fix.
 With one listening socket it accepts while connections wait and selects only when none
 does. With two (METRICS_PORT's beside the main one) it ran another loop: a select()
-and a getppid() before every accept, two system calls a request, about 13 µs of 450 on
-/ping (bench/cost.py, py-spy), so turning metrics on cost a sync worker twice what it
-costs a gthread one. run_for_multiple here runs as the loop for one does: it accepts
-from the sockets select() found ready, in turns, until none has a connection waiting,
-and selects again at least every RESELECT_SECONDS, so a scrape of the metrics port is
-never starved by a busy main port.
+and a getppid() before every accept, two system calls a request. Measured side by
+side, that loop made metrics cost a sync worker 11 to 26 µs a request more than this
+one does (docs/performance.md). run_for_multiple here runs as the loop for one does:
+it accepts from the sockets select() found ready, in turns, until none has a
+connection waiting, and selects again at least every RESELECT_SECONDS, so a scrape of
+the metrics port is never starved by a busy main port.
 Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=sync.
 """
 
@@ -23,8 +23,9 @@ from gunicorn.workers.sync import StopWaiting, SyncWorker
 from .error_pages import ErrorPages
 
 # How long the worker accepts from the sockets one select() found ready before it asks
-# again which are: the longest a connection to another socket (a scrape) waits behind
-# a main port that always has one waiting. One select per 50 ms costs nothing.
+# again which are: a connection to another socket (a scrape) waits this long behind a
+# main port that always has one waiting, plus the request in progress and one more.
+# One select per 50 ms costs nothing.
 RESELECT_SECONDS = 0.05
 # accept()'s "nothing waits now" (another worker took it; the client gave up).
 _NOTHING_WAITING = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED)

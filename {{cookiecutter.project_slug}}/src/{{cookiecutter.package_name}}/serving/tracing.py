@@ -119,7 +119,10 @@ class TracingMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in KNOWN_METHODS:
             method = "_OTHER"
+        # The request's context: what its headers carry, else empty. Never whatever is
+        # current in this thread (a test's span around its client call, say).
         parent = _parent(environ)
+        request_context = _EMPTY if parent is None else parent
         # The stable HTTP conventions' attributes, set if the sampler says yes (the
         # samplers tracing_settings.py allows read none of them). Not
         # network.protocol.version: gunicorn speaks HTTP/1.1 and little else (HTTP/2
@@ -134,10 +137,10 @@ class TracingMiddleware:
             span = _server_spans.start(method, parent, attributes)
         else:  # no provider in this process (the test client, `flask run`): the API's
             span = self.tracer.start_span(
-                method, context=parent, kind=SpanKind.SERVER, attributes=attributes
+                method, context=request_context, kind=SpanKind.SERVER, attributes=attributes
             )
-        # On the extracted context, so the request's baggage is current too.
-        token = context.attach(trace.set_span_in_context(span, parent))
+        # On the request's context, so the caller's baggage is current too.
+        token = context.attach(trace.set_span_in_context(span, request_context))
         # Unsampled too: its log lines carry its ids, with trace_sampled false.
         note = environ.get(ROUTE_KEY)
         ids_token = _bind_ids(span, note, self.config.get("GOOGLE_CLOUD_PROJECT"))
@@ -223,6 +226,7 @@ def _parent(environ):
 
 # Each propagator's headers, as environ keys; a propagator that names none reads all.
 _HEADER_KEYS: dict = {}
+_EMPTY = context.Context()
 
 
 def start_worker_tracing(settings: Settings) -> None:

@@ -6,10 +6,12 @@ import contextlib
 import http.client
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -67,6 +69,10 @@ def running(spec: ServerSpec, log_dir: Path) -> Iterator[Running]:
         "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT)]),
         **spec.env,
     }
+    # Its own temporary folder, removed after the SIGKILL below: what the master makes
+    # there (the metrics' folder) would otherwise stay in /tmp after every run.
+    temporary = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    env["TMPDIR"] = str(temporary)
     arguments = [a.replace("{port}", str(port)) for a in spec.arguments]
     with log.open("wb") as sink:
         started = time.monotonic()
@@ -86,6 +92,7 @@ def running(spec: ServerSpec, log_dir: Path) -> Iterator[Running]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=EXIT_TIMEOUT_SECONDS)
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def wait_until_workers_idle(server: Running, workers: int) -> None:

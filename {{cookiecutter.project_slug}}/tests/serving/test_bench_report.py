@@ -336,3 +336,25 @@ def test_the_sink_answers_and_counts_what_reaches_it():
         finally:
             connection.close()
     assert (sink.posts, sink.bytes, sink.paths) == (2, 4, {"/v1/traces"})
+
+
+def test_a_bench_server_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    # Bench servers are killed with SIGKILL, which leaves what their master made in its
+    # temporary folder (the metrics' folder): each gets one of its own, removed after.
+    import tempfile
+
+    from servers import ServerSpec, free_port, running
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    spec = ServerSpec(
+        "leaves nothing",
+        ["-m", "{{ cookiecutter.package_name }}", "bench.apps:service"],
+        {"METRICS_PORT": str(free_port()), "WEB_CONCURRENCY": "1"},
+    )
+    with running(spec, tmp_path) as server:
+        (made,) = temporary.iterdir()  # the server's own, holding the metrics' folder
+        assert any(made.glob("{{ cookiecutter.package_name }}-metrics-*")), list(made.iterdir())
+        assert server.process.poll() is None
+    assert list(temporary.iterdir()) == []

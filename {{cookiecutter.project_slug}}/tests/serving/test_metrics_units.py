@@ -104,6 +104,25 @@ def test_a_dead_workers_counts_are_folded_into_the_archive(tmp_path, monkeypatch
     assert archived == {key: 7.0, exit_key: 2.0}
 
 
+def test_a_worker_stopped_as_it_made_its_file_is_folded_without_error(tmp_path, monkeypatch):
+    # Stopped in that instant, the worker leaves its file empty, without the header
+    # prometheus_client reads first: the master's fold raised struct.error, and a stop
+    # ended in "Unhandled exception in main loop" and exit code 255 (a CI run).
+    monkeypatch.setenv(metrics_files.VARIABLE, str(tmp_path))
+    (tmp_path / "counter_103.db").write_bytes(b"")
+    (tmp_path / "histogram_103.db").write_bytes(b"\0\0")
+    exit_key = mmap_key("worker_exits", "worker_exits_total", ["reason"], ["stopped"], "help")
+    metrics_files.archive_worker(103, {exit_key: 1.0})
+    assert sorted(os.listdir(tmp_path)) == [".fold.lock", "counter_archive.db"]
+    archived = {
+        k: v
+        for k, v, _ts, _pos in MmapedDict.read_all_values_from_file(
+            str(tmp_path / "counter_archive.db")
+        )
+    }
+    assert archived == {exit_key: 1.0}
+
+
 def test_a_scrape_passes_over_a_file_a_worker_is_still_creating(tmp_path, monkeypatch):
     """A new worker's file exists, empty, before prometheus_client sizes it: a scrape
     in that instant failed with a 500 (struct.error) before SettledFilesCollector."""

@@ -51,6 +51,8 @@ _FOLDED = ("counter", "histogram", "summary")
 # The archive of a type, read by prometheus_client like any worker's file: it takes
 # the type from the name's first part and, for these types, ignores the rest.
 ARCHIVE = "{}_archive.db"
+# A file's header: the bytes used (4) and padding (4), before any value.
+_HEADER_BYTES = 8
 
 # The folder this master made (and removes at exit); None when the environment named it.
 # Its pid too: a worker inherits both, and must never remove the folder.
@@ -153,7 +155,9 @@ def archive_worker(pid: int, extra_counts: dict[str, float] | None = None) -> No
         for kind in _FOLDED:
             dead = folder / f"{kind}_{pid}.db"
             counts = dict(extra_counts or {}) if kind == "counter" else {}
-            if dead.exists():
+            # A worker stopped in the instant it made a file leaves it empty, without the
+            # header prometheus_client reads first: nothing counted, nothing to add.
+            if dead.exists() and dead.stat().st_size >= _HEADER_BYTES:
                 for key, value, _timestamp, _position in MmapedDict.read_all_values_from_file(
                     str(dead)
                 ):

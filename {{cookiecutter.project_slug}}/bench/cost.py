@@ -137,8 +137,8 @@ def variant_spec(worker_class: str, variant: str, endpoint: str) -> ServerSpec:
     # sets alike, one thing less that tells off from off again.
     env = {"GUNICORN_WORKER_CLASS": worker_class, "PYTHONHASHSEED": "0"}
     if variant in (METRICS, BOTH):
-        # A port, as the image's METRICS_PORT=9102: the request path then also asks
-        # the socket which port it came in on (metrics.py).
+        # A port, as the image's METRICS_PORT=9102: a second listening socket, and the
+        # request path tells the two ports apart (metrics.py).
         env["METRICS_PORT"] = str(free_port())
     if variant in (TRACING, BOTH):
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint

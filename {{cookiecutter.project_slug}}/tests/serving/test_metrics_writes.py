@@ -8,6 +8,7 @@ process itself stays in single-process mode.
 """
 
 import os
+import threading
 
 import pytest
 from prometheus_client import Counter, Gauge, Histogram, values
@@ -53,16 +54,18 @@ def test_direct_writes_leave_what_the_library_would(multiprocess):
     writes = RequestWrites(*direct)
     assert writes._direct, "the multiprocess value class should be written directly"
     writes.prepare()
-    for seconds in DURATIONS:
+    # Two status classes of one route: they share the route's histogram.
+    for status_class, seconds in [*(("2", s) for s in DURATIONS), ("5", 0.3), ("2", 0.3)]:
         writes.started()
-        writes.finished("GET", "/a", "2", seconds)
+        writes.finished("GET", "/a", status_class, seconds)
         requests, duration, in_flight = library
         in_flight.inc()
-        requests.labels("GET", "/a", "2xx").inc()
+        requests.labels("GET", "/a", f"{status_class}xx").inc()
         duration.labels("GET", "/a").observe(seconds)
         in_flight.dec()
     writes.started()  # one still in flight
     library[2].inc()
+    assert writes._direct, "a second status class of a route should not fall back"
 
     found = _files(multiprocess)
     ours = {key.replace('"direct_', '"library_'): v for key, v in found.items() if "direct_" in key}
@@ -71,26 +74,96 @@ def test_direct_writes_leave_what_the_library_would(multiprocess):
     # And what that is, so the comparison cannot pass with both empty.
     bucket = next(k for k in theirs if '"le": "+Inf"' in k and "_bucket" in k)
     assert theirs[bucket] == 1.0  # 7 s: past the last bound only
-    assert sum(v for k, v in theirs.items() if "_bucket" in k) == len(DURATIONS)
-    assert sum(v for k, v in theirs.items() if "_requests_total" in k) == len(DURATIONS)
+    assert sum(v for k, v in theirs.items() if "_bucket" in k) == len(DURATIONS) + 2
+    assert sum(v for k, v in theirs.items() if '"5xx"' in k) == 1.0
+    assert sum(v for k, v in theirs.items() if "_requests_total" in k) == len(DURATIONS) + 2
     assert sum(v for k, v in theirs.items() if "in_flight" in k) == 1.0
 
 
-def test_the_library_goes_on_from_the_direct_writes(multiprocess):
-    """An app's own .inc() on the same metric after ours: never backwards."""
+def test_values_past_the_first_mapping_of_a_grown_file_are_written_in_place(multiprocess):
+    """A file the library grows (many routes) is mapped again for the values past the
+    end of the first mapping; the earlier places go on in theirs."""
+    requests, duration, in_flight = _metrics("grown")
+    writes = RequestWrites(requests, duration, in_flight)
+    writes.prepare()
+    writes.started()
+    writes.finished("GET", "/first", "2", 0.01)
+    first_size = (multiprocess / f"histogram_{os.getpid()}.db").stat().st_size
+    routes = 0
+    while (multiprocess / f"histogram_{os.getpid()}.db").stat().st_size == first_size:
+        routes += 1
+        writes.started()
+        writes.finished("GET", f"/r{routes}", "2", 0.01)
+    for route in ("/first", f"/r{routes}"):  # before and past the first mapping's end
+        writes.started()
+        writes.finished("GET", route, "2", 0.02)
+    assert writes._direct
+    found = _files(multiprocess)
+    for route, times in (("/first", 2), (f"/r{routes}", 2), ("/r1", 1)):
+        labels = f'"method": "GET", "route": "{route}"'
+        count = next(v for k, v in found.items() if "_requests_total" in k and labels in k)
+        observed = sum(v for k, v in found.items() if "_bucket" in k and labels in k)
+        assert (count, observed) == (times, times), route
+    assert sum(v for k, v in found.items() if "in_flight" in k) == 0.0
+
+
+def test_the_library_goes_on_from_the_direct_writes_once_fallen_back(multiprocess, caplog):
+    """Falling back sets the library's values from the files first: never backwards."""
     requests, duration, in_flight = _metrics("shared")
     writes = RequestWrites(requests, duration, in_flight)
     for _ in range(3):
         writes.started()
         writes.finished("POST", "/b", "5", 0.2)
+    writes.started()
     child = requests.labels("POST", "/b", "5xx")
+    # A label set whose histogram the library no longer keeps as this module expects.
+    broken = duration.labels("POST", "/broken")
+    broken._buckets = broken._buckets[:-1]  # one bucket short of its bounds
+    writes.finished("POST", "/broken", "2", 0.2)  # falls back, then counts it
+    assert not writes._direct
+    assert "changed what serving/metrics_writes.py relies on" in caplog.text
     assert child._value.get() == 3.0
     child.inc()
-    in_flight.inc()
     writes.started()
     found = _files(multiprocess)
     assert found[child._value._key] == 4.0
-    assert found[in_flight._value._key] == 2.0
+    assert found[duration.labels("POST", "/b")._sum._key] == pytest.approx(0.6)
+    assert found[in_flight._value._key] == 1.0  # 4 started, 3 + 1 (/broken) finished, 1 started
+
+
+def test_a_write_waiting_for_the_lock_while_another_thread_falls_back_goes_to_the_library(
+    multiprocess,
+):
+    """gthread: a thread that resolved its places before another fell back must not write
+    past the values the fall-back gave the library."""
+    requests, duration, in_flight = _metrics("raced")
+    writes = RequestWrites(requests, duration, in_flight)
+    writes.prepare()
+    lock = writes._lock
+    waiting = threading.Event()
+
+    class Announced:
+        def __enter__(self):
+            waiting.set()  # this thread now waits for the lock the test holds
+            return lock.__enter__()
+
+        def __exit__(self, *exc):
+            return lock.__exit__(*exc)
+
+    writes._lock = Announced()
+    with lock:
+        thread = threading.Thread(target=writes.started)
+        thread.start()
+        assert waiting.wait(10)
+        # What _fall_back does under the lock, while the thread waits for it.
+        writes._direct = False
+        for slot in writes._slots.values():
+            slot.value._value = slot.view[slot.index]
+    thread.join(10)
+    assert not thread.is_alive()
+    in_flight.inc()  # the library's own write, from the value it holds
+    assert in_flight._value.get() == 2.0
+    assert _files(multiprocess)[in_flight._value._key] == 2.0
 
 
 def test_a_forked_child_writes_its_own_file_and_leaves_the_parents(multiprocess):

@@ -4,8 +4,11 @@ Why: in multiprocess mode (the service's) every prometheus_client write takes th
 library's lock, calls os.getpid() to notice a fork, looks its key up and packs 16
 bytes into the worker's file. A request made five (the in-flight gauge up and down,
 the counter, the histogram's sum and one bucket): about 8.5 µs of the 13.5 the metrics
-cost it, timed in one process (docs/performance.md). Here each label set's values are
-resolved once per process, and a request's last four writes share one take of the lock.
+cost it, timed in one process (docs/performance.md). Here each label set's places are
+resolved once per process, and a request's writes are one addition each, in place,
+into this process's own mapping of the library's file: no library object is touched
+on a request's path. In the server, where every request runs with cold caches, what
+costs is each object and page a request touches, so the fewer the better.
 
 What this relies on in prometheus_client (0.26.0, as the locks pin it), which
 tests/serving/test_metrics_writes.py proves against the library itself, so an upgrade
@@ -16,14 +19,18 @@ goes back to the library's own writes: slower, never miscounted.
 - a multiprocess value (values.MultiProcessValue's MmapedValue) keeps its float in
   `_value`, its file (a MmapedDict) in `_file`, its key in `_key`, and its methods
   share one lock, their free variable `lock`; get() is where it notices a fork;
-- a MmapedDict keeps its mapping in `_m` and each key's offset in `_positions`, where
-  the value and its timestamp are two native doubles, written whole by one slice
-  assignment as its own write_value() does (a scrape never reads half a value);
+- a MmapedDict keeps its open file in `_f`, the file's size in `_capacity` (a file
+  only grows) and each key's offset in `_positions`, 8-byte aligned, where the value
+  is a native double (its timestamp, the next, stays 0.0 for these metrics);
 - a labelled child keeps its value in `_value` (Counter, Gauge), and a Histogram's in
   `_sum` and `_buckets`, one per bound of `_upper_bounds` (+Inf last), an observation
-  adding 1 to the first bucket whose bound it does not exceed.
-The value objects are updated with their files, so a value the library later writes
-itself (an app's own `.inc()` on these metrics) goes on from ours, never back.
+  adding 1 to the first bucket whose bound it does not exceed; the sum and the buckets
+  are in one file.
+
+These three metrics are written here only. The library's in-memory copies of the
+values (`_value`) are not kept up on a request's path; where this module goes back
+to the library's writes it first sets them from the files, so its writes go on from
+ours, never back. An app counts with metrics of its own, never with these.
 
 Outside multiprocess mode (the test client, `flask run`) the library's own calls are
 used: they cost little there, and nothing of the above is relied on.
@@ -32,18 +39,14 @@ used: they cost little there, and nothing of the above is relied on.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
-import struct
 import weakref
 from bisect import bisect_left
 
 from prometheus_client import Counter, Gauge, Histogram
 
 log = logging.getLogger(__name__)
-
-# The record MmapedDict writes at a key's offset: the value, then its timestamp.
-_pack = struct.Struct("dd").pack
-_unpack_from = struct.Struct("dd").unpack_from
 
 
 class InternalsChanged(RuntimeError):
@@ -77,33 +80,53 @@ def library_lock(value_class):
 
 
 class _Slot:
-    """One value's place: the library's value object, its file and the offset in it."""
+    """One value's place: its double in this process's own mapping of the value's file."""
 
-    __slots__ = ("file", "position", "value")
+    __slots__ = ("index", "value", "view")
 
-    def __init__(self, value) -> None:
+    def __init__(self, value, mappings: _Mappings) -> None:
         """Under the library's lock, after value.get() (which notices a fork)."""
         try:
-            self.value = value
-            self.file = value._file
-            self.position = value._file._positions[value._key]
-            stored = _unpack_from(self.file._m, self.position)[0]
+            file = value._file
+            position = file._positions[value._key]
             in_memory = float(value._value)
-        except (AttributeError, KeyError, TypeError, struct.error) as error:
+            view = mappings.covering(file, position)
+        except (AttributeError, KeyError, TypeError, ValueError, OSError) as error:
             raise InternalsChanged(_message(f"{type(error).__name__}: {error}")) from error
+        if position % 8:
+            raise InternalsChanged(_message(f"{value._key} is not 8-byte aligned"))
+        self.value = value
+        self.view = view
+        self.index = position // 8
         # The file holds what the library holds, else the record or its offset is not
         # the one written here.
+        stored = view[self.index]
         if stored != in_memory:
             raise InternalsChanged(
                 _message(f"{value._key} holds {stored} in its file, {in_memory} in memory")
             )
 
-    def add(self, amount: float) -> None:
-        """Under the library's lock."""
-        value = self.value
-        value._value = total = value._value + amount
-        position = self.position
-        self.file._m[position : position + 16] = _pack(total, 0.0)
+
+class _Mappings:
+    """This process's own shared mappings of the library's files, as doubles.
+
+    Its own, not the library's `_m`: the library maps a file anew when it grows it,
+    and a view held on its mapping would keep the library from closing it. A file only
+    grows, so an offset stays where it was; a value past the end of the mapping made
+    so far gets a new mapping of the whole file, and the earlier ones stay (a few,
+    as a file doubles). All map the same pages: a scrape reads what they write.
+    """
+
+    def __init__(self) -> None:
+        self._views: dict[int, tuple[int, memoryview]] = {}  # id(MmapedDict): (bytes, view)
+
+    def covering(self, file, position: int) -> memoryview:
+        length, view = self._views.get(id(file), (0, None))
+        if position + 16 > length:  # the value and its timestamp
+            length = file._capacity
+            view = memoryview(mmap.mmap(file._f.fileno(), length)).cast("d")
+            self._views[id(file)] = (length, view)
+        return view
 
 
 # Every RequestWrites of this process: forgotten in a forked child (os.register_at_fork).
@@ -117,14 +140,20 @@ class RequestWrites:
         self._requests = requests
         self._duration = duration
         self._in_flight = in_flight
-        # Per label set, resolved once per process: (count, sum, buckets, bounds) as
-        # slots; the library's (counter, histogram) children outside multiprocess mode
-        # or fallen back. Two dicts: a gthread thread still resolving slots when
-        # another falls back must not leave slots where children are looked up.
-        # Bounded as the series are: methods, routes, status classes.
-        self._slots: dict[tuple[str, str, str], tuple] = {}
+        # Per label set, resolved once per process: the counter's view and index, the
+        # histogram's view, its sum's index and its buckets' indexes, and the bounds;
+        # the library's (counter, histogram) children outside multiprocess mode or
+        # fallen back. Two dicts: a gthread thread still resolving places when another
+        # falls back must not leave places where children are looked up. Bounded as
+        # the series are: methods, routes, status classes.
+        self._places: dict[tuple[str, str, str], tuple] = {}
         self._children: dict[tuple[str, str, str], tuple] = {}
-        self._in_flight_slot: _Slot | None = None
+        self._in_flight_place: tuple[memoryview, int] | None = None
+        # Every value resolved in this process, by id(): a histogram's values serve
+        # each status class of its route, and are checked against the library once,
+        # before this module first writes them.
+        self._slots: dict[int, _Slot] = {}
+        self._mappings = _Mappings()
         self._direct = False
         value_class = type(in_flight._value)
         if getattr(value_class, "_multiprocess", False):
@@ -145,20 +174,23 @@ class RequestWrites:
                 self._fall_back(error)
 
     def forget(self) -> None:
-        """Resolve everything again: the slots point into the parent's files."""
+        """Resolve everything again: the places are in the parent's files."""
+        self._places = {}
+        self._in_flight_place = None
         self._slots = {}
-        self._in_flight_slot = None
+        self._mappings = _Mappings()
 
     def started(self) -> None:
         if self._direct:
             try:
-                slot = self._in_flight_slot or self._resolve_in_flight()
+                gauges, in_flight = self._in_flight_place or self._resolve_in_flight()
             except InternalsChanged as error:
                 self._fall_back(error)
             else:
                 with self._lock:
-                    slot.add(1.0)
-                return
+                    if self._direct:  # not fallen back meanwhile, in another thread
+                        gauges[in_flight] += 1.0
+                        return
         self._in_flight.inc()
 
     def finished(self, method: str, route: str, status_class: str, seconds: float) -> None:
@@ -166,36 +198,51 @@ class RequestWrites:
         key = (method, route, status_class)
         if self._direct:
             try:
-                count, total, buckets, bounds = self._slots.get(key) or self._resolve(key)
-                in_flight = self._in_flight_slot or self._resolve_in_flight()
+                place = self._places.get(key) or self._resolve(key)
+                counters, count, histograms, total, buckets, bounds = place
+                gauges, in_flight = self._in_flight_place or self._resolve_in_flight()
             except InternalsChanged as error:
                 self._fall_back(error)
             else:
                 bucket = buckets[bisect_left(bounds, seconds)]  # the first bound >= seconds
                 with self._lock:
-                    count.add(1.0)
-                    total.add(seconds)
-                    bucket.add(1.0)
-                    in_flight.add(-1.0)
-                return
+                    if self._direct:
+                        counters[count] += 1.0
+                        histograms[total] += seconds
+                        histograms[bucket] += 1.0
+                        gauges[in_flight] -= 1.0
+                        return
         counter, histogram = self._children.get(key) or self._resolve_children(key)
         counter.inc()
         histogram.observe(seconds)
         self._in_flight.dec()
 
     def _fall_back(self, error: InternalsChanged) -> None:
-        """The library's own writes from now on: slower, as exact (the values it holds
-        are the ones written here so far)."""
+        """The library's own writes from now on: slower, as exact. The library's values
+        are set from the files first, so its writes go on from ours."""
         log.warning("%s; the metrics are written the slower way meanwhile", error)
+        if self._slots:
+            with self._lock:
+                self._direct = False
+                for slot in self._slots.values():
+                    slot.value._value = slot.view[slot.index]
         self._direct = False
         self.forget()
 
-    def _resolve_in_flight(self) -> _Slot:
+    def _slot(self, value) -> _Slot:
+        """Under the library's lock."""
+        slot = self._slots.get(id(value))
+        if slot is None:
+            self._slots[id(value)] = slot = _Slot(value, self._mappings)
+        return slot
+
+    def _resolve_in_flight(self) -> tuple[memoryview, int]:
         value = self._in_flight._value
         value.get()  # where the library notices a fork and opens this process's files
         with self._lock:
-            self._in_flight_slot = slot = _Slot(value)
-        return slot
+            slot = self._slot(value)
+            self._in_flight_place = place = (slot.view, slot.index)
+        return place
 
     def _resolve_children(self, key: tuple[str, str, str]) -> tuple:
         method, route, status_class = key
@@ -209,22 +256,32 @@ class RequestWrites:
     def _resolve(self, key: tuple[str, str, str]) -> tuple:
         counter, histogram = self._children.get(key) or self._resolve_children(key)
         try:
-            values = (counter._value, histogram._sum, tuple(histogram._buckets))
+            count, total, buckets = counter._value, histogram._sum, tuple(histogram._buckets)
             bounds = tuple(histogram._upper_bounds)
         except AttributeError as error:
             raise InternalsChanged(_message(str(error))) from error
-        if len(bounds) != len(values[2]) or bounds[-1] != float("inf"):
+        if len(bounds) != len(buckets) or bounds[-1] != float("inf"):
             raise InternalsChanged(_message("a Histogram's buckets and bounds"))
-        values[0].get()  # as in _resolve_in_flight
+        count.get()  # as in _resolve_in_flight
         with self._lock:
-            slots = (
-                _Slot(values[0]),
-                _Slot(values[1]),
-                tuple(_Slot(bucket) for bucket in values[2]),
-                bounds,
-            )
-        self._slots[key] = slots
-        return slots
+            count_slot = self._slot(count)
+            total_slot = self._slot(total)
+            bucket_slots = [self._slot(bucket) for bucket in buckets]
+        if any(slot.value._file is not total_slot.value._file for slot in bucket_slots):
+            raise InternalsChanged(_message("a Histogram's sum and buckets are in two files"))
+        # The sum and buckets share a file: one view of it serves them all, the one made
+        # for the furthest of them (every mapping starts at the file's start).
+        histograms = max((total_slot, *bucket_slots), key=lambda slot: slot.index).view
+        place = (
+            count_slot.view,
+            count_slot.index,
+            histograms,
+            total_slot.index,
+            tuple(slot.index for slot in bucket_slots),
+            bounds,
+        )
+        self._places[key] = place
+        return place
 
 
 def _forget_all() -> None:

@@ -83,6 +83,12 @@ def test_the_oom_kill_count_is_read_from_cgroup_v2_and_v1(tmp_path):
     assert worker_exits.oom_kill_count(tmp_path / "none", own) is None
 
 
+def _counter_archive(folder) -> dict[str, float]:
+    """What the fold left in the counters' archive, key: value."""
+    found = MmapedDict.read_all_values_from_file(str(folder / "counter_archive.db"))
+    return {key: value for key, value, _ts, _pos in found}
+
+
 def test_a_dead_workers_counts_are_folded_into_the_archive(tmp_path, monkeypatch):
     monkeypatch.setenv(metrics_files.VARIABLE, str(tmp_path))
     key = mmap_key("http_requests", "http_requests_total", ["route"], ["/x"], "help")
@@ -95,13 +101,7 @@ def test_a_dead_workers_counts_are_folded_into_the_archive(tmp_path, monkeypatch
     metrics_files.archive_worker(101, {exit_key: 1.0})
     metrics_files.archive_worker(102, {exit_key: 1.0})
     assert sorted(os.listdir(tmp_path)) == [".fold.lock", "counter_archive.db"]
-    archived = {
-        k: v
-        for k, v, _ts, _pos in MmapedDict.read_all_values_from_file(
-            str(tmp_path / "counter_archive.db")
-        )
-    }
-    assert archived == {key: 7.0, exit_key: 2.0}
+    assert _counter_archive(tmp_path) == {key: 7.0, exit_key: 2.0}
 
 
 def test_a_worker_stopped_as_it_made_its_file_is_folded_without_error(tmp_path, monkeypatch):
@@ -114,13 +114,7 @@ def test_a_worker_stopped_as_it_made_its_file_is_folded_without_error(tmp_path, 
     exit_key = mmap_key("worker_exits", "worker_exits_total", ["reason"], ["stopped"], "help")
     metrics_files.archive_worker(103, {exit_key: 1.0})
     assert sorted(os.listdir(tmp_path)) == [".fold.lock", "counter_archive.db"]
-    archived = {
-        k: v
-        for k, v, _ts, _pos in MmapedDict.read_all_values_from_file(
-            str(tmp_path / "counter_archive.db")
-        )
-    }
-    assert archived == {exit_key: 1.0}
+    assert _counter_archive(tmp_path) == {exit_key: 1.0}
 
 
 def test_a_scrape_passes_over_a_file_a_worker_is_still_creating(tmp_path, monkeypatch):

@@ -225,6 +225,21 @@ def test_a_value_not_where_its_file_says_falls_back_before_any_write(multiproces
     assert value.get() == 6.0
 
 
+@pytest.mark.parametrize("change", ["unaligned", "past the size"])
+def test_a_value_that_is_no_double_of_its_file_falls_back(multiprocess, caplog, change):
+    requests, duration, in_flight = _metrics(f"odd_{change.replace(' ', '_')}")
+    in_flight.inc(2)
+    value = in_flight._value
+    if change == "unaligned":
+        value._file._positions[value._key] += 4
+    else:
+        value._file._capacity = 8  # the size the library would say the file has
+    writes = RequestWrites(requests, duration, in_flight)
+    writes.prepare()
+    assert not writes._direct
+    assert "changed what serving/metrics_writes.py relies on" in caplog.text
+
+
 def test_outside_multiprocess_mode_the_library_counts():
     requests, duration, in_flight = _metrics("single")
     writes = RequestWrites(requests, duration, in_flight)

@@ -89,18 +89,18 @@ class _Slot:
         try:
             file = value._file
             position = file._positions[value._key]
+            if position % 8:
+                raise ValueError(f"{value._key} is not 8-byte aligned")
             in_memory = float(value._value)
             view = mappings.covering(file, position)
-        except (AttributeError, KeyError, TypeError, ValueError, OSError) as error:
+            stored = view[position // 8]
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError, OSError) as error:
             raise InternalsChanged(_message(f"{type(error).__name__}: {error}")) from error
-        if position % 8:
-            raise InternalsChanged(_message(f"{value._key} is not 8-byte aligned"))
         self.value = value
         self.view = view
         self.index = position // 8
         # The file holds what the library holds, else the record or its offset is not
         # the one written here.
-        stored = view[self.index]
         if stored != in_memory:
             raise InternalsChanged(
                 _message(f"{value._key} holds {stored} in its file, {in_memory} in memory")

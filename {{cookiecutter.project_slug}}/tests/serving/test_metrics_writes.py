@@ -98,6 +98,9 @@ def test_values_past_the_first_mapping_of_a_grown_file_are_written_in_place(mult
         writes.started()
         writes.finished("GET", route, "2", 0.02)
     assert writes._direct
+    # The last route's histogram is written through a second mapping of the file.
+    views = {id(writes._places[("GET", route, "2")][2]) for route in ("/first", f"/r{routes}")}
+    assert len(views) == 2
     found = _files(multiprocess)
     for route, times in (("/first", 2), (f"/r{routes}", 2), ("/r1", 1)):
         labels = f'"method": "GET", "route": "{route}"'
@@ -131,39 +134,55 @@ def test_the_library_goes_on_from_the_direct_writes_once_fallen_back(multiproces
     assert found[in_flight._value._key] == 1.0  # 4 started, 3 + 1 (/broken) finished, 1 started
 
 
+@pytest.mark.parametrize("step", ["started", "finished"])
 def test_a_write_waiting_for_the_lock_while_another_thread_falls_back_goes_to_the_library(
-    multiprocess,
+    multiprocess, step
 ):
     """gthread: a thread that resolved its places before another fell back must not write
     past the values the fall-back gave the library."""
-    requests, duration, in_flight = _metrics("raced")
+    requests, duration, in_flight = _metrics(f"raced_{step}")
     writes = RequestWrites(requests, duration, in_flight)
-    writes.prepare()
+    writes.started()
+    writes.finished("GET", "/r", "2", 0.01)  # every place resolved
     lock = writes._lock
-    waiting = threading.Event()
+    waiting, go = threading.Event(), threading.Event()
 
-    class Announced:
+    class HeldAtTheDoor:
+        """The lock, but the writing thread waits at it until the fall-back is done."""
+
         def __enter__(self):
-            waiting.set()  # this thread now waits for the lock the test holds
+            if threading.current_thread() is writer:
+                waiting.set()
+                assert go.wait(10)
             return lock.__enter__()
 
         def __exit__(self, *exc):
             return lock.__exit__(*exc)
 
-    writes._lock = Announced()
-    with lock:
-        thread = threading.Thread(target=writes.started)
-        thread.start()
-        assert waiting.wait(10)
-        # What _fall_back does under the lock, while the thread waits for it.
-        writes._direct = False
-        for slot in writes._slots.values():
-            slot.value._value = slot.view[slot.index]
-    thread.join(10)
-    assert not thread.is_alive()
-    in_flight.inc()  # the library's own write, from the value it holds
-    assert in_flight._value.get() == 2.0
-    assert _files(multiprocess)[in_flight._value._key] == 2.0
+    writer = None
+    writes._lock = HeldAtTheDoor()
+    if step == "started":
+        writer = threading.Thread(target=writes.started)
+    else:
+        writes.started()
+        writer = threading.Thread(target=writes.finished, args=("GET", "/r", "2", 0.01))
+    writer.start()
+    assert waiting.wait(10)  # its places in hand, at the lock
+    writes._fall_back(InternalsChanged("a test's change"))
+    go.set()
+    writer.join(10)
+    assert not writer.is_alive()
+    found = _files(multiprocess)
+    counter = requests.labels("GET", "/r", "2xx")
+    # started: the one request in flight; finished: the main thread's, then finished.
+    in_flight_now, count_now = (1.0, 1.0) if step == "started" else (0.0, 2.0)
+    assert in_flight._value.get() == found[in_flight._value._key] == in_flight_now
+    assert counter._value.get() == found[counter._value._key] == count_now
+    in_flight.inc()  # the library's own writes go on from the files' values
+    counter.inc()
+    found = _files(multiprocess)
+    assert found[in_flight._value._key] == in_flight_now + 1
+    assert found[counter._value._key] == count_now + 1
 
 
 def test_a_forked_child_writes_its_own_file_and_leaves_the_parents(multiprocess):

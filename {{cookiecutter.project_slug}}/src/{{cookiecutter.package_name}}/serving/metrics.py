@@ -232,7 +232,7 @@ class _Measured:
 
 
 # The request metrics' writes: straight into the worker's files in multiprocess mode,
-# one lock a request (metrics_writes.py).
+# one addition each (metrics_writes.py).
 _writes = RequestWrites(REQUESTS, DURATION, IN_FLIGHT)
 
 

@@ -6,11 +6,13 @@ bytes into the worker's file. A request made five (the in-flight gauge up and do
 the counter, the histogram's sum and one bucket): about 8.5 µs of the 13.5 the metrics
 cost it, timed in one process (docs/performance.md). Here each label set's places are
 resolved once per process, and a request's writes are one addition each, in place,
-into this process's own mapping of the library's file: no library object is touched
-on a request's path. In the server, where every request runs with cold caches, what
-costs is each object and page a request touches, so the fewer the better.
+into this process's own mapping of the library's file: no value object of the
+library is touched on a request's path, only its lock, taken as the request starts
+and once more for the four writes as it ends. In the server, where every request
+runs with cold caches, what costs is each object and page a request touches, so the
+fewer the better.
 
-What this relies on in prometheus_client (0.26.0, as the locks pin it), which
+What this relies on in prometheus_client (0.26.0, as requirements*.txt pin it), which
 tests/serving/test_metrics_writes.py proves against the library itself, so an upgrade
 that changes any of it fails there. In a running service RequestWrites checks what it
 can (the lock when it is made; each value's file and offset when first resolved, at a
@@ -21,16 +23,18 @@ goes back to the library's own writes: slower, never miscounted.
   share one lock, their free variable `lock`; get() is where it notices a fork;
 - a MmapedDict keeps its open file in `_f`, the file's size in `_capacity` (a file
   only grows) and each key's offset in `_positions`, 8-byte aligned, where the value
-  is a native double (its timestamp, the next, stays 0.0 for these metrics);
+  is a native double (followed by its timestamp, 0.0 for these metrics, left as is);
 - a labelled child keeps its value in `_value` (Counter, Gauge), and a Histogram's in
   `_sum` and `_buckets`, one per bound of `_upper_bounds` (+Inf last), an observation
   adding 1 to the first bucket whose bound it does not exceed; the sum and the buckets
   are in one file.
 
-These three metrics are written here only. The library's in-memory copies of the
-values (`_value`) are not kept up on a request's path; where this module goes back
-to the library's writes it first sets them from the files, so its writes go on from
-ours, never back. An app counts with metrics of its own, never with these.
+The library's in-memory copies of these values (`_value`) are not kept up on a
+request's path; where this module goes back to the library's writes it first sets
+them from the files, so its writes go on from ours, never back. So the three request
+metrics (metrics.py) are this module's to write: an app's own `.inc()` on one would
+start from a stale copy and rewind the series (a counter reset to Prometheus). An
+app counts with metrics of its own (docs/metrics.md).
 
 Outside multiprocess mode (the test client, `flask run`) the library's own calls are
 used: they cost little there, and nothing of the above is relied on.
@@ -38,6 +42,7 @@ used: they cost little there, and nothing of the above is relied on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mmap
 import os
@@ -92,9 +97,12 @@ class _Slot:
             if position % 8:
                 raise ValueError(f"{value._key} is not 8-byte aligned")
             in_memory = float(value._value)
-            view = mappings.covering(file, position)
+            try:
+                view = mappings.covering(file, position)
+            except OSError as error:  # no descriptor or memory left: not the library
+                raise InternalsChanged(f"the metrics' file could not be mapped: {error}") from error
             stored = view[position // 8]
-        except (AttributeError, KeyError, TypeError, ValueError, IndexError, OSError) as error:
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as error:
             raise InternalsChanged(_message(f"{type(error).__name__}: {error}")) from error
         self.value = value
         self.view = view
@@ -174,7 +182,8 @@ class RequestWrites:
                 self._fall_back(error)
 
     def forget(self) -> None:
-        """Resolve everything again: the places are in the parent's files."""
+        """Drop every place and mapping: in a forked child (they are the parent's
+        files) and on falling back."""
         self._places = {}
         self._in_flight_place = None
         self._slots = {}
@@ -219,15 +228,17 @@ class RequestWrites:
 
     def _fall_back(self, error: InternalsChanged) -> None:
         """The library's own writes from now on: slower, as exact. The library's values
-        are set from the files first, so its writes go on from ours."""
-        log.warning("%s; the metrics are written the slower way meanwhile", error)
-        if self._slots:
-            with self._lock:
-                self._direct = False
-                for slot in self._slots.values():
-                    slot.value._value = slot.view[slot.index]
-        self._direct = False
+        are set from the files first, so its writes go on from ours. Under the lock, so
+        that no thread writes directly in between; logged once (two gthread threads may
+        both find the change)."""
+        lock = getattr(self, "_lock", None)  # none when the lock itself was not found
+        with lock if lock is not None else contextlib.nullcontext():
+            was_direct, self._direct = self._direct, False
+            for slot in self._slots.values():
+                slot.value._value = slot.view[slot.index]
         self.forget()
+        if was_direct or lock is None:
+            log.warning("%s; the metrics are written the slower way meanwhile", error)
 
     def _slot(self, value) -> _Slot:
         """Under the library's lock."""
@@ -238,7 +249,10 @@ class RequestWrites:
 
     def _resolve_in_flight(self) -> tuple[memoryview, int]:
         value = self._in_flight._value
-        value.get()  # where the library notices a fork and opens this process's files
+        try:
+            value.get()  # where the library notices a fork and opens this process's files
+        except (AttributeError, TypeError) as error:
+            raise InternalsChanged(_message(f"{type(error).__name__}: {error}")) from error
         with self._lock:
             slot = self._slot(value)
             self._in_flight_place = place = (slot.view, slot.index)
@@ -258,11 +272,11 @@ class RequestWrites:
         try:
             count, total, buckets = counter._value, histogram._sum, tuple(histogram._buckets)
             bounds = tuple(histogram._upper_bounds)
-        except AttributeError as error:
-            raise InternalsChanged(_message(str(error))) from error
-        if len(bounds) != len(buckets) or bounds[-1] != float("inf"):
-            raise InternalsChanged(_message("a Histogram's buckets and bounds"))
-        count.get()  # as in _resolve_in_flight
+            if not bounds or len(bounds) != len(buckets) or bounds[-1] != float("inf"):
+                raise ValueError("a Histogram's buckets and bounds")
+            count.get()  # as in _resolve_in_flight
+        except (AttributeError, TypeError, ValueError) as error:
+            raise InternalsChanged(_message(f"{type(error).__name__}: {error}")) from error
         with self._lock:
             count_slot = self._slot(count)
             total_slot = self._slot(total)

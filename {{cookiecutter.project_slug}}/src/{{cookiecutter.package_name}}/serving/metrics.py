@@ -118,7 +118,7 @@ class SettledFilesCollector(MultiProcessCollector):
         files = []
         for path in glob.glob(os.path.join(self._path, "*.db")):
             try:
-                if os.path.getsize(path) >= 8:  # its header: the bytes used
+                if os.path.getsize(path) >= metrics_files.HEADER_BYTES:
                     files.append(path)
             except OSError:  # removed since the glob: a dead worker's live gauges
                 continue

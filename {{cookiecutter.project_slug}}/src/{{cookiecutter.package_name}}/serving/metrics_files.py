@@ -51,8 +51,9 @@ _FOLDED = ("counter", "histogram", "summary")
 # The archive of a type, read by prometheus_client like any worker's file: it takes
 # the type from the name's first part and, for these types, ignores the rest.
 ARCHIVE = "{}_archive.db"
-# A file's header: the bytes used (4) and padding (4), before any value.
-_HEADER_BYTES = 8
+# A file's header: the bytes used (4) and padding (4), before any value. A shorter file
+# is one a worker is creating, or was stopped creating: it holds no value yet.
+HEADER_BYTES = 8
 
 # The folder this master made (and removes at exit); None when the environment named it.
 # Its pid too: a worker inherits both, and must never remove the folder.
@@ -157,7 +158,7 @@ def archive_worker(pid: int, extra_counts: dict[str, float] | None = None) -> No
             counts = dict(extra_counts or {}) if kind == "counter" else {}
             # A worker stopped in the instant it made a file leaves it empty, without the
             # header prometheus_client reads first: nothing counted, nothing to add.
-            if dead.exists() and dead.stat().st_size >= _HEADER_BYTES:
+            if dead.exists() and dead.stat().st_size >= HEADER_BYTES:
                 for key, value, _timestamp, _position in MmapedDict.read_all_values_from_file(
                     str(dead)
                 ):

@@ -68,6 +68,11 @@ def _message(what: str) -> str:
     )
 
 
+def _changed(error: Exception) -> InternalsChanged:
+    """What a lookup into the library's objects that failed says."""
+    return InternalsChanged(_message(f"{type(error).__name__}: {error}"))
+
+
 def library_lock(value_class):
     """The lock prometheus_client takes around every write of this value class."""
     method = getattr(value_class, "inc", None)
@@ -103,7 +108,7 @@ class _Slot:
                 raise InternalsChanged(f"the metrics' file could not be mapped: {error}") from error
             stored = view[position // 8]
         except (AttributeError, KeyError, TypeError, ValueError, IndexError) as error:
-            raise InternalsChanged(_message(f"{type(error).__name__}: {error}")) from error
+            raise _changed(error) from error
         self.value = value
         self.view = view
         self.index = position // 8
@@ -252,7 +257,7 @@ class RequestWrites:
         try:
             value.get()  # where the library notices a fork and opens this process's files
         except (AttributeError, TypeError) as error:
-            raise InternalsChanged(_message(f"{type(error).__name__}: {error}")) from error
+            raise _changed(error) from error
         with self._lock:
             slot = self._slot(value)
             self._in_flight_place = place = (slot.view, slot.index)
@@ -276,7 +281,7 @@ class RequestWrites:
                 raise ValueError("a Histogram's buckets and bounds")
             count.get()  # as in _resolve_in_flight
         except (AttributeError, TypeError, ValueError) as error:
-            raise InternalsChanged(_message(f"{type(error).__name__}: {error}")) from error
+            raise _changed(error) from error
         with self._lock:
             count_slot = self._slot(count)
             total_slot = self._slot(total)

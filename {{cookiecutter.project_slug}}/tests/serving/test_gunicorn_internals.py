@@ -143,6 +143,9 @@ OVERRIDES = [
         "wait_for_and_dispatch_events",
         ["self", "timeout"],
     ),
+    # Its quick stop is the base Worker's, without ThreadWorker's pool shutdown.
+    (HeaderBufferingThreadWorker, gthread.ThreadWorker, "handle_quit", ["self", "sig", "frame"]),
+    (HeaderBufferingThreadWorker, base.Worker, "handle_quit", ["self", "sig", "frame"]),
     (gthread_worker._BufferingConn, gthread.TConn, "close", ["self", "graceful"]),
     (DrainingGeventWorker, ggevent.GeventWorker, "run", ["self"]),
     (DrainingGeventWorker, ggevent.GeventWorker, "handle_abort", ["self", "sig", "frame"]),
@@ -578,6 +581,17 @@ DESELECTED = {
     "tests/test_gthread.py::TestSignalHandling::test_graceful_shutdown_ignore_idle_keepalived": (
         "a stopping worker's idle kept-alive connections get a lingering close"
     ),
+    # The quick stop no longer shuts the thread pool down from the signal handler: that
+    # took the pool's lock, and deadlocked when the signal landed inside submit()
+    # (HeaderBufferingThreadWorker.handle_quit); each asserts that it does.
+    **dict.fromkeys(
+        [
+            "tests/test_gthread.py::TestSignalHandling::test_handle_quit_sigquit_immediate_shutdown",
+            "tests/test_gthread.py::TestSignalInteraction::test_sigterm_then_sigquit",
+            "tests/test_gthread.py::TestSignalInteraction::test_sigquit_does_not_wait_for_threads",
+        ],
+        "the quick stop leaves the thread pool to the interpreter's exit",
+    ),
     # Each calls a method of the class under test with GeventWorker.__bases__[0]
     # mocked: with the subclass in place that base is gunicorn's GeventWorker itself,
     # so the code under test is the mock.
@@ -597,7 +611,7 @@ DESELECTED = {
     ),
 }
 # All of the three files' other tests, as of GUARDED: none may be skipped or lost.
-EXPECTED_PASSED = 93
+EXPECTED_PASSED = 90
 
 
 def locked_hashes() -> set[str]:

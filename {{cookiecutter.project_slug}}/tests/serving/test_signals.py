@@ -272,6 +272,42 @@ def test_ctrl_c_stops_quietly(start_gunicorn, worker_class):
     assert not worker_pids(server.process.pid)
 
 
+# A quick stop's handler runs in the gthread worker's loop thread, between any two of its
+# steps. When that thread is inside the thread pool's submit(), starting a pool thread
+# (a worker's first requests), it holds the pool's lock (CPython's
+# concurrent/futures/thread.py); gunicorn's handler took that lock to shut the pool
+# down, and the worker hung until the master's SIGKILL. The Ctrl-C test above met it
+# about once in 40 runs on a loaded machine; here the signal lands there every time.
+QUIT_INSIDE_SUBMIT = """
+import signal
+from gunicorn.config import Config
+from {{ cookiecutter.package_name }}.serving.gthread_worker import HeaderBufferingThreadWorker
+
+worker = HeaderBufferingThreadWorker(1, 0, [], None, 30, Config(), None)
+worker.tpool = worker.get_thread_pool()
+signal.signal(signal.SIGQUIT, worker.handle_quit)
+try:
+    with worker.tpool._shutdown_lock:  # as submit() holds it while it starts a thread
+        signal.raise_signal(signal.SIGQUIT)
+except SystemExit as stop:
+    print("exited", stop.code)
+"""
+
+
+def test_a_quick_stop_while_the_gthread_worker_starts_a_pool_thread_exits():
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", QUIT_INSIDE_SUBMIT],
+            env={**os.environ, "PYTHONPATH": str(PROJECT / "src")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the quick stop deadlocked on the thread pool's lock")
+    assert result.stdout.split() == ["exited", "0"], result.stderr
+
+
 # A master that forks and signals the child at once, as a stop in the instant of a
 # fork does: CPython drops a signal that reaches a child before its after-fork code
 # (a bare fork-then-kill loses nearly every one on 2 cores). Each child reports

@@ -31,6 +31,9 @@ lingering close too: one whose client sent a request in that instant sees the
 connection close before any byte of a response (its request unread, which clients
 retry), never a reset.
 
+And a quick stop (SIGINT from a terminal's Ctrl-C, SIGQUIT from a master told SIGINT
+or SIGQUIT) cannot deadlock it: see handle_quit.
+
 Its error pages carry the security headers and a request id (error_pages.py).
 Selected by gunicorn_config.py when GUNICORN_WORKER_CLASS=gthread.
 """
@@ -47,6 +50,7 @@ from collections import deque
 from functools import partial
 
 from gunicorn import util
+from gunicorn.workers.base import Worker
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from .error_pages import ErrorPages
@@ -100,6 +104,16 @@ class HeaderBufferingThreadWorker(ErrorPages, ThreadWorker):
 
     def accept(self, listener) -> None:
         self._accept_one(listener)
+
+    def handle_quit(self, sig, frame) -> None:
+        # gunicorn's shuts the thread pool down first, which takes the pool's lock. A
+        # signal's handler runs in the loop's thread, between two of its steps; when it
+        # came while that thread was inside the pool's submit() starting a new thread
+        # (a worker's first requests, holding that lock), the worker deadlocked and
+        # served nothing until the master's SIGKILL, GUNICORN_GRACEFUL_TIMEOUT later
+        # (about one Ctrl-C in 40 on a loaded machine). The pool needs no shutdown here:
+        # at exit Python ends its threads all the same, the idle ones at once.
+        Worker.handle_quit(self, sig, frame)
 
     def _accept_one(self, listener) -> bool:
         """Accept one connection; False if none was waiting."""

@@ -4,8 +4,11 @@ Only the root logger has a handler; every other logger, gunicorn's error and acc
 logs included, propagates to it, so no line is printed twice. Gunicorn uses
 `GunicornLogger` (set as `logger_class` in gunicorn_config.py), which routes its logs
 here and writes access entries as structured fields rather than a hand-written
-JSON `access_log_format`, which would not escape quotes in paths or user agents.
-The same call hands gunicorn's time for each request to slow_requests.py.
+JSON `access_log_format`, which would not escape quotes in paths or user agents;
+while nothing but the stdout handler would see an access entry's record, it writes
+the entry's line to that handler without making the record (the cost per request:
+GunicornLogger._write_directly). The same call hands gunicorn's time for each request
+to slow_requests.py.
 
 Standard library only: gunicorn's master imports this before workers patch sockets.
 """
@@ -86,6 +89,20 @@ class _StdoutHandler(logging.StreamHandler):
     def stream(self, _value) -> None:
         pass
 
+    def write_line(self, line: str) -> bool:
+        """Write a formatted line as emit() does, under the handler's lock. False if the
+        write failed: the caller then logs the record, and logging reports the error."""
+        self.acquire()
+        try:
+            stream = sys.stdout
+            stream.write(line + self.terminator)
+            stream.flush()
+        except Exception:  # a closed or broken stdout: logging's turn
+            return False
+        finally:
+            self.release()
+        return True
+
 
 # Terminal colour and cursor sequences. Werkzeug's development server colours its
 # request lines whatever the output is; they never belong in a JSON line or a file.
@@ -119,12 +136,21 @@ def _one_line(text: str) -> str:
 _encode_json = json.JSONEncoder(default=str).encode
 
 
+# The last second written, and its text: a busy worker writes many lines a second.
+_last_second: tuple[int, str] = (-1, "")
+
+
 def _rfc3339_utc(created: float) -> str:
     """2026-01-31T09:15:02.123Z: seconds and milliseconds from the same float, so a
     time a hair before a whole second never prints as the next second's .999."""
+    global _last_second
     seconds = int(created)
     milliseconds = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{milliseconds:03d}Z"
+    last, text = _last_second  # one read: another thread may replace it meanwhile
+    if seconds != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _last_second = (seconds, text)
+    return f"{text}.{milliseconds:03d}Z"
 
 
 def _extra_fields(record: logging.LogRecord) -> dict:
@@ -132,37 +158,58 @@ def _extra_fields(record: logging.LogRecord) -> dict:
     return {key: value for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES}
 
 
+def _json_entry(
+    created: float,
+    severity: str,
+    message: str,
+    logger: str,
+    request_id: str | None,
+    span: SpanIds | None,
+    trace: str | None,
+    fields: dict,
+) -> dict:
+    """A JSON line's object: every entry, the access entries written directly included."""
+    entry = {
+        "time": _rfc3339_utc(created),
+        # Cloud Logging reads `severity`; Python's level names are valid values.
+        "severity": severity,
+        "message": _plain(message),
+        "logger": logger,
+    }
+    if request_id:
+        entry["request_id"] = request_id
+    if span is not None:
+        entry["trace_id"] = span.trace_id
+        entry["span_id"] = span.span_id
+        if span.cloud_trace:
+            # The span's trace, which the spans exported carry (Cloud Trace's ids
+            # are the same W3C ids): Logs Explorer links the line to it.
+            entry["logging.googleapis.com/trace"] = span.cloud_trace
+            entry["logging.googleapis.com/spanId"] = span.span_id
+            entry["logging.googleapis.com/trace_sampled"] = span.sampled
+    elif trace:
+        entry["logging.googleapis.com/trace"] = trace
+    # Fields passed with `extra=` become top-level keys.
+    for key, value in fields.items():
+        entry.setdefault(key, value)
+    return entry
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the field names Cloud Logging understands."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": _rfc3339_utc(record.created),
-            # Cloud Logging reads `severity`; Python's level names are valid values.
-            "severity": record.levelname,
-            "message": _plain(record.getMessage()),
-            "logger": record.name,
-        }
-        request_id = request_id_var.get()
-        if request_id:
-            entry["request_id"] = request_id
         span = span_var.get()
-        if span is not None:
-            entry["trace_id"] = span.trace_id
-            entry["span_id"] = span.span_id
-            if span.cloud_trace:
-                # The span's trace, which the spans exported carry (Cloud Trace's ids
-                # are the same W3C ids): Logs Explorer links the line to it.
-                entry["logging.googleapis.com/trace"] = span.cloud_trace
-                entry["logging.googleapis.com/spanId"] = span.span_id
-                entry["logging.googleapis.com/trace_sampled"] = span.sampled
-        else:
-            trace = trace_var.get()
-            if trace:
-                entry["logging.googleapis.com/trace"] = trace
-        # Fields passed with `extra=` become top-level keys.
-        for key, value in _extra_fields(record).items():
-            entry.setdefault(key, value)
+        entry = _json_entry(
+            record.created,
+            record.levelname,
+            record.getMessage(),
+            record.name,
+            request_id_var.get(),
+            span,
+            trace_var.get() if span is None else None,
+            _extra_fields(record),
+        )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _encode_json(entry)
@@ -237,6 +284,62 @@ def _stdout_is_a_terminal() -> bool:
         return False
 
 
+def _passed_through() -> tuple:
+    """The methods an INFO record passes through on its way to the handler's stream."""
+    return (
+        logging.Logger.handle,
+        logging.Logger.filter,
+        logging.Logger.callHandlers,
+        _StdoutHandler.handle,
+        _StdoutHandler.filter,
+        _StdoutHandler.format,
+        _StdoutHandler.emit,
+        _StdoutHandler.flush,
+    )
+
+
+# As this module found them, if they were logging's own: where one has been patched
+# since (Sentry's logging integration patches Logger.callHandlers), or was before,
+# access entries go through logging.
+_LOGGING_AS_FOUND = (
+    _passed_through()
+    if all(method.__module__ == "logging" for method in _passed_through())
+    else None
+)
+_LOGGER_TYPES = (logging.Logger, logging.RootLogger)
+
+
+def _json_handler_alone(logger: logging.Logger) -> _StdoutHandler | None:
+    """The stdout handler, where an INFO record of `logger` would only be formatted as
+    JSON there and written: logging as configure_logging() leaves it. Else None."""
+    if (
+        logger.manager.disable >= logging.INFO
+        or logging.getLogRecordFactory() is not logging.LogRecord
+        or _passed_through() != _LOGGING_AS_FOUND
+    ):
+        return None
+    if logger.filters or logger.disabled or type(logger) not in _LOGGER_TYPES:
+        return None
+    # Logger.callHandlers: the handlers of the logger and of its parents, up to one that
+    # does not propagate (the parents' filters see no record of their children).
+    handler = None
+    current = logger
+    while current is not None:
+        if current.handlers:
+            if handler is not None or len(current.handlers) != 1:
+                return None
+            handler = current.handlers[0]
+        current = current.parent if current.propagate else None
+    if (
+        type(handler) is not _StdoutHandler
+        or handler.filters
+        or handler.level > logging.INFO
+        or type(handler.formatter) is not JsonFormatter
+    ):
+        return None
+    return handler
+
+
 def configure_logging(level: str, log_format: str) -> None:
     """Install the single stdout handler on the root logger. Safe to call again."""
     root = logging.getLogger()
@@ -292,26 +395,6 @@ class GunicornLogger(_GunicornBaseLogger):
         if not (logged or slow):
             return
         status = int(getattr(resp, "status_code", None) or str(resp.status).split(None, 1)[0])
-        # The request id and trace live in the WSGI environ: by the time gunicorn
-        # logs the access entry, the request's context variables are reset. A request
-        # gunicorn answers itself has its id bound instead (error_pages.py).
-        token = request_id_var.set(environ.get("service.request_id") or request_id_var.get())
-        trace_token = trace_var.set(environ.get("service.trace"))
-        note = environ.get(ROUTE_KEY)
-        span_token = span_var.set(note.span if note is not None else None)
-        try:
-            # The warning first: once a request's access line is out, so is its warning
-            # (what the tests, and anyone tailing the log, can wait for).
-            if slow:
-                warn_if_slow(environ, status, seconds, self._slow_request_seconds)
-            if logged:
-                self._access_entry(resp, environ, status, seconds)
-        finally:
-            span_var.reset(span_token)
-            trace_var.reset(trace_token)
-            request_id_var.reset(token)
-
-    def _access_entry(self, resp, environ, status: int, seconds: float) -> None:
         fields = {
             "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"),
@@ -323,19 +406,61 @@ class GunicornLogger(_GunicornBaseLogger):
             "user_agent": environ.get("HTTP_USER_AGENT"),
             "protocol": environ.get("SERVER_PROTOCOL"),
         }
-        # makeRecord and handle rather than info(): info() also walks the stack for
-        # the caller's file and line, always gunicorn's here, a tenth of the cost.
-        record = self.access_log.makeRecord(
-            self.access_log.name,
-            logging.INFO,
-            "(access)",
-            0,
-            "%s %s %s",
-            (fields["method"], fields["path"], fields["status"]),
-            None,
-            extra=fields,
+        # The request id and trace live in the WSGI environ: by the time gunicorn
+        # logs the access entry, the request's context variables are reset. A request
+        # gunicorn answers itself has its id bound instead (error_pages.py).
+        request_id = environ.get("service.request_id") or request_id_var.get()
+        trace = environ.get("service.trace")
+        note = environ.get(ROUTE_KEY)
+        span = note.span if note is not None else None
+        if not slow and self._write_directly(fields, request_id, span, trace):
+            return
+        token = request_id_var.set(request_id)
+        trace_token = trace_var.set(trace)
+        span_token = span_var.set(span)
+        try:
+            # The warning first: once a request's access line is out, so is its warning
+            # (what the tests, and anyone tailing the log, can wait for).
+            if slow:
+                warn_if_slow(environ, status, seconds, self._slow_request_seconds)
+            if logged:
+                # makeRecord and handle rather than info(): info() also walks the stack
+                # for the caller's file and line, always gunicorn's here.
+                record = self.access_log.makeRecord(
+                    self.access_log.name,
+                    logging.INFO,
+                    "(access)",
+                    0,
+                    "%s %s %s",
+                    (fields["method"], fields["path"], status),
+                    None,
+                    extra=fields,
+                )
+                self.access_log.handle(record)
+        finally:
+            span_var.reset(span_token)
+            trace_var.reset(trace_token)
+            request_id_var.reset(token)
+
+    def _write_directly(self, fields: dict, request_id, span, trace) -> bool:
+        """Write the access line straight to the handler, where logging as
+        configure_logging() left it would do nothing else with its record. True if done.
+
+        The access line is the largest cost the service adds to a request, and in the
+        server its record's way through logging cost some 30 µs a request more than
+        this (docs/performance.md). The line is the same, byte for byte
+        (tests/serving/test_access_lines.py). Where anything could see the record (a
+        filter, another handler, a record factory, a patched logging, as Sentry's
+        integration patches it), it goes through logging instead.
+        """
+        handler = _json_handler_alone(self.access_log)
+        if handler is None:
+            return False
+        message = f"{fields['method']} {fields['path']} {fields['status']}"
+        entry = _json_entry(
+            time.time(), "INFO", message, _ACCESS_LOGGER, request_id, span, trace, fields
         )
-        self.access_log.handle(record)
+        return handler.write_line(_encode_json(entry))
 
     def exception(self, msg, *args, **kwargs) -> None:
         if getattr(sys.exc_info()[1], _LOGGED_MARK, False):

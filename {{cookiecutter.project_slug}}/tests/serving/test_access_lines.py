@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }}.serving.logging_setup import (
     GunicornLogger,
     SpanIds,
     configure_logging,
+    request_id_var,
 )
 from {{ cookiecutter.package_name }}.serving.slow_requests import ROUTE_KEY
 
@@ -45,18 +46,20 @@ def logger():
 @contextmanager
 def counting_records():
     """The records logging makes meanwhile: none where a line is written directly."""
+    # Counted where the record is built: a patched Logger.makeRecord turns the direct
+    # write off, as ddtrace's log injection patches it.
     made = []
-    make_record = logging.Logger.makeRecord
+    init = logging.LogRecord.__init__
 
     def counted(self, *args, **kwargs):
-        made.append(make_record(self, *args, **kwargs))
-        return made[-1]
+        init(self, *args, **kwargs)
+        made.append(self)
 
-    logging.Logger.makeRecord = counted
+    logging.LogRecord.__init__ = counted
     try:
         yield made
     finally:
-        logging.Logger.makeRecord = make_record
+        logging.LogRecord.__init__ = init
 
 
 @pytest.fixture
@@ -128,19 +131,32 @@ responses = st.builds(
 
 
 @settings(max_examples=200, deadline=None)
-@given(environ=environs, response=responses, seconds=st.floats(0, 0.9))
-def test_the_direct_line_is_the_records_line_byte_for_byte(logger, environ, response, seconds):
+@given(
+    environ=environs,
+    response=responses,
+    seconds=st.floats(0, 0.9),
+    bound_id=st.one_of(st.none(), texts),
+)
+def test_the_direct_line_is_the_records_line_but_for_its_time(
+    logger, environ, response, seconds, bound_id
+):
     # A path, user agent or header value can hold anything a client sends: quotes,
-    # control characters, terminal escapes, any Unicode.
+    # control characters, terminal escapes, any Unicode. `bound_id` is the id a request
+    # gunicorn answers itself has bound (error_pages.py). Both ways share _json_entry:
+    # this holds what each hands it, and the message, to be the same.
     seen = Seen()
-    with counting_records() as made:
-        direct = written(logger, environ, response, seconds)
-        assert made == []
-        logger.access_log.addFilter(seen)  # something that sees the record: logging's way
-        try:
-            through_logging = written(logger, environ, response, seconds)
-        finally:
-            logger.access_log.removeFilter(seen)
+    token = request_id_var.set(bound_id)
+    try:
+        with counting_records() as made:
+            direct = written(logger, environ, response, seconds)
+            assert made == []
+            logger.access_log.addFilter(seen)  # something that sees the record
+            try:
+                through_logging = written(logger, environ, response, seconds)
+            finally:
+                logger.access_log.removeFilter(seen)
+    finally:
+        request_id_var.reset(token)
     assert len(seen.records) == len(made) == 1
     assert direct.count("\n") == 1 and direct.endswith("\n")
     assert TIME.match(direct) and TIME.match(through_logging)
@@ -195,6 +211,32 @@ def _record_factory(monkeypatch, seen):
     return lambda: logging.setLogRecordFactory(factory)
 
 
+def _patched_make_record(monkeypatch, seen):
+    # As ddtrace's log injection does, to add its trace ids to every record.
+    make_record = logging.Logger.makeRecord
+
+    def patched(self, *args, **kwargs):
+        record = make_record(self, *args, **kwargs)
+        seen.filter(record)
+        return record
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", patched)
+    return lambda: None
+
+
+def _wrapped_emit(monkeypatch, seen):
+    # Set on the handler object itself, not its class.
+    handler = handler_of_the_service()
+    emit = handler.emit
+
+    def wrapped(record):
+        seen.filter(record)
+        emit(record)
+
+    monkeypatch.setattr(handler, "emit", wrapped)
+    return lambda: None
+
+
 def _patched_call_handlers(monkeypatch, seen):
     # As sentry_sdk's logging integration does, for its breadcrumbs and events.
     call_handlers = logging.Logger.callHandlers
@@ -214,6 +256,8 @@ WATCHERS = {
     "a handler on gunicorn's logger": _handler_on("gunicorn"),
     "a record factory": _record_factory,
     "a patched Logger.callHandlers (Sentry)": _patched_call_handlers,
+    "a patched Logger.makeRecord (ddtrace)": _patched_make_record,
+    "the handler's emit wrapped on the handler": _wrapped_emit,
 }
 
 
@@ -240,6 +284,30 @@ def test_a_line_that_cannot_be_written_is_reported_by_logging_not_raised(logger,
     with as_configured(), redirect_stdout(Broken()):
         logger.access(RESPONSE, None, ENVIRON, timedelta(milliseconds=3))
     assert "--- Logging error ---" in capsys.readouterr().err
+
+
+def test_a_line_whose_flush_failed_is_reported_and_not_written_again(logger, capsys):
+    # Its bytes are in the stream's buffer already, and go out with the next flush:
+    # written again through logging, they would come out twice.
+    class FlushFailsOnce(io.StringIO):
+        failed = False
+
+        def flush(self):
+            if not self.failed:
+                self.failed = True
+                raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    stream = FlushFailsOnce()
+    with as_configured(), redirect_stdout(stream):
+        logger.access(RESPONSE, None, ENVIRON, timedelta(milliseconds=3))
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["message"] == "GET /health 200"
+    assert "--- Logging error ---" in capsys.readouterr().err
+
+
+def test_a_handler_level_over_info_leaves_no_line_either_way(logger, monkeypatch):
+    monkeypatch.setattr(handler_of_the_service(), "level", logging.WARNING)
+    assert written(logger) == ""
 
 
 def test_text_lines_are_formatted_by_logging(logger, records):

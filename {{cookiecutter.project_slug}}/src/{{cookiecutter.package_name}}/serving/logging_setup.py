@@ -6,8 +6,8 @@ logs included, propagates to it, so no line is printed twice. Gunicorn uses
 here and writes access entries as structured fields rather than a hand-written
 JSON `access_log_format`, which would not escape quotes in paths or user agents;
 while nothing but the stdout handler would see an access entry's record, it writes
-the entry's line to that handler without making the record (the cost per request:
-GunicornLogger._write_directly). The same call hands gunicorn's time for each request
+the entry's line to that handler without making the record, which saves some 30 µs a
+request (GunicornLogger._write_directly). The same call hands gunicorn's time for each request
 to slow_requests.py.
 
 Standard library only: gunicorn's master imports this before workers patch sockets.
@@ -20,7 +20,9 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
+from functools import partial
 
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
@@ -89,19 +91,21 @@ class _StdoutHandler(logging.StreamHandler):
     def stream(self, _value) -> None:
         pass
 
-    def write_line(self, line: str) -> bool:
-        """Write a formatted line as emit() does, under the handler's lock. False if the
-        write failed: the caller then logs the record, and logging reports the error."""
+    def write_line(self, line: str, record: Callable[[], logging.LogRecord]) -> None:
+        """Write a formatted line as emit() does, under the handler's lock; a failed write
+        is reported as emit() reports one, with the `record()` it stands for. Never
+        written again: part of it may be out already, or still in the stream's buffer."""
         self.acquire()
         try:
             stream = sys.stdout
             stream.write(line + self.terminator)
             stream.flush()
-        except Exception:  # a closed or broken stdout: logging's turn
-            return False
+        except RecursionError:  # as emit(): Python's own limit, not the stream's
+            raise
+        except Exception:
+            self.handleError(record())
         finally:
             self.release()
-        return True
 
 
 # Terminal colour and cursor sequences. Werkzeug's development server colours its
@@ -163,6 +167,7 @@ def _json_entry(
     severity: str,
     message: str,
     logger: str,
+    *,
     request_id: str | None,
     span: SpanIds | None,
     trace: str | None,
@@ -205,10 +210,10 @@ class JsonFormatter(logging.Formatter):
             record.levelname,
             record.getMessage(),
             record.name,
-            request_id_var.get(),
-            span,
-            trace_var.get() if span is None else None,
-            _extra_fields(record),
+            request_id=request_id_var.get(),
+            span=span,
+            trace=trace_var.get() if span is None else None,
+            fields=_extra_fields(record),
         )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -285,8 +290,9 @@ def _stdout_is_a_terminal() -> bool:
 
 
 def _passed_through() -> tuple:
-    """The methods an INFO record passes through on its way to the handler's stream."""
+    """The methods that make an INFO record and pass it on to the handler's stream."""
     return (
+        logging.Logger.makeRecord,
         logging.Logger.handle,
         logging.Logger.filter,
         logging.Logger.callHandlers,
@@ -299,26 +305,36 @@ def _passed_through() -> tuple:
 
 
 # As this module found them, if they were logging's own: where one has been patched
-# since (Sentry's logging integration patches Logger.callHandlers), or was before,
-# access entries go through logging.
+# since (Sentry's logging integration patches Logger.callHandlers, ddtrace's log
+# injection Logger.makeRecord), access entries go through logging. Where one was
+# patched before, this is None, which no later state equals: always through logging.
 _LOGGING_AS_FOUND = (
     _passed_through()
     if all(method.__module__ == "logging" for method in _passed_through())
     else None
 )
 _LOGGER_TYPES = (logging.Logger, logging.RootLogger)
+# The same methods, set on one logger, handler or formatter object rather than its class.
+_METHOD_NAMES = frozenset(
+    ("makeRecord", "handle", "filter", "callHandlers", "format", "emit", "flush")
+)
+
+
+def _patched(target: object) -> bool:
+    return not _METHOD_NAMES.isdisjoint(vars(target))
 
 
 def _json_handler_alone(logger: logging.Logger) -> _StdoutHandler | None:
     """The stdout handler, where an INFO record of `logger` would only be formatted as
     JSON there and written: logging as configure_logging() leaves it. Else None."""
     if (
-        logger.manager.disable >= logging.INFO
-        or logging.getLogRecordFactory() is not logging.LogRecord
+        logging.getLogRecordFactory() is not logging.LogRecord
         or _passed_through() != _LOGGING_AS_FOUND
     ):
         return None
     if logger.filters or logger.disabled or type(logger) not in _LOGGER_TYPES:
+        return None
+    if _patched(logger):
         return None
     # Logger.callHandlers: the handlers of the logger and of its parents, up to one that
     # does not propagate (the parents' filters see no record of their children).
@@ -335,6 +351,8 @@ def _json_handler_alone(logger: logging.Logger) -> _StdoutHandler | None:
         or handler.filters
         or handler.level > logging.INFO
         or type(handler.formatter) is not JsonFormatter
+        or _patched(handler)
+        or _patched(handler.formatter)
     ):
         return None
     return handler
@@ -424,43 +442,59 @@ class GunicornLogger(_GunicornBaseLogger):
             if slow:
                 warn_if_slow(environ, status, seconds, self._slow_request_seconds)
             if logged:
-                # makeRecord and handle rather than info(): info() also walks the stack
-                # for the caller's file and line, always gunicorn's here.
-                record = self.access_log.makeRecord(
-                    self.access_log.name,
-                    logging.INFO,
-                    "(access)",
-                    0,
-                    "%s %s %s",
-                    (fields["method"], fields["path"], status),
-                    None,
-                    extra=fields,
-                )
-                self.access_log.handle(record)
+                self.access_log.handle(self._access_record(fields))
         finally:
             span_var.reset(span_token)
             trace_var.reset(trace_token)
             request_id_var.reset(token)
 
-    def _write_directly(self, fields: dict, request_id, span, trace) -> bool:
+    def _access_record(self, fields: dict) -> logging.LogRecord:
+        # makeRecord rather than info(): info() also walks the stack for the caller's
+        # file and line, always gunicorn's here.
+        return self.access_log.makeRecord(
+            self.access_log.name,
+            logging.INFO,
+            "(access)",
+            0,
+            "%s %s %s",
+            (fields["method"], fields["path"], fields["status"]),
+            None,
+            extra=fields,
+        )
+
+    def _write_directly(
+        self, fields: dict, request_id: str | None, span: SpanIds | None, trace: str | None
+    ) -> bool:
         """Write the access line straight to the handler, where logging as
         configure_logging() left it would do nothing else with its record. True if done.
 
         The access line is the largest cost the service adds to a request, and in the
         server its record's way through logging cost some 30 µs a request more than
-        this (docs/performance.md). The line is the same, byte for byte
+        this (docs/performance.md). The line is the one the record would give
         (tests/serving/test_access_lines.py). Where anything could see the record (a
-        filter, another handler, a record factory, a patched logging, as Sentry's
-        integration patches it), it goes through logging instead.
+        filter, another handler, a record factory, a patched logging, as Sentry's and
+        ddtrace's integrations patch it), it goes through logging instead.
         """
         handler = _json_handler_alone(self.access_log)
         if handler is None:
             return False
-        message = f"{fields['method']} {fields['path']} {fields['status']}"
-        entry = _json_entry(
-            time.time(), "INFO", message, _ACCESS_LOGGER, request_id, span, trace, fields
-        )
-        return handler.write_line(_encode_json(entry))
+        try:
+            line = _encode_json(
+                _json_entry(
+                    time.time(),
+                    "INFO",
+                    f"{fields['method']} {fields['path']} {fields['status']}",
+                    _ACCESS_LOGGER,
+                    request_id=request_id,
+                    span=span,
+                    trace=trace,
+                    fields=fields,
+                )
+            )
+        except Exception:  # nothing written yet: logging's turn, which reports it
+            return False
+        handler.write_line(line, partial(self._access_record, fields))
+        return True
 
     def exception(self, msg, *args, **kwargs) -> None:
         if getattr(sys.exc_info()[1], _LOGGED_MARK, False):

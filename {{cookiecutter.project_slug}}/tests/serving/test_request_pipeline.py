@@ -7,9 +7,14 @@ what serving.init_app adds to any app. Routes they add are named `_test_*`.
 
 import json
 import logging
+import os
+import subprocess
+import sys
+import uuid
 
 import pytest
 from harness.probe_app import create_probe_app
+from harness.servers import PROJECT
 
 from {{ cookiecutter.package_name }}.serving.lifecycle import start_draining
 from {{ cookiecutter.package_name }}.serving.security_headers import SECURITY_HEADERS
@@ -61,6 +66,42 @@ def test_request_id_is_generated_when_absent(client):
     first = client.get("/health").headers["X-Request-ID"]
     second = client.get("/health").headers["X-Request-ID"]
     assert first != second
+    for generated in (first, second):
+        as_uuid = uuid.UUID(hex=generated)  # a version 4 UUID, as uuid4() made them
+        assert (as_uuid.hex, as_uuid.version, as_uuid.variant) == (
+            generated,
+            4,
+            uuid.RFC_4122,
+        )
+
+
+# Ids from the process's generator: each forked worker must draw its own sequence.
+IDS_ACROSS_FORKS = r"""
+import os
+from {{ cookiecutter.package_name }}.serving.request_context import new_request_id
+
+os.write(1, f"{new_request_id()}\n".encode())
+for _ in range(3):  # one after another: one line each, never interleaved
+    pid = os.fork()
+    if pid == 0:
+        os.write(1, f"{new_request_id()} {new_request_id()}\n".encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+os.write(1, f"{new_request_id()}\n".encode())
+"""
+
+
+def test_forked_workers_generate_ids_of_their_own():
+    result = subprocess.run(
+        [sys.executable, "-c", IDS_ACROSS_FORKS],
+        env={**os.environ, "PYTHONPATH": str(PROJECT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    ids = result.stdout.split()
+    assert len(ids) == 8 and len(set(ids)) == 8, ids
 
 
 def test_error_responses_carry_the_request_id_too(client):

@@ -14,12 +14,10 @@ body is plain text: the message can quote the client's own bytes.
 
 from __future__ import annotations
 
-import uuid
-
 from gunicorn import util
 
 from .logging_setup import request_id_var
-from .request_context import REQUEST_ID_HEADER
+from .request_context import REQUEST_ID_HEADER, new_request_id
 from .security_headers import SECURITY_HEADERS
 
 
@@ -33,7 +31,7 @@ class ErrorPages:
         super().init_process()
 
     def handle_error(self, req, client, addr, exc) -> None:
-        token = request_id_var.set(uuid.uuid4().hex)
+        token = request_id_var.set(new_request_id())
         try:
             super().handle_error(req, client, addr, exc)
         finally:
@@ -43,7 +41,7 @@ class ErrorPages:
 def write_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's util.write_error, with the headers every response of the service carries."""
     body = f"{status_int} {reason}\n{mesg}\n".encode("utf-8", "replace")
-    request_id = request_id_var.get() or uuid.uuid4().hex
+    request_id = request_id_var.get() or new_request_id()
     headers = [
         f"HTTP/1.1 {status_int} {reason}",
         "Connection: close",

@@ -7,14 +7,11 @@ what serving.init_app adds to any app. Routes they add are named `_test_*`.
 
 import json
 import logging
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 from harness.probe_app import create_probe_app
-from harness.servers import PROJECT
+from harness.servers import run_python
 
 from {{ cookiecutter.package_name }}.serving.lifecycle import start_draining
 from {{ cookiecutter.package_name }}.serving.security_headers import SECURITY_HEADERS
@@ -92,14 +89,8 @@ os.write(1, f"{new_request_id()}\n".encode())
 
 
 def test_forked_workers_generate_ids_of_their_own():
-    result = subprocess.run(
-        [sys.executable, "-c", IDS_ACROSS_FORKS],
-        env={**os.environ, "PYTHONPATH": str(PROJECT / "src")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_python(IDS_ACROSS_FORKS)
+    assert result.returncode == 0, result.stderr
     ids = result.stdout.split()
     assert len(ids) == 8 and len(set(ids)) == 8, ids
 

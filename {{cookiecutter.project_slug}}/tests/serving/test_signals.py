@@ -46,7 +46,7 @@ import pytest
 from harness import reliability
 from harness.http import free_port, wait_for, wait_for_health
 from harness.processes import worker_pids
-from harness.servers import PROJECT
+from harness.servers import run_python
 
 # The image of the container tests (the import skips this module, as it does those,
 # where the docker SDK is missing).
@@ -296,13 +296,7 @@ except SystemExit as stop:
 
 def test_a_quick_stop_while_the_gthread_worker_starts_a_pool_thread_exits():
     try:
-        result = subprocess.run(
-            [sys.executable, "-c", QUIT_INSIDE_SUBMIT],
-            env={**os.environ, "PYTHONPATH": str(PROJECT / "src")},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_python(QUIT_INSIDE_SUBMIT)
     except subprocess.TimeoutExpired:
         pytest.fail("the quick stop deadlocked on the thread pool's lock")
     assert result.stdout.split() == ["exited", "0"], result.stderr
@@ -335,14 +329,8 @@ print(lost, signal.SIGTERM in blocked)
 
 
 def test_a_stop_signal_sent_as_the_master_forks_reaches_the_worker():
-    result = subprocess.run(
-        [sys.executable, "-c", FORK_THEN_SIGNAL, "50"],
-        env={**os.environ, "PYTHONPATH": str(PROJECT / "src")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_python(FORK_THEN_SIGNAL, "50", timeout=120)
+    assert result.returncode == 0, result.stderr
     lost, still_blocked = result.stdout.split()
     assert lost == "0", f"{lost} of 50 children forked and signalled at once missed SIGTERM"
     assert still_blocked == "False", "the master's stop signals stayed blocked after a fork"

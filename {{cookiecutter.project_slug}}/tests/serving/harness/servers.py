@@ -16,6 +16,18 @@ PROJECT = Path(__file__).resolve().parents[3]
 PROBE_APP = "harness.probe_app:app"
 
 
+def run_python(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `script` in an interpreter of its own, the project's package importable: for
+    what must not happen in the test's process (signals, forks)."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={**os.environ, "PYTHONPATH": str(PROJECT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class Gunicorn:
     """One gunicorn master started with gunicorn_config.py; always stopped by the fixture.
 

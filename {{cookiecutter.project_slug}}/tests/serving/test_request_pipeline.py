@@ -72,15 +72,18 @@ def test_request_id_is_generated_when_absent(client):
         )
 
 
-# Ids from the process's generator: each forked worker must draw its own sequence.
+# Ids from the process's generator: each forked worker must draw its own sequence,
+# whatever the app does with the random module's.
 IDS_ACROSS_FORKS = r"""
-import os
+import os, random
 from {{ cookiecutter.package_name }}.serving.request_context import new_request_id
 
+random.seed(0)
 os.write(1, f"{new_request_id()}\n".encode())
 for _ in range(3):  # one after another: one line each, never interleaved
     pid = os.fork()
     if pid == 0:
+        random.seed(0)
         os.write(1, f"{new_request_id()} {new_request_id()}\n".encode())
         os._exit(0)
     os.waitpid(pid, 0)

@@ -18,6 +18,7 @@ one that looks complete.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 
@@ -38,6 +39,11 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 # A version 4 UUID's version (4) and variant (RFC 9562) bits, as uuid.uuid4() sets them.
 _UUID4_CLEARED = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+# The ids' own generator, seeded from os.urandom, and again in each forked worker so
+# that no two share a sequence. Not the random module's: an app's random.seed(0) would
+# give every worker, and every start, the same ids.
+_ids = random.Random()  # noqa: S311 - no secret (new_request_id)
+os.register_at_fork(after_in_child=_ids.seed)
 
 
 class RequestContextMiddleware:
@@ -128,12 +134,11 @@ def _request_id(offered: str | None) -> str:
 def new_request_id() -> str:
     """A random (version 4) UUID's 32 hex digits, as `uuid.uuid4().hex` gives them.
 
-    From Python's own generator, not uuid4()'s getrandom() system call on every
-    request. The random module seeds it from os.urandom, and again in each forked
-    worker, so no two workers share a sequence. An id ties log lines together and is
-    sent back to the client: it guards nothing, which is what `secrets` would be for.
+    From a generator of the process's own (_ids), not uuid4()'s getrandom() system
+    call on every request. An id ties log lines together and is sent back to the
+    client: it guards nothing, which is what `secrets` would be for.
     """
-    return f"{random.getrandbits(128) & _UUID4_CLEARED | _UUID4_SET:032x}"
+    return f"{_ids.getrandbits(128) & _UUID4_CLEARED | _UUID4_SET:032x}"
 
 
 class _Bound:

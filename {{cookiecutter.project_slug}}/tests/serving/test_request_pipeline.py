@@ -14,6 +14,7 @@ from harness.probe_app import create_probe_app
 from harness.servers import run_python
 
 from {{ cookiecutter.package_name }}.serving.lifecycle import start_draining
+from {{ cookiecutter.package_name }}.serving.request_context import new_request_id
 from {{ cookiecutter.package_name }}.serving.security_headers import SECURITY_HEADERS
 
 
@@ -63,7 +64,7 @@ def test_request_id_is_generated_when_absent(client):
     first = client.get("/health").headers["X-Request-ID"]
     second = client.get("/health").headers["X-Request-ID"]
     assert first != second
-    for generated in (first, second):
+    for generated in (first, second, *(new_request_id() for _ in range(200))):
         as_uuid = uuid.UUID(hex=generated)  # a version 4 UUID, as uuid4() made them
         assert (as_uuid.hex, as_uuid.version, as_uuid.variant) == (
             generated,

@@ -41,8 +41,9 @@ _UUID4_CLEARED = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 # The ids' own generator, seeded from os.urandom, and again in each forked worker so
 # that no two share a sequence. Not the random module's: an app's random.seed(0) would
-# give every worker, and every start, the same ids.
-_ids = random.Random()  # noqa: S311 - no secret (new_request_id)
+# give every worker, and every start, the same ids. (A process copied without a fork,
+# from a snapshot of its memory, would repeat them: none of the targets does that.)
+_ids = random.Random()  # noqa: S311 - predictable, and no secret: new_request_id
 os.register_at_fork(after_in_child=_ids.seed)
 
 
@@ -136,7 +137,8 @@ def new_request_id() -> str:
 
     From a generator of the process's own (_ids), not uuid4()'s getrandom() system
     call on every request. An id ties log lines together and is sent back to the
-    client: it guards nothing, which is what `secrets` would be for.
+    client: it guards nothing. Some 160 ids of one worker tell its next ones, so never
+    use one as a token, or as a key that finds anything (`secrets` is for those).
     """
     return f"{_ids.getrandbits(128) & _UUID4_CLEARED | _UUID4_SET:032x}"
 

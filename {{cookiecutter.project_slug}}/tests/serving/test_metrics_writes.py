@@ -54,14 +54,17 @@ def test_direct_writes_leave_what_the_library_would(multiprocess):
     writes = RequestWrites(*direct)
     assert writes._direct, "the multiprocess value class should be written directly"
     writes.prepare()
-    # Two status classes of one route: they share the route's histogram.
-    for status_class, seconds in [*(("2", s) for s in DURATIONS), ("5", 0.3), ("2", 0.3)]:
+    # Two status classes of one route: they share the route's histogram. And a request
+    # counted but not timed (None: a WebSocket session, metrics.py).
+    answers = [*(("2", s) for s in DURATIONS), ("5", 0.3), ("2", 0.3), ("1", None)]
+    for status_class, seconds in answers:
         writes.started()
         writes.finished("GET", "/a", status_class, seconds)
         requests, duration, in_flight = library
         in_flight.inc()
         requests.labels("GET", "/a", f"{status_class}xx").inc()
-        duration.labels("GET", "/a").observe(seconds)
+        if seconds is not None:
+            duration.labels("GET", "/a").observe(seconds)
         in_flight.dec()
     writes.started()  # one still in flight
     library[2].inc()
@@ -76,7 +79,8 @@ def test_direct_writes_leave_what_the_library_would(multiprocess):
     assert theirs[bucket] == 1.0  # 7 s: past the last bound only
     assert sum(v for k, v in theirs.items() if "_bucket" in k) == len(DURATIONS) + 2
     assert sum(v for k, v in theirs.items() if '"5xx"' in k) == 1.0
-    assert sum(v for k, v in theirs.items() if "_requests_total" in k) == len(DURATIONS) + 2
+    assert sum(v for k, v in theirs.items() if '"1xx"' in k) == 1.0
+    assert sum(v for k, v in theirs.items() if "_requests_total" in k) == len(DURATIONS) + 3
     assert sum(v for k, v in theirs.items() if "in_flight" in k) == 1.0
 
 
@@ -265,5 +269,11 @@ def test_outside_multiprocess_mode_the_library_counts():
     assert not writes._direct
     writes.started()
     writes.finished("GET", "/d", "4", 2.0)
+    writes.started()
+    writes.finished("GET", "/d", "1", None)  # counted, not timed
     assert requests.labels("GET", "/d", "4xx")._value.get() == 1.0
+    assert requests.labels("GET", "/d", "1xx")._value.get() == 1.0
+    assert duration.labels("GET", "/d")._sum.get() == 2.0
+    assert [bucket.get() for bucket in duration.labels("GET", "/d")._buckets][-1] == 1.0
+    assert sum(bucket.get() for bucket in duration.labels("GET", "/d")._buckets) == 1.0
     assert in_flight._value.get() == 0.0

@@ -4,6 +4,7 @@ Real gunicorn, one worker, per class (harness/websocket_app.py adds the routes):
 round trip, a 1 MiB message, ping/pong, a clean close, the idle timeout, the bound
 refused with 503 at once while /health answers, the Origin check, and SIGTERM
 closing every socket with 1001, as a reload (SIGHUP) does. The sync class answers 501.
+A session is counted and traced as the switch of protocols it is, never as an error.
 """
 
 import contextlib
@@ -15,8 +16,10 @@ import time
 import pytest
 import requests
 import websocket
-from harness.http import wait_for, wait_for_health
+from harness.http import free_port, wait_for, wait_for_health
+from harness.otlp_receiver import STATUS_ERROR, otlp_receiver
 from harness.processes import worker_pids
+from harness.scrape import scrape, total
 from harness.websocket_app import OPENED, RETURNED
 
 from {{ cookiecutter.package_name }}.serving.settings import SettingsError, load_settings
@@ -140,6 +143,46 @@ def test_past_the_bound_a_socket_is_refused_at_once_and_probes_answer(start_guni
         with open_sockets(server, 1) as (again,):
             again.send("again")
             assert again.recv() == "again"
+
+
+@pytest.mark.parametrize("worker_class", CLASSES)
+def test_a_session_is_counted_and_traced_as_a_switch_not_as_an_error(
+    start_gunicorn, worker_class, tmp_path
+):
+    # flask-sock ends a session by raising StopIteration out of the app, gunicorn's
+    # sign to close the connection: the metrics and the span must not take it for a
+    # crash (a 5xx, a span in error) nor put a session's length in the latency buckets.
+    metrics_port = free_port()
+    with otlp_receiver() as receiver:
+        server = start(
+            start_gunicorn,
+            worker_class,
+            METRICS_PORT=str(metrics_port),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        )
+        with open_sockets(server, 1) as (ws,):
+            ws.send("counted")
+            assert ws.recv() == "counted"
+        wait_for(lambda: any(RETURNED in line for line in server.lines()), 10, "view returned")
+        route = "/_probe/ws/echo"
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+
+        def counted():
+            return total(scrape(metrics_url), "http_requests_total", route=route) or None
+
+        wait_for(counted, 10, "the session counted")
+        samples = scrape(metrics_url)
+        assert total(samples, "http_requests_total", route=route, status_class="1xx") == 1
+        assert total(samples, "http_requests_total", route=route) == 1
+        assert total(samples, "http_request_duration_seconds_count", route=route) == 0
+        assert total(samples, "http_requests_in_flight") == 0
+        (span,) = receiver.wait_for_spans(1)
+        assert span.name == f"GET {route}"
+        assert span.attributes["http.route"] == route
+        assert span.attributes["http.response.status_code"] == 101
+        assert span.status_code != STATUS_ERROR, span
 
 
 @pytest.mark.parametrize("worker_class", CLASSES)

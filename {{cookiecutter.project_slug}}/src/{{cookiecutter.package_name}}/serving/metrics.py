@@ -8,7 +8,8 @@ What is counted (docs/metrics.md has the whole list and who can read it):
   scanner's thousand paths make one series, not a thousand. `method` is one of
   METHODS, else OTHER, for the same reason. A streamed body is measured to its
   last byte (when gunicorn closes it); a send_file() body, which gunicorn sends
-  with sendfile() unseen by Python, to the moment the app returned it.
+  with sendfile() unseen by Python, to the moment the app returned it. A WebSocket
+  session is counted under 1xx once it ends, and is in no duration bucket.
 - http_requests_in_flight (livesum: the sum over live workers; a killed worker's
   requests died with it and leave the sum).
 - worker_starts_total, worker_exits_total{reason,signal} (the master counts the
@@ -52,7 +53,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from . import metrics_files
 from .metrics_settings import METRICS_PATH, MetricsSettings
 from .metrics_writes import RequestWrites
-from .slow_requests import ROUTE_KEY
+from .slow_requests import ROUTE_KEY, SWITCHING_PROTOCOLS
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 UNMATCHED = "<unmatched>"
@@ -176,6 +177,9 @@ class MetricsMiddleware:
         _writes.started()
         try:
             body = self.app(environ, start_response)
+        except StopIteration:  # the app took the connection over (slow_requests.py)
+            measured.finish(switched=True)
+            raise
         except BaseException:
             measured.finish(raised=True)
             raise
@@ -211,8 +215,11 @@ class _Measured:
         finally:
             self.finish()
 
-    def finish(self, raised: bool = False) -> None:
-        """`raised`: the app raised instead of answering, and the server answers 500."""
+    def finish(self, raised: bool = False, switched: bool = False) -> None:
+        """`raised`: the app raised instead of answering, and the server answers 500.
+        `switched`: the app took the connection over (a WebSocket session, ended):
+        counted under 1xx, and timed by no bucket, a session's length being no
+        response time that a latency quantile should take in."""
         if self._started is None:
             return
         elapsed = perf_counter() - self._started
@@ -226,6 +233,9 @@ class _Measured:
         # the environ before the body is sent.
         note = environ.get(ROUTE_KEY)
         route = (note.rule if note is not None else None) or UNMATCHED
+        if switched:
+            _writes.finished(method, route, SWITCHING_PROTOCOLS[:1], None)
+            return
         status = None if raised or note is None else note.status
         status = status or "500"
         _writes.finished(method, route, status[:1], elapsed)

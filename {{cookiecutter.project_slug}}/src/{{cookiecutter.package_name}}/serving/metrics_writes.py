@@ -207,8 +207,9 @@ class RequestWrites:
                         return
         self._in_flight.inc()
 
-    def finished(self, method: str, route: str, status_class: str, seconds: float) -> None:
-        """`status_class`: the status's first digit."""
+    def finished(self, method: str, route: str, status_class: str, seconds: float | None) -> None:
+        """`status_class`: the status's first digit. `seconds`: None for a request
+        that is counted but not timed (metrics.py)."""
         key = (method, route, status_class)
         if self._direct:
             try:
@@ -218,17 +219,21 @@ class RequestWrites:
             except InternalsChanged as error:
                 self._fall_back(error)
             else:
-                bucket = buckets[bisect_left(bounds, seconds)]  # the first bound >= seconds
+                timed = seconds is not None
+                # The first bucket whose bound is >= seconds.
+                bucket = buckets[bisect_left(bounds, seconds)] if timed else 0
                 with self._lock:
                     if self._direct:
                         counters[count] += 1.0
-                        histograms[total] += seconds
-                        histograms[bucket] += 1.0
+                        if timed:
+                            histograms[total] += seconds
+                            histograms[bucket] += 1.0
                         gauges[in_flight] -= 1.0
                         return
         counter, histogram = self._children.get(key) or self._resolve_children(key)
         counter.inc()
-        histogram.observe(seconds)
+        if seconds is not None:
+            histogram.observe(seconds)
         self._in_flight.dec()
 
     def _fall_back(self, error: InternalsChanged) -> None:

@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 
 # The WSGI environ key of a request's RouteNote.
 ROUTE_KEY = "service.route"
+# The status of a request whose app took its connection over: flask-sock sends a
+# WebSocket handshake's 101 itself, and when the session ends raises StopIteration out
+# of the app, gunicorn's sign to close the connection without a response of its own.
+# The metrics count such a request under 1xx and the span names 101 (metrics.py,
+# tracing.py): a session that ended is not a crash.
+SWITCHING_PROTOCOLS = "101 Switching Protocols"
 
 
 class RouteNote:

@@ -49,7 +49,7 @@ from .logging_setup import SpanIds, span_var
 from .metrics_settings import METRICS_PATH
 from .server_span import ServerSpan, ServerSpans
 from .settings import Settings
-from .slow_requests import ROUTE_KEY
+from .slow_requests import ROUTE_KEY, SWITCHING_PROTOCOLS
 from .trusted_hosts import PROBE_PATHS
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,10 @@ class TracingMiddleware:
         ids_token = _bind_ids(span, note, self.config.get("GOOGLE_CLOUD_PROJECT"))
         try:
             return self.wsgi_app(environ, start_response)
+        except StopIteration:  # the app took the connection over (slow_requests.py)
+            if note is not None:
+                note.status = SWITCHING_PROTOCOLS
+            raise
         except BaseException as error:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             raise

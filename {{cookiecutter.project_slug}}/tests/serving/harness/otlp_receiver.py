@@ -23,6 +23,7 @@ from harness.http import free_port, wait_for
 
 PROTOBUF = "application/x-protobuf"
 SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_SERVER
+STATUS_ERROR = 2  # opentelemetry.proto.trace.v1.Status.StatusCode.STATUS_CODE_ERROR
 
 
 @dataclass
@@ -34,6 +35,7 @@ class ReceivedSpan:
     parent_span_id: str  # "" for a root span
     attributes: dict
     resource: dict = field(default_factory=dict)
+    status_code: int = 0  # STATUS_CODE_UNSET; STATUS_ERROR for a span in error
 
 
 class OtlpReceiver:
@@ -86,6 +88,7 @@ class OtlpReceiver:
                             parent_span_id=span.parent_span_id.hex(),
                             attributes=_attributes(span.attributes),
                             resource=resource,
+                            status_code=span.status.code,
                         )
                     )
         with self._lock:

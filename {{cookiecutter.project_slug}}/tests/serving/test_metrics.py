@@ -236,3 +236,27 @@ def test_a_sync_worker_kept_busy_on_the_main_port_still_answers_a_scrape(start_g
             stop.set()
         for load in loads:
             load.result()
+
+
+def test_a_worker_over_its_budget_warns_once_booted_before_any_request(start_gunicorn, tmp_path):
+    # The worker reads its memory once the app is loaded (worker_memory.at_boot): an app
+    # too big for its budget is told of, and the gauge set, with no request sent.
+    metrics_port = free_port()
+    server = start_gunicorn(
+        {
+            "WEB_CONCURRENCY": "1",
+            "WORKER_MEMORY_MB": "1",  # any worker is over it
+            "METRICS_PORT": str(metrics_port),
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        },
+        app=METRICS_APP,
+    )
+
+    def warnings():
+        return [line for line in server.lines() if "over its budget" in line]
+
+    wait_for(warnings, 30, "the memory WARNING")
+    assert not [line for line in server.lines() if '"gunicorn.access"' in line]
+    assert "WORKER_MEMORY_MB=1" in warnings()[0]
+    memory = scrape(f"http://127.0.0.1:{metrics_port}/metrics")[("worker_memory_bytes", ())]
+    assert memory > 2**20

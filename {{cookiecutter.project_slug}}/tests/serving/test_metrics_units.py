@@ -226,6 +226,23 @@ def test_a_worker_over_its_budget_warns_once(caplog, monkeypatch):
     worker_memory.reset()
 
 
+def test_a_worker_is_read_at_boot_and_again_at_its_first_request(monkeypatch):
+    # An app over its budget from the start is told of before any request; what the
+    # first request loads is read too, not SAMPLE_SECONDS later.
+    worker_memory.reset()
+    readings = []
+    monkeypatch.setattr(
+        worker_memory, "own_memory", lambda: readings.append(1) or (worker_memory.MIB, "PSS")
+    )
+    worker_memory.at_boot(64, metrics_enabled=False)
+    assert len(readings) == 1
+    worker_memory.after_request(64, metrics_enabled=False)
+    assert len(readings) == 2
+    worker_memory.after_request(64, metrics_enabled=False)  # within SAMPLE_SECONDS
+    assert len(readings) == 2
+    worker_memory.reset()
+
+
 def test_the_recommended_budget_leaves_room_and_is_round():
     assert recommended_mib(30 * worker_memory.MIB) == 40
     assert recommended_mib(160 * worker_memory.MIB) == 216

@@ -10,11 +10,11 @@ calls them:
 - when_ready: the boot line, the effective configuration as one JSON entry;
 - post_fork: a worker told to stop before it has booted exits at once;
 - post_worker_init: /ready answers 503 as soon as the worker is told to stop; the
-  worker's start is counted (metrics.py); its OpenTelemetry provider and exporter
-  are made, after fork (tracing.py); a WARNING for each scheduler the app started
-  in the worker (in_process_schedulers.py);
-- post_request: the worker's memory against WORKER_MEMORY_MB, now and then
-  (worker_memory.py);
+  worker's start is counted (metrics.py); its memory is read against
+  WORKER_MEMORY_MB (worker_memory.py); its OpenTelemetry provider and exporter are
+  made, after fork (tracing.py); a WARNING for each scheduler the app started in the
+  worker (in_process_schedulers.py);
+- post_request: the worker's memory again, now and then (worker_memory.py);
 - worker_exit: in the worker, after its last request: its last spans exported,
   within a bound (tracing.py);
 - child_exit: in the master, why the worker exited: counted, an ERROR line for a
@@ -40,13 +40,12 @@ import sys
 
 from gunicorn.errors import HaltServer
 
-from . import reloads
+from . import reloads, worker_memory
 from .refusals import CONFIG_FILE, source, unservable
 from .settings import boot_settings
 from .start import exit_now
 from .worker_exits import child_exit as _child_exit
 from .worker_exits import watch as _watch_exits
-from .worker_memory import after_request
 from .worker_sizing import {% if cookiecutter.websockets == "socketio" %}socketio_worker_count, {% endif %}worker_count
 
 # The signals that stop a worker: TERM from the master (graceful), QUIT from the
@@ -297,6 +296,8 @@ def post_worker_init(worker):
         from .metrics import worker_started
 
         worker_started(settings.revision, settings.worker_memory_mb * 2**20)
+    # After worker_started: the memory gauge it reads is this worker's by then.
+    worker_memory.at_boot(settings.worker_memory_mb, settings.metrics.enabled)
     if settings.tracing.enabled:
         # Here, not at import: after fork (an exporter's connections and locks must be
         # this worker's own) and after gevent patched threads and sockets.
@@ -315,7 +316,7 @@ def post_worker_init(worker):
 def post_request(worker, req, environ, resp):
     """After each request, in the worker: its memory, read now and then (worker_memory.py)."""
     settings = boot_settings()
-    after_request(settings.worker_memory_mb, settings.metrics.enabled)
+    worker_memory.after_request(settings.worker_memory_mb, settings.metrics.enabled)
 
 
 def worker_exit(server, worker):

@@ -2,8 +2,10 @@
 
 worker_sizing.py fits the worker count into the memory limit at WORKER_MEMORY_MB per
 worker. A worker that grows past that figure (a big app, a cache, a leak) is what
-the kernel's OOM killer ends, without a word in the service's log. So after a
-request (server_hooks.post_request) a worker reads its memory, at most once every
+the kernel's OOM killer ends, without a word in the service's log. So a worker reads
+its memory once booted, the app loaded (server_hooks.post_worker_init: an app too big
+for its budget is told of before its first request, and the metric has a value from
+the start), then after a request (server_hooks.post_request) at most once every
 SAMPLE_SECONDS, and says once, when it first passes the budget, which worker, how
 much and what to set. The reading also feeds worker_memory_bytes (metrics.py).
 
@@ -55,12 +57,22 @@ def own_memory() -> tuple[int, str] | None:
         return None
 
 
+def at_boot(budget_mb: int, metrics_enabled: bool) -> None:
+    """Once, in a booted worker. The first request is read as well: what it loads
+    (caches, lazy imports) is often the most a worker grows."""
+    _sample(budget_mb, metrics_enabled)
+
+
 def after_request(budget_mb: int, metrics_enabled: bool) -> None:
     """Called after each request; reads memory at most once every SAMPLE_SECONDS."""
     now = time.monotonic()
     if now < _sampler.next_at:
         return
     _sampler.next_at = now + SAMPLE_SECONDS
+    _sample(budget_mb, metrics_enabled)
+
+
+def _sample(budget_mb: int, metrics_enabled: bool) -> None:
     reading = own_memory()
     if reading is None:
         return

@@ -9,6 +9,7 @@ only that it serves; the rest mount and run the probe app.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -87,6 +88,19 @@ class Container:
             ]
 
         return wait_for(found, 20, "the boot configuration line")[0]
+
+    def metrics(self) -> str:
+        """The image's metrics port (9102), scraped from inside: no deploy publishes it."""
+        scrape = self.container.exec_run(
+            [
+                "python",
+                "-c",
+                "import urllib.request as u; "
+                "print(u.urlopen('http://127.0.0.1:9102/metrics').read().decode())",
+            ]
+        )
+        assert scrape.exit_code == 0, scrape.output
+        return scrape.output.decode()
 
     def health_status(self) -> str:
         self.container.reload()
@@ -345,10 +359,27 @@ def test_web_concurrency_overrides_the_quota(run):
 
 
 @pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
-def test_each_worker_class_boots_and_serves(run, worker_class):
-    app = run(environment={"GUNICORN_WORKER_CLASS": worker_class})
+def test_each_worker_class_boots_and_serves_read_only_as_an_arbitrary_uid(run, worker_class):
+    # As a platform that runs any UID on a read-only root may (OpenShift, hardened
+    # Kubernetes): each class boots, and its metrics' files (on /tmp, a tmpfs) work.
+    app = run(
+        environment={"GUNICORN_WORKER_CLASS": worker_class},
+        user="34567:0",
+        read_only=True,
+        tmpfs={"/tmp": ""},  # noqa: S108 (the container's own /tmp)
+    )
     wait_for_health(app.url, timeout=app_deadline())
-    assert app.boot_config()["worker_class"] == worker_class
+    config = app.boot_config()
+    assert config["worker_class"] == worker_class
+
+    def every_worker_started():
+        text = app.metrics()
+        started = re.search(r"^worker_starts_total (\S+)$", text, re.MULTILINE)
+        return started and float(started.group(1)) == config["workers"] and text
+
+    text = wait_for(every_worker_started, 20, "every worker's start counted")
+    memory = re.search(r"^worker_memory_bytes (\S+)$", text, re.MULTILINE)
+    assert memory and float(memory.group(1)) > 2**20, text[-500:]
 
 
 def test_bad_environment_exits_before_serving(run):

@@ -58,18 +58,9 @@ def test_a_worker_over_its_budget_warns_and_metrics_serve(run):  # noqa: F811
     (warning,) = lines_with(app, "over its budget")
     assert '"severity": "WARNING"' in warning
     assert "WORKER_MEMORY_MB=64" in warning and "measure_memory" in warning
-    # The image's metrics port, from inside the container (no deploy publishes it).
-    scrape = app.container.exec_run(
-        [
-            "python",
-            "-c",
-            "import urllib.request as u; "
-            "print(u.urlopen('http://127.0.0.1:9102/metrics').read().decode())",
-        ]
-    )
-    assert scrape.exit_code == 0, scrape.output
-    budget = re.search(rb"^worker_memory_bytes (\S+)$", scrape.output, re.MULTILINE)
-    assert budget and float(budget.group(1)) > int(HOLD_MIB) * 2**20, scrape.output[-500:]
+    text = app.metrics()
+    budget = re.search(r"^worker_memory_bytes (\S+)$", text, re.MULTILINE)
+    assert budget and float(budget.group(1)) > int(HOLD_MIB) * 2**20, text[-500:]
 
 
 def test_oom_kills_named_and_the_measured_budget_serves(run, docker_client, image):  # noqa: F811

@@ -19,7 +19,7 @@ When a worker exits the master (worker_exits.py) calls `archive_worker()`: its
 histograms and summaries are added into one archive file per type and its files
 removed. Left alone, a service recycling workers under GUNICORN_MAX_REQUESTS would
 keep a file pair per worker it ever ran, and each scrape reads them all: the scrape
-time grows with every recycle (prometheus/client_python#204, #568; bench/metrics.py
+time grows with every recycle (prometheus/client_python#204, #568; bench/metrics_scrape.py
 measures it). With the archive a scrape reads the live workers' files and three more.
 
 Counters must never go backwards, nor count twice, while a worker is folded in: the

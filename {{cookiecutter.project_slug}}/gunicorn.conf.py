@@ -14,10 +14,12 @@ There is no wsgi.py here, so `wsgi:app` stops at once with "No module named 'wsg
 the app has one name, `{{ cookiecutter.package_name }}.serving.wsgi:app`, the one every start command
 and the image use.
 
-Two things differ from `python -m {{ cookiecutter.package_name }}`: a WEB_CONCURRENCY that is not a
-whole number stops gunicorn with its own traceback (its import runs int() on it before
-any config file is read), and an app that fails to load is reported in gunicorn's
-lines, not in the start command's one line (serving/start.py).
+Three things differ from the start command, `python -m {{ cookiecutter.package_name }}`: a
+WEB_CONCURRENCY that is not a whole number stops gunicorn with its own traceback (its
+import runs int() on it before any config file is read), an app that fails to load is
+reported in gunicorn's lines, not in the start command's one line, and the service's
+loggers that the app's logging configuration disabled stay off (the start command
+loads the app in serving/start.py; serving/disabled_loggers.py).
 
 Not in the image (.dockerignore): its one start command does not read this file.
 """

@@ -9,7 +9,8 @@ set the umask before this runs):
   may hold personal data.
 - Your app: create_app() runs once in this process; each job runs inside its app
   context, in a child process RQ forks per job (a job that crashes or leaks takes
-  only its child down).
+  only its child down). Loggers of this worker and RQ's that its logging
+  configuration disabled are enabled again (disabled_loggers.py).
 - Stop: SIGTERM (or SIGINT) lets the current job finish for up to WORKER_STOP_TIMEOUT
   seconds; a job still running then is stopped and put back at the front of its
   queue, unchanged, for the next worker. Then exit 0. A second signal does the same
@@ -37,6 +38,7 @@ from rq.job import JobStatus
 from rq.job_lifecycle import call_exception_handlers
 from rq.timeouts import HorseMonitorTimeoutException, UnixSignalDeathPenalty
 
+from .disabled_loggers import enable_service_loggers
 from .jobs import REQUEST_ID_META, RESULT_TTL, job_settings, redis_connection
 from .logging_setup import request_id_var
 from .redis_settings import redacted
@@ -320,6 +322,8 @@ def run(args: list[str]) -> None:
     from {{ cookiecutter.package_name }} import create_app
 
     flask_app = create_app()
+    # This worker's own logger too: the app's logging configuration may disable it.
+    enable_service_loggers(f"{create_app.__module__}.{create_app.__qualname__}()", also=(log.name,))
     heartbeat_file().unlink(missing_ok=True)
     worker = ServiceWorker(
         list(jobs.queues),

@@ -22,6 +22,7 @@ import argparse
 import importlib
 import math
 
+from .disabled_loggers import enable_service_loggers
 from .worker_memory import MIB, own_memory
 
 DEFAULT_APP = "{{ cookiecutter.package_name }}.serving.wsgi:app"
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=50, help="requests per path")
     args = parser.parse_args(argv)
     app = load(args.app)
+    # As a worker loads it: the service's loggers back on if the app's logging
+    # configuration turned them off (disabled_loggers.py).
+    enable_service_loggers(args.app)
     client = app.test_client()
     statuses = {}
     for path in args.path or ["/", "/health"]:

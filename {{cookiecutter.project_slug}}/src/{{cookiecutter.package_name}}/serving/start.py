@@ -37,7 +37,8 @@ An app that cannot load (its import fails, create_app raises, it calls sys.exit)
 is one JSON ERROR line naming the app and the exception, traceback inside, and
 exit code 4, gunicorn's "App failed to load": the master then stops instead of
 forking replacements that fail the same way. With GUNICORN_PRELOAD the master
-loads it and stops the same way.
+loads it and stops the same way. An app that loads but whose logging configuration
+disabled the service's loggers gets them back, with one WARNING (disabled_loggers.py).
 """
 
 from __future__ import annotations
@@ -122,7 +123,9 @@ def serve(args: list[str]) -> None:
 
     class Service(WSGIApplication):
         def load(self):
-            return load_app_or_exit(super().load, self.app_uri)
+            # In each worker, or in the master with GUNICORN_PRELOAD (its workers
+            # inherit what it loaded), once per load.
+            return loaded(load_app_or_exit(super().load, self.app_uri), self.app_uri)
 
     sys.argv = ["gunicorn", "--config", CONFIG, *args]
     Service("%(prog)s [OPTIONS] [APP_MODULE]").run()
@@ -147,11 +150,21 @@ def load_app_or_exit(load, app_uri: str):
         raise SystemExit(APP_LOAD_ERROR) from None
 
 
+def loaded(app, name: str):
+    """`app`, the app `name` just made, with the service's loggers its logging
+    configuration disabled enabled again (disabled_loggers.py)."""
+    from .disabled_loggers import enable_service_loggers
+
+    enable_service_loggers(name)
+    return app
+
+
 def manage(args: list[str]) -> None:
     """The app's Flask CLI (`flask --app {{ cookiecutter.package_name }}`), as the image runs it."""
     from flask.cli import FlaskGroup
 
     from {{ cookiecutter.package_name }} import create_app
 
-    cli = FlaskGroup(create_app=lambda: create_app(), load_dotenv=False)
+    name = f"{create_app.__module__}.{create_app.__qualname__}()"
+    cli = FlaskGroup(create_app=lambda: loaded(create_app(), name), load_dotenv=False)
     cli.main(args=args, prog_name="python -m {{ cookiecutter.package_name }} manage")

@@ -11,9 +11,11 @@ arbitrary UID, so the metrics' folder (/tmp, a tmpfs here) is proved there too.
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePosixPath
 
 import pytest
 import requests
+from environment import app_environment
 from harness.http import wait_for, wait_for_health
 
 # The image and container fixtures of the container tests (the import skips this
@@ -85,7 +87,9 @@ def test_oom_kills_named_and_the_measured_budget_serves(run, docker_client, imag
             "--path",
             "/health",
         ],
-        environment={"PROBE_HOLD_MIB": HOLD_MIB},
+        # The test environment, as the service's containers get it (test_container.run):
+        # the command validates it as the start command does.
+        environment={**app_environment(PurePosixPath("/data")), "PROBE_HOLD_MIB": HOLD_MIB},
         remove=True,
         **CONTAINER,
     ).decode()

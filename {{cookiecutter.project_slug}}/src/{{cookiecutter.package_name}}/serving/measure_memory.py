@@ -2,12 +2,14 @@
 
     python -m {{ cookiecutter.package_name }}.serving.measure_memory [APP] [--path /PATH ...] [--requests N]
 
-Loads the app as a worker does (APP: the start command's module:variable, by default
-{{ cookiecutter.package_name }}.serving.wsgi:app), sends it N requests per path through Flask's test
-client (default: / and /health, 50 each), then prints this process's memory and the
-figure to set. Run it where the service runs (`docker run IMAGE python -m
-{{ cookiecutter.package_name }}.serving.measure_memory`, or on the platform's shell), with its settings:
-a worker's memory depends on the Python, the libraries and the data it loads.
+Validates the environment as the start command does (a bad value: one line naming
+the variable, exit code 2), loads the app as a worker does (APP: the start command's
+module:variable, by default {{ cookiecutter.package_name }}.serving.wsgi:app), sends it N requests
+per path through Flask's test client (default: / and /health, 50 each), then prints
+this process's memory and the figure to set. Run it where the service runs (`docker
+run IMAGE python -m {{ cookiecutter.package_name }}.serving.measure_memory`, or on the platform's
+shell), with its settings: a worker's memory depends on the Python, the libraries and
+the data it loads.
 
 The figure is PSS (worker_memory.py), a third more, rounded up to 8 MiB: room for
 the caches and buffers a worker grows under real traffic that a few requests do not
@@ -23,6 +25,7 @@ import importlib
 import math
 
 from .disabled_loggers import enable_service_loggers
+from .settings import boot_settings
 from .worker_memory import MIB, own_memory
 
 DEFAULT_APP = "{{ cookiecutter.package_name }}.serving.wsgi:app"
@@ -50,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", action="append", help="a path to request (repeatable)")
     parser.add_argument("--requests", type=int, default=50, help="requests per path")
     args = parser.parse_args(argv)
+    # Read once, as the start command reads it, before the app: init_app then uses
+    # these settings, not the environment again.
+    boot_settings()
     app = load(args.app)
     # As a worker loads it: the service's loggers back on if the app's logging
     # configuration turned them off (disabled_loggers.py).

@@ -711,7 +711,7 @@ def test_ci_gives_the_tests_a_postgresql_server_only_with_a_database(bake, datab
     (make_test,) = [step for step in test["steps"] if step.get("run") == "make test"]
     if database == "none":
         assert "services" not in test
-        assert set(make_test["env"]) == {"REQUIRE_DOCKER"}
+        assert set(make_test["env"]) == {"REQUIRE_DOCKER", "REQUIRE_PROMETHEUS"}
         return
     postgres = test["services"]["postgres"]
     # The image and major version compose.yaml runs locally.
@@ -725,6 +725,24 @@ def test_ci_gives_the_tests_a_postgresql_server_only_with_a_database(bake, datab
         f"postgresql://{user}:{password}@127.0.0.1:5432/postgres"
     )
     assert make_test["env"]["REQUIRE_POSTGRES"] == "1"
+
+
+def test_ci_workflows_install_prometheus_and_require_its_tests(bake):
+    """The real-Prometheus scrape test runs in CI, as .ci/run runs it: never a skip.
+
+    Both workflows install the distribution's package before `make test`, and that
+    step's environment makes a missing binary a failure.
+    """
+    for path in (bake() / ".github/workflows/ci.yml", TEMPLATE / ".github/workflows/ci.yml"):
+        steps = yaml.safe_load(path.read_text())["jobs"]["test"]["steps"]
+        runs = [step.get("run", "") for step in steps]
+        (make_test,) = [i for i, run in enumerate(runs) if run == "make test"]
+        (install,) = [
+            i for i, run in enumerate(runs) if re.search(r"apt-get install .*\bprometheus\b", run)
+        ]
+        assert install < make_test, path
+        assert steps[make_test]["env"]["REQUIRE_PROMETHEUS"] == "1", path
+    assert "export REQUIRE_PROMETHEUS=1" in (TEMPLATE / ".ci/run").read_text()
 
 
 def test_cloud_run_deploy_workflow(bake):

@@ -2,11 +2,13 @@
 
 N requests spread over every worker give exactly N in one scrape, whichever worker
 answers it; after a worker is SIGKILLed and replaced and workers are recycled under
-GUNICORN_MAX_REQUESTS, no counter goes backwards and the total stays exact (the
-dead workers' files are folded into an archive, metrics_files.py). The metrics port
-answers /metrics alone, and /metrics on the main port needs METRICS_TOKEN.
+GUNICORN_MAX_REQUESTS, no counter or histogram series goes backwards from one scrape
+to the next and the total stays exact (the dead workers' files are folded into an
+archive, metrics_files.py). The metrics port answers /metrics alone, and /metrics on
+the main port needs METRICS_TOKEN.
 """
 
+import math
 import os
 import signal
 import threading
@@ -16,7 +18,7 @@ import pytest
 import requests
 from harness.http import free_port, wait_for, wait_for_health
 from harness.processes import worker_pids
-from harness.scrape import scrape, total
+from harness.scrape import CUMULATIVE, scrape, total
 
 from {{ cookiecutter.package_name }}.serving.settings import DEFAULT_WORKER_CLASS
 
@@ -125,19 +127,36 @@ def test_counts_stay_exact_across_sigkill_and_recycling(start_gunicorn, worker_c
         GUNICORN_MAX_REQUESTS_JITTER="5",
     )
     booted = server.wait_for_workers()
-    seen = []
+    last: dict[tuple, float] = {}
+    backwards: list[str] = []
 
-    def observe() -> float:
-        value = counted(server)
-        assert not seen or value >= seen[-1], f"a counter went backwards: {seen[-1]} -> {value}"
-        seen.append(value)
-        return value
+    def observe() -> dict[tuple, float]:
+        """One scrape of every counter and histogram series, each compared with the same
+        series in the scrape before: a fold that lost or moved a dead worker's counts
+        would show as one series falling, or vanishing, whatever the totals say.
+        Noted rather than raised: wait_for() retries through an exception."""
+        samples = scrape(server.metrics_url, types=CUMULATIVE)
+        for key, before in last.items():
+            after = samples.get(key)
+            # A _sum is floats added in file order, which a fold changes: its last
+            # digits may differ. A lost request moves it by its duration, 20 ms or more.
+            if after is None or (after < before and not math.isclose(after, before, rel_tol=1e-9)):
+                backwards.append(f"{key}: {before} -> {after}")
+        last.clear()
+        last.update(samples)
+        return samples
+
+    def observe_count() -> float:
+        return total(observe(), "http_requests_total", route=ROUTE)
+
+    def nothing_went_backwards() -> None:
+        assert not backwards, f"{len(backwards)} series went backwards: {backwards[:5]}"
 
     # Fewer than any worker's GUNICORN_MAX_REQUESTS: the worker killed next has some
     # requests counted, and no worker has recycled yet.
     sent = 20
     answered = send(server, sent)
-    wait_for(lambda: observe() == sent, 10, f"{sent} counted")
+    wait_for(lambda: observe_count() == sent, 10, f"{sent} counted")
 
     victim = min(answered)
     assert victim in booted
@@ -154,10 +173,11 @@ def test_counts_stay_exact_across_sigkill_and_recycling(start_gunicorn, worker_c
         send(server, REQUESTS, first=sent)
         sent += REQUESTS
         observe()
-    wait_for(lambda: observe() == sent, 10, f"{sent} counted")
+    wait_for(lambda: observe_count() == sent, 10, f"{sent} counted")
+    nothing_went_backwards()
 
     def exits_and_starts():
-        samples = scrape(server.metrics_url)
+        samples = observe()
         exits = {
             dict(labels)["reason"] + dict(labels)["signal"]: value
             for (name, labels), value in samples.items()
@@ -174,6 +194,17 @@ def test_counts_stay_exact_across_sigkill_and_recycling(start_gunicorn, worker_c
     assert exits.get("signalSIGKILL") == 1, exits
     assert set(exits) == {"signalSIGKILL", "recycled"}, exits
     assert total(samples, "http_request_duration_seconds_count", route=ROUTE) == sent
+    nothing_went_backwards()
+    # Every kind of series was compared, not an empty selection: the counters, the
+    # histogram's buckets, count and sum.
+    assert {name for name, _ in samples} >= {
+        "http_requests_total",
+        "worker_starts_total",
+        "worker_exits_total",
+        "http_request_duration_seconds_bucket",
+        "http_request_duration_seconds_count",
+        "http_request_duration_seconds_sum",
+    }
 
     # The dead workers' files were folded: what is left is the archive and the files
     # of the live workers, however many workers ran. Polled: a scrape counts toward

@@ -136,6 +136,13 @@ def literal_env(container):
     return {item["name"]: item["value"] for item in container["env"] if "value" in item}
 
 
+# The project ID's placeholder in service.yaml, which the guide's and the workflow's sed
+# fill with $PROJECT as they fill IMAGE; and a project ID to fill it with here.
+PROJECT_PLACEHOLDER = "PROJECT_ID"
+FILL_PROJECT = f"s|{PROJECT_PLACEHOLDER}|$PROJECT|"
+EXAMPLE_PROJECT = "p-123456"
+
+
 def secret_env(container):
     """Variables from Secret Manager: {name: {"name": secret, "key": version}}."""
     return {
@@ -177,7 +184,12 @@ def test_cloud_run_service_fits_the_platform(platform_project):
     assert env["GUNICORN_TIMEOUT"] == "0"  # CPU is throttled between requests
     assert int(env["GUNICORN_GRACEFUL_TIMEOUT"]) < 10  # Cloud Run: SIGKILL 10 s after SIGTERM
     assert env["FORWARDED_ALLOW_IPS"] == "*"
+    # Cloud Run sets no project variable: the file names it, filled in at deploy, or
+    # no log line gets Cloud Logging's trace field.
+    assert env["GOOGLE_CLOUD_PROJECT"] == PROJECT_PLACEHOLDER
+    env["GOOGLE_CLOUD_PROJECT"] = EXAMPLE_PROJECT
     settings = load_settings_module(platform_project).load_settings({**env, "PORT": str(port)})
+    assert settings.google_cloud_project == EXAMPLE_PROJECT
     assert settings.trusted_hosts == (".run.app",), "Cloud Run's URLs end in run.app"
     concurrency = template["spec"]["containerConcurrency"]
     capacity = settings.web_concurrency * (
@@ -356,6 +368,7 @@ def test_gcloud_parses_the_cloud_run_files(bake, tmp_path, name, command, databa
         path.read_text()
         .replace("image: IMAGE", "image: europe-docker.pkg.dev/p/r/i:1")
         .replace("CLOUD_SQL_INSTANCE", "p-123456:europe-west1:my-service")
+        .replace(PROJECT_PLACEHOLDER, EXAMPLE_PROJECT)
     )
     gcloud_parses(filled, *command, tmp_path=tmp_path)
 
@@ -764,9 +777,12 @@ def test_cloud_run_deploy_workflow(bake):
     # The release job runs, and must succeed, before the service changes.
     assert script.index("gcloud run jobs execute") < script.index("gcloud run services replace")
     assert f"gcloud run jobs execute {project.name}-release " in script and "--wait" in script
-    # The placeholder the workflow (and the guide) replaces is each file's image.
-    replace = "s|image: IMAGE|image: $IMAGE|"
-    assert replace in script and replace in (project / "docs/deploy-cloud-run.md").read_text()
+    # The placeholder the workflow (and the guide) replaces is each file's image, and
+    # the service's project, from the repository variable.
+    guide = (project / "docs/deploy-cloud-run.md").read_text()
+    for replace in ("s|image: IMAGE|image: $IMAGE|", FILL_PROJECT):
+        assert replace in script and replace in guide, replace
+    assert job["env"]["PROJECT"] == "${{ vars.GCP_PROJECT_ID }}"
     for name in ("service.yaml", "release-job.yaml"):
         assert (project / "deploy/cloudrun" / name).read_text().count("image: IMAGE") == 1
 

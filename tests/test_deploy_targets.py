@@ -28,6 +28,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from test_deploy_files import (
+    EXAMPLE_PROJECT,
+    PROJECT_PLACEHOLDER,
     image_metrics_port,
     load_settings_module,
     schema,
@@ -1148,7 +1150,7 @@ def test_systemd_units_serve_stop_and_restart_under_systemd(bake, tmp_path, buil
 # What an account-less gcloud says once it has parsed the command line.
 NO_ACCOUNT = "You do not currently have an active account selected"
 SHELL_VARIABLES = {
-    "PROJECT": "p-123456",
+    "PROJECT": EXAMPLE_PROJECT,
     "REGION": "europe-west1",
     "REPOSITORY": "containers",
     "RUNNER_TEMP": "",  # filled per test
@@ -1229,6 +1231,16 @@ def test_every_gcloud_line_of_the_cloud_run_guide_parses(bake, tmp_path, databas
         assert "CLOUD_SQL_INSTANCE" not in filled and "image: IMAGE" not in filled
         if database == "postgresql":
             assert f"cloudsql-instances: p-123456:europe-west1:{project.name}\n" in filled
+    assert_project_filled(tmp_path / "service.yaml")
+
+
+def assert_project_filled(path):
+    """The service gcloud was given names the project: its log lines get their trace."""
+    service = yaml.safe_load(path.read_text())
+    (container,) = service["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["GOOGLE_CLOUD_PROJECT"] == EXAMPLE_PROJECT
+    assert PROJECT_PLACEHOLDER not in path.read_text()
 
 
 @pytest.mark.parametrize("database", DEFAULTS["database"])
@@ -1287,6 +1299,7 @@ def test_every_gcloud_line_of_the_deploy_workflow_parses(bake, tmp_path, databas
     ]
     ran = run_gcloud_lines(lines, project, tmp_path)
     assert len(ran) == sum(line.startswith("gcloud ") for line in lines) >= 4
+    assert_project_filled(tmp_path / "service.yaml")
 
 
 def test_gcloud_line_check_catches_a_wrong_flag(bake, tmp_path):
@@ -1346,7 +1359,10 @@ def test_plain_path_deploys_the_service_of_service_yaml(platform_bake):
     assert annotations["run.googleapis.com/startup-cpu-boost"] == "true" and given["cpu-boost"]
     assert annotations["run.googleapis.com/cpu-throttling"] == "true" and given["cpu-throttling"]
     env = dict(pair.split("=", 1) for pair in given["set-env-vars"].split(","))
-    assert env == {item["name"]: item["value"] for item in container["env"] if "value" in item}
+    file_env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+    # The file's project placeholder is the guide's $PROJECT, as its sed fills it.
+    assert file_env["GOOGLE_CLOUD_PROJECT"] == PROJECT_PLACEHOLDER
+    assert env == {**file_env, "GOOGLE_CLOUD_PROJECT": "$PROJECT"}
     check_database_flags(given, template, container, project)
     for probe in ("startup", "liveness"):
         flag = dict(pair.split("=", 1) for pair in given[f"{probe}-probe"].split(","))

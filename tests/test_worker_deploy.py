@@ -23,6 +23,8 @@ import pytest
 import yaml
 from test_deploy_files import (
     EVALUATE,
+    EXAMPLE_PROJECT,
+    PROJECT_PLACEHOLDER,
     TRACES,
     check,
     documentation,
@@ -435,6 +437,7 @@ def filled(path, tmp_path):
         path.read_text()
         .replace("image: IMAGE", "image: europe-docker.pkg.dev/p/r/i:1")
         .replace("CLOUD_SQL_INSTANCE", "p-123456:europe-west1:my-service")
+        .replace(PROJECT_PLACEHOLDER, EXAMPLE_PROJECT)
     )
     return target
 

@@ -150,6 +150,41 @@ def _status(span) -> int:
     return span.attributes["http.response.status_code"]
 
 
+def test_with_a_project_a_traced_requests_lines_carry_cloud_loggings_trace_and_span(
+    start_gunicorn,
+):
+    """GOOGLE_CLOUD_PROJECT set (deploy/cloudrun/service.yaml sets it): a line logged
+    during a traced request, and its access line, name the span's trace and id in
+    Cloud Logging's fields, which Logs Explorer links to the trace."""
+    project = "p-123456"
+    with otlp_receiver() as receiver:
+        server = start(start_gunicorn, receiver, "gthread", GOOGLE_CLOUD_PROJECT=project)
+        header, trace_id, parent = traceparent(9)
+        response = requests.get(f"{server.url}/items/5", headers={"traceparent": header}, timeout=5)
+        assert response.status_code == 200
+        (span,) = [span for span in receiver.wait_for_spans(1) if span.trace_id == trace_id]
+        # The request's own span, not the parent the caller sent.
+        assert span.parent_span_id == parent and span.span_id != parent
+        cloud_fields = {
+            "logging.googleapis.com/trace": f"projects/{project}/traces/{trace_id}",
+            "logging.googleapis.com/spanId": span.span_id,
+            "logging.googleapis.com/trace_sampled": True,
+        }
+
+        def lines_of_the_request() -> list[dict] | None:
+            """Its view's line and its access line (the only request sent), once both
+            are written; found by what they say, not by the fields under test."""
+            lines = server.json_lines()
+            view = [line for line in lines if line.get("message") == ITEM_STARTED]
+            access = [line for line in lines if line.get("path") == "/items/5"]
+            return view + access if view and access else None
+
+        lines = wait_for(lines_of_the_request, 5, "the view's line and the access line")
+        assert len(lines) == 2, lines
+        for line in lines:
+            assert {key: line.get(key) for key in cloud_fields} == cloud_fields, line
+
+
 @pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
 def test_no_span_is_lost_across_a_sigterm_with_requests_in_flight(start_gunicorn, worker_class):
     # A batch far in the future: only the exit's flush can send these spans.

@@ -73,6 +73,7 @@ def test_worker_class_values():
         ("LOG_FORMAT", "xml"),
         ("MAX_CONTENT_LENGTH", "0"),
         ("GOOGLE_CLOUD_PROJECT", "Not A Project"),
+        ("GOOGLE_CLOUD_PROJECT", "example.com:"),
         ("FORWARDED_ALLOW_IPS", "proxy.internal"),
         ("FORWARDED_ALLOW_IPS", "10.0.0.0/8,*"),
         ("URL_PREFIX", "shop"),
@@ -275,3 +276,10 @@ def test_a_bad_value_at_boot_is_one_line_and_exit_code_2(unbooted, monkeypatch, 
     (printed,) = capsys.readouterr().err.splitlines()
     assert printed.startswith("configuration error: ") and line in printed
     assert unbooted._boot is None  # nothing half-read is kept
+
+
+@pytest.mark.parametrize("project", ["my-project-1", "example.com:my-project"])
+def test_a_project_id_is_taken_in_either_form_google_gives_one(project):
+    # A legacy domain-scoped project is named with its domain, in Cloud Logging's
+    # trace field too (projects/example.com:my-project/traces/...).
+    assert load_settings({"GOOGLE_CLOUD_PROJECT": project}).google_cloud_project == project

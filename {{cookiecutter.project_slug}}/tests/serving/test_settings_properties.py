@@ -103,6 +103,7 @@ VALUES = (
             "0x10",
             "0.5",
             "my-project-1",
+            "example.com:my-project",
             "unix:/tmp/s",
             "10.0.0.0/8",
             "/shop",

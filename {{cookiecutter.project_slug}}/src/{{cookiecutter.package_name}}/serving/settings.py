@@ -43,8 +43,10 @@ DEFAULT_WORKER_CLASS = "{{ cookiecutter.worker_class }}"
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-# Google Cloud project IDs: 6-30 characters, lowercase letters, digits, hyphens.
-_GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+# Google Cloud project IDs: 6-30 characters, lowercase letters, digits, hyphens; a
+# legacy domain-scoped project's behind its domain and a colon (example.com:my-project),
+# as Cloud Logging's trace field names it too.
+_GCP_PROJECT = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 # A URL path prefix: one or more /segment, no trailing slash, characters that need
 # no escaping in a URL (so the prefix reads the same in a request and in url_for).
 _URL_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")

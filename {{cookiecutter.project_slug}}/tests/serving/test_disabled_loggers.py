@@ -40,7 +40,8 @@ def assert_explains(line: dict, app: str, disabled: set[str]) -> None:
 
 @pytest.mark.parametrize(
     ("env", "loads"),
-    [({}, 2), ({"GUNICORN_PRELOAD": "true"}, 1)],
+    # gthread: a gevent project refuses GUNICORN_PRELOAD (settings.py).
+    [({}, 2), ({"GUNICORN_PRELOAD": "true", "GUNICORN_WORKER_CLASS": "gthread"}, 1)],
     ids=["each-worker-loads", "preload"],
 )
 def test_an_app_that_disables_existing_loggers_keeps_the_services_lines(start_gunicorn, env, loads):

@@ -139,7 +139,7 @@ def literal_env(container):
 # The project ID's placeholder in service.yaml, which the guide's and the workflow's sed
 # fill with $PROJECT as they fill IMAGE; and a project ID to fill it with here.
 PROJECT_PLACEHOLDER = "PROJECT_ID"
-FILL_PROJECT = f"s|{PROJECT_PLACEHOLDER}|$PROJECT|"
+FILL_PROJECT = f"s|value: {PROJECT_PLACEHOLDER}|value: $PROJECT|"
 EXAMPLE_PROJECT = "p-123456"
 
 
@@ -368,7 +368,7 @@ def test_gcloud_parses_the_cloud_run_files(bake, tmp_path, name, command, databa
         path.read_text()
         .replace("image: IMAGE", "image: europe-docker.pkg.dev/p/r/i:1")
         .replace("CLOUD_SQL_INSTANCE", "p-123456:europe-west1:my-service")
-        .replace(PROJECT_PLACEHOLDER, EXAMPLE_PROJECT)
+        .replace(f"value: {PROJECT_PLACEHOLDER}", f"value: {EXAMPLE_PROJECT}")
     )
     gcloud_parses(filled, *command, tmp_path=tmp_path)
 

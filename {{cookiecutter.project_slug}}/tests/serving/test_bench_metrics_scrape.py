@@ -1,7 +1,8 @@
-"""bench/metrics_scrape.py in a small run, so the figures docs/metrics.md quotes cannot
-rot unseen: its workers answer through the current request path and are folded as the
-master folds them, and what it leaves is read here with prometheus_client itself,
-apart from the script's own checks. A worker that dies fails the run."""
+"""bench/metrics_scrape.py in a small run, so the script docs/metrics.md quotes cannot
+break unseen (its figures are its own to print, not this test's to check): its
+workers answer through the current request path and are folded as the master folds
+them, and what it leaves is read here with prometheus_client itself, apart from the
+script's own checks. A worker that dies fails the run."""
 
 import os
 import subprocess

@@ -377,7 +377,7 @@ def test_each_worker_class_boots_and_serves_read_only_as_an_arbitrary_uid(run, w
         started = re.search(r"^worker_starts_total (\S+)$", text, re.MULTILINE)
         return started and float(started.group(1)) == config["workers"] and text
 
-    text = wait_for(every_worker_started, 20, "every worker's start counted")
+    text = wait_for(every_worker_started, app_deadline(), "every worker's start counted")
     memory = re.search(r"^worker_memory_bytes (\S+)$", text, re.MULTILINE)
     assert memory and float(memory.group(1)) > 2**20, text[-500:]
 

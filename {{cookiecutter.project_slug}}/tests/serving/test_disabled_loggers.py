@@ -93,3 +93,35 @@ def test_manage_enables_them_too():
     assert_explains(line, "harness.logging_config_app.create_app()", {SLOW})
     # And the loggers it names are on again.
     assert (lines[-1]["logger"], lines[-1]["message"]) == (SLOW, "still on"), lines[-1]
+
+
+# Flask's documented dictConfig (its "Logging" page): a root section with a handler of
+# its own, which replaces the service's on the root logger.
+FLASK_EXAMPLE = """
+import logging.config, sys
+from {{ cookiecutter.package_name }}.serving.logging_setup import configure_logging
+from {{ cookiecutter.package_name }}.serving.disabled_loggers import enable_service_loggers
+configure_logging("INFO", "json")  # as init_app() does, before the app's own
+logging.config.dictConfig({
+    "version": 1,
+    "formatters": {"default": {"format": "[%(asctime)s] %(levelname)s in %(module)s: %(message)s"}},
+    "handlers": {"wsgi": {
+        "class": "logging.StreamHandler",
+        "stream": "ext://flask.logging.wsgi_errors_stream",
+        "formatter": "default",
+    }},
+    "root": {"level": "INFO", "handlers": ["wsgi"]},
+})
+enable_service_loggers("the-app")
+"""
+
+
+def test_a_root_section_that_replaces_the_services_handler_is_told_of():
+    result = run_python(FLASK_EXAMPLE)
+    assert result.returncode == 0, result.stderr
+    # Through the app's handler (stderr, its format): the service's is gone.
+    told = [line for line in result.stderr.splitlines() if "replaced the service's" in line]
+    assert len(told) == 1, result.stderr
+    assert told[0].startswith("[") and "WARNING in disabled_loggers" in told[0]
+    assert "the-app" in told[0] and "Leave the root logger" in told[0]
+    assert result.stdout == ""  # nothing through the service's handler

@@ -38,7 +38,7 @@ from rq.job import JobStatus
 from rq.job_lifecycle import call_exception_handlers
 from rq.timeouts import HorseMonitorTimeoutException, UnixSignalDeathPenalty
 
-from .disabled_loggers import enable_service_loggers
+from .disabled_loggers import enable_service_loggers, factory_name
 from .jobs import REQUEST_ID_META, RESULT_TTL, job_settings, redis_connection
 from .logging_setup import request_id_var
 from .redis_settings import redacted
@@ -323,7 +323,7 @@ def run(args: list[str]) -> None:
 
     flask_app = create_app()
     # This worker's own logger too: the app's logging configuration may disable it.
-    enable_service_loggers(f"{create_app.__module__}.{create_app.__qualname__}()", also=(log.name,))
+    enable_service_loggers(factory_name(create_app), also=(log.name,))
     heartbeat_file().unlink(missing_ok=True)
     worker = ServiceWorker(
         list(jobs.queues),

@@ -371,6 +371,11 @@ def configure_logging(level: str, log_format: str) -> None:
     root.setLevel(level.upper())
 
 
+def service_handler_in_place() -> bool:
+    """Whether the root logger still has the handler configure_logging() installed."""
+    return any(getattr(handler, _HANDLER_MARK, False) for handler in logging.getLogger().handlers)
+
+
 def mark_logged(error: BaseException) -> None:
     """Say that `error` was logged with its request's id: gunicorn's line for it is dropped."""
     setattr(error, _LOGGED_MARK, True)

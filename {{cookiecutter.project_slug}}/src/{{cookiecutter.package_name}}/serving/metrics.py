@@ -222,8 +222,8 @@ class _Measured:
         response time that a latency quantile should take in."""
         if self._started is None:
             return
-        elapsed = perf_counter() - self._started
-        self._started = None
+        ended = perf_counter()
+        started, self._started = self._started, None
         environ = self._environ
         method = environ.get("REQUEST_METHOD", "")
         if method not in METHODS:
@@ -238,7 +238,7 @@ class _Measured:
             return
         status = None if raised or note is None else note.status
         status = status or "500"
-        _writes.finished(method, route, status[:1], elapsed)
+        _writes.finished(method, route, status[:1], ended - started)
 
 
 # The request metrics' writes: straight into the worker's files in multiprocess mode,

@@ -219,13 +219,12 @@ class RequestWrites:
             except InternalsChanged as error:
                 self._fall_back(error)
             else:
-                timed = seconds is not None
-                # The first bucket whose bound is >= seconds.
-                bucket = buckets[bisect_left(bounds, seconds)] if timed else 0
+                # The first bucket whose bound is >= seconds; found outside the lock.
+                bucket = None if seconds is None else buckets[bisect_left(bounds, seconds)]
                 with self._lock:
                     if self._direct:
                         counters[count] += 1.0
-                        if timed:
+                        if bucket is not None:
                             histograms[total] += seconds
                             histograms[bucket] += 1.0
                         gauges[in_flight] -= 1.0

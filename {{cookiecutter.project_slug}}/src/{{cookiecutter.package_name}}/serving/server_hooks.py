@@ -278,7 +278,8 @@ def _stop_signal_queued(server) -> bool:
 
 def post_worker_init(worker):
     """Make /ready answer 503 as soon as this worker is told to stop; warn of a
-    scheduler the app started here (the app is loaded by now)."""
+    scheduler the app started here; count the start, read the memory and start
+    tracing (the app is loaded by now)."""
     from .in_process_schedulers import warn_of_in_process_schedulers
     from .lifecycle import start_draining
 
@@ -296,7 +297,6 @@ def post_worker_init(worker):
         from .metrics import worker_started
 
         worker_started(settings.revision, settings.worker_memory_mb * 2**20)
-    # After worker_started: the memory gauge it reads is this worker's by then.
     worker_memory.at_boot(settings.worker_memory_mb, settings.metrics.enabled)
     if settings.tracing.enabled:
         # Here, not at import: after fork (an exporter's connections and locks must be

@@ -165,6 +165,8 @@ def manage(args: list[str]) -> None:
 
     from {{ cookiecutter.package_name }} import create_app
 
-    name = f"{create_app.__module__}.{create_app.__qualname__}()"
+    from .disabled_loggers import factory_name
+
+    name = factory_name(create_app)
     cli = FlaskGroup(create_app=lambda: loaded(create_app(), name), load_dotenv=False)
     cli.main(args=args, prog_name="python -m {{ cookiecutter.package_name }} manage")

@@ -47,7 +47,9 @@ def queue_name(redis_url, monkeypatch):
 
 
 class WorkerProcess:
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, tmp_path: Path, env: dict[str, str], command: list[str] | None = None
+    ) -> None:
         self.output = tmp_path / f"worker-{uuid.uuid4().hex[:8]}.log"
         full_env = {
             **os.environ,
@@ -59,7 +61,7 @@ class WorkerProcess:
         }
         with self.output.open("wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "{{ cookiecutter.package_name }}", "worker"],
+                command or [sys.executable, "-m", "{{ cookiecutter.package_name }}", "worker"],
                 cwd=PROJECT,
                 env=full_env,
                 stdout=sink,
@@ -106,9 +108,9 @@ class WorkerProcess:
 def start_worker(tmp_path, request, queue_name, redis_url):
     started: list[WorkerProcess] = []
 
-    def start(**env: str) -> WorkerProcess:
+    def start(command: list[str] | None = None, **env: str) -> WorkerProcess:
         worker = WorkerProcess(
-            tmp_path, {"REDIS_URL": redis_url, "WORKER_QUEUES": queue_name, **env}
+            tmp_path, {"REDIS_URL": redis_url, "WORKER_QUEUES": queue_name, **env}, command
         )
         started.append(worker)
         return worker
@@ -175,6 +177,35 @@ def test_a_job_runs_with_one_json_line_carrying_its_request_id(start_worker, tmp
     # Measured 0.1 to 0.3 s; the margin is for a loaded machine.
     assert took < 3, f"an idle worker took {took:.1f}s to stop"
     assert worker.json_lines()[-1]["message"] == "worker stopped"
+
+
+# The worker command, its app made by a factory that calls dictConfig() with its defaults
+# (harness/logging_config_app.py): every logger that exists then is disabled, RQ's and
+# the worker's own among them.
+WORKER_OF_A_LOGGING_CONFIG_APP = """
+import {{ cookiecutter.package_name }}
+from harness import logging_config_app
+{{ cookiecutter.package_name }}.create_app = logging_config_app.create_app
+from {{ cookiecutter.package_name }}.serving.job_worker import run
+run([])
+"""
+
+
+def test_the_loggers_the_apps_logging_configuration_disabled_log_again(start_worker):
+    # Started at all: RQ's "Listening on" line came out (WorkerProcess waits for it).
+    worker = start_worker(command=[sys.executable, "-c", WORKER_OF_A_LOGGING_CONFIG_APP])
+    worker.wait_for_line("worker started")  # the worker's own logger
+    (told,) = [
+        line
+        for line in worker.json_lines()
+        if line["logger"] == "{{ cookiecutter.package_name }}.serving.disabled_loggers"
+    ]
+    assert told["severity"] == "WARNING"
+    assert "{{ cookiecutter.package_name }}.worker" in told["disabled_loggers"]
+    assert any(name.startswith("rq.") for name in told["disabled_loggers"]), told
+    worker.signal(signal.SIGTERM)
+    code, _took = exit_code(worker, 10)
+    assert code == 0, worker.lines()
 
 
 def test_sigterm_lets_the_current_job_finish(start_worker, tmp_path):

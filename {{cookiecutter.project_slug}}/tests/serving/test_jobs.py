@@ -31,6 +31,7 @@ from {{ cookiecutter.package_name }}.serving.job_worker import HEALTHY_WITHIN
 from {{ cookiecutter.package_name }}.serving.logging_setup import request_id_var
 
 PROJECT = Path(__file__).resolve().parents[2]
+PACKAGE = "{{ cookiecutter.package_name }}"
 # A job's lease in RQ's started registry ends this long after the worker's last beat
 # (RQ: its monitoring interval + 60 s); the maintenance that finds abandoned jobs runs
 # after it. Tests jump past it instead of waiting.
@@ -195,13 +196,10 @@ def test_the_loggers_the_apps_logging_configuration_disabled_log_again(start_wor
     # Started at all: RQ's "Listening on" line came out (WorkerProcess waits for it).
     worker = start_worker(command=[sys.executable, "-c", WORKER_OF_A_LOGGING_CONFIG_APP])
     worker.wait_for_line("worker started")  # the worker's own logger
-    (told,) = [
-        line
-        for line in worker.json_lines()
-        if line["logger"] == "{{ cookiecutter.package_name }}.serving.disabled_loggers"
-    ]
+    explaining = f"{PACKAGE}.serving.disabled_loggers"
+    (told,) = [line for line in worker.json_lines() if line["logger"] == explaining]
     assert told["severity"] == "WARNING"
-    assert "{{ cookiecutter.package_name }}.worker" in told["disabled_loggers"]
+    assert f"{PACKAGE}.worker" in told["disabled_loggers"]
     assert any(name.startswith("rq.") for name in told["disabled_loggers"]), told
     worker.signal(signal.SIGTERM)
     code, _took = exit_code(worker, 10)

@@ -362,11 +362,12 @@ def test_web_concurrency_overrides_the_quota(run):
 def test_each_worker_class_boots_and_serves_read_only_as_an_arbitrary_uid(run, worker_class):
     # As a platform that runs any UID on a read-only root may (OpenShift, hardened
     # Kubernetes): each class boots, and its metrics' files (on /tmp, a tmpfs) work.
+    # /data writable too, as such a platform mounts it: your app may write there at boot.
     app = run(
         environment={"GUNICORN_WORKER_CLASS": worker_class},
         user="34567:0",
         read_only=True,
-        tmpfs={"/tmp": ""},  # noqa: S108 (the container's own /tmp)
+        tmpfs={"/tmp": "", "/data": ""},  # noqa: S108 (the container's own /tmp)
     )
     wait_for_health(app.url, timeout=app_deadline())
     config = app.boot_config()

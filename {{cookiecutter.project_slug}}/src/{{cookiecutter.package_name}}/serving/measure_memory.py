@@ -7,9 +7,9 @@ the variable, exit code 2), loads the app as a worker does (APP: the start comma
 module:variable, by default {{ cookiecutter.package_name }}.serving.wsgi:app), sends it N requests
 per path through Flask's test client (default: / and /health, 50 each), then prints
 this process's memory and the figure to set. Run it where the service runs (`docker
-run IMAGE python -m {{ cookiecutter.package_name }}.serving.measure_memory`, or on the platform's
-shell), with its settings: a worker's memory depends on the Python, the libraries and
-the data it loads.
+run --env-file service.env IMAGE python -m {{ cookiecutter.package_name }}.serving.measure_memory`, or on
+the platform's shell), with its settings: a worker's memory depends on the Python, the
+libraries and the data it loads, and the app needs its secrets and URLs to load.
 
 The figure is PSS (worker_memory.py), a third more, rounded up to 8 MiB: room for
 the caches and buffers a worker grows under real traffic that a few requests do not
